@@ -1,0 +1,927 @@
+"""The registry of layer kinds: the one place where a kind's parameters, defaults, shape rule, weights
+(hence parameter count), MACs, ONNX lowering and diagram label live.
+
+Shapes are the lecture notes' H x W x C tuples `(h, w, c)`, or `(n,)` for a vector. Weights are declared
+in ONNX layout (conv OIHW, fc [out, in]), so the parameter count and the exported initializers are the
+same numbers by construction. Lowerings talk to an `OnnxCtx` (cnndsl.backends.onnx) and never import
+onnx themselves, so `cnndsl check` stays free of it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Shape = tuple[int, ...]
+Attrs = dict[str, Any]
+
+REQUIRED = object()
+
+
+class Sym(str):
+    """A bare word in a spec (`same`, `avg`, `relu`, `true`) that is not a block parameter."""
+
+
+class ParamError(ValueError):
+    """A parameter value the kind cannot accept; `help` suggests the fix."""
+
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.help = help
+
+
+class ShapeError(ValueError):
+    """A layer cannot take the shapes it is given; `help` suggests the fix."""
+
+    def __init__(self, message: str, help: str | None = None):
+        super().__init__(message)
+        self.help = help
+
+
+# --- parameter types ---------------------------------------------------------------------------
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "x".join(str(x) for x in v)
+    return str(v)
+
+
+def _int(v: Any, minimum: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        else:
+            raise ParamError(f"expected a whole number, got `{_show(v)}`")
+    if v < minimum:
+        raise ParamError(f"must be at least {minimum}, got {v}")
+    return v
+
+
+def p_int(minimum: int = 1) -> Callable[[Any], int]:
+    return lambda v: _int(v, minimum)
+
+
+def p_float(lo: float = -math.inf, hi: float = math.inf) -> Callable[[Any], float]:
+    def conv(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ParamError(f"expected a number, got `{_show(v)}`")
+        if not lo <= v <= hi:
+            raise ParamError(f"must be between {lo:g} and {hi:g}, got {v:g}")
+        return float(v)
+
+    return conv
+
+
+def p_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, Sym) and v in ("true", "false"):
+        return v == "true"
+    if v in (0, 1) and isinstance(v, int):
+        return bool(v)
+    raise ParamError(f"expected `true` or `false`, got `{_show(v)}`")
+
+
+def p_size2(minimum: int = 1) -> Callable[[Any], tuple[int, int]]:
+    """`3` -> (3, 3); `1x7` -> (1, 7): height x width, as the notes write shapes."""
+
+    def conv(v: Any) -> tuple[int, int]:
+        if isinstance(v, tuple):
+            if len(v) != 2:
+                raise ParamError(f"expected a number or HxW, got `{_show(v)}`")
+            return (_int(v[0], minimum), _int(v[1], minimum))
+        n = _int(v, minimum)
+        return (n, n)
+
+    return conv
+
+
+def p_pad(v: Any) -> Any:
+    """`p=1`, `p=1x2` (h x w), `p=same` or `p=valid`; stored as (top, left, bottom, right) or `same`."""
+    if isinstance(v, Sym):
+        if v == "same":
+            return "same"
+        if v == "valid":
+            return (0, 0, 0, 0)
+        raise ParamError(f"expected a number, `same` or `valid`, got `{v}`")
+    ph, pw = p_size2(0)(v)
+    return (ph, pw, ph, pw)
+
+
+def p_choice(*options: str) -> Callable[[Any], str]:
+    def conv(v: Any) -> str:
+        if isinstance(v, str) and v in options:
+            return str(v)
+        raise ParamError(
+            f"expected one of {', '.join(f'`{o}`' for o in options)}, got `{_show(v)}`",
+            help=_did_you_mean(str(v), options),
+        )
+
+    conv.options = options  # type: ignore[attr-defined]
+    return conv
+
+
+def _did_you_mean(word: str, options) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+@dataclass(frozen=True)
+class Param:
+    convert: Callable[[Any], Any]
+    default: Any = REQUIRED
+    doc: str = ""
+
+
+# --- what a kind declares ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Weight:
+    """One tensor a layer owns, in ONNX layout. `suffix` names it: `<node>.<suffix>`."""
+
+    suffix: str
+    shape: tuple[int, ...]
+    init: str  # "he" (Kaiming normal, fan_in), "zeros", "ones"
+    trainable: bool = True
+    fan_in: int = 1
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """Everything cnndsl knows about one layer kind.
+
+    infer(ins, a) -> out shape;  weights(ins, out, a) -> [Weight];  macs(ins, out, a) -> int;
+    lower(ctx, node, ins, out, a) emits ONNX nodes;  label(a) -> the notes' notation for diagrams.
+    """
+
+    name: str
+    doc: str
+    params: dict[str, Param]
+    infer: Callable[[list[Shape], Attrs], Shape]
+    lower: Callable[..., None]
+    label: Callable[[Attrs], str]
+    weights: Callable[[list[Shape], Shape, Attrs], list[Weight]] = lambda ins, out, a: []
+    macs: Callable[[list[Shape], Shape, Attrs], int] = lambda ins, out, a: 0
+    positional: tuple[str, ...] = ()
+    arity: tuple[int, int | None] = (1, 1)  # (min, max) inputs; max None = unbounded
+    group: str = "other"  # for colours and docs: conv, pool, norm, act, merge, fc, shape, io
+    finalize: Callable[[Attrs], Attrs] = lambda a: a  # derived defaults, e.g. pool's s = f
+
+    @property
+    def is_merge(self) -> bool:
+        return self.arity[1] is None or self.arity[1] > 1
+
+
+LAYERS: dict[str, LayerKind] = {}
+
+
+def register(kind: LayerKind) -> LayerKind:
+    LAYERS[kind.name] = kind
+    return kind
+
+
+def resolve_params(kind: LayerKind, given: dict[str, Any]) -> Attrs:
+    """Apply defaults and converters. Raises ParamError naming the parameter (a `.param` attribute)."""
+    out: Attrs = {}
+    for name, p in kind.params.items():
+        if name in given:
+            try:
+                out[name] = p.convert(given[name])
+            except ParamError as e:
+                e.param = name  # type: ignore[attr-defined]
+                raise
+        elif p.default is REQUIRED:
+            e = ParamError(f"`{kind.name}` needs `{name}` ({p.doc})", help=f"add `{name}=...` to the layer")
+            e.param = name  # type: ignore[attr-defined]
+            e.missing = True  # type: ignore[attr-defined]
+            raise e
+        else:
+            out[name] = None if p.default is None else p.convert(p.default)
+    return kind.finalize(out)
+
+
+# --- activation functions (usable as layers and as `act=` on conv/fc) ----------------------------
+
+
+def _lower_act(ctx, name: str, x: str, y: str, a: Attrs) -> None:
+    """Emit the ONNX ops of activation `name` from tensor x to tensor y (NCHW or [N, F])."""
+    if name == "relu":
+        ctx.node("Relu", [x], [y])
+    elif name == "relu6":
+        ctx.node("Clip", [x, ctx.const("zero", 0.0), ctx.const("six", 6.0)], [y])
+    elif name == "sigmoid":
+        ctx.node("Sigmoid", [x], [y])
+    elif name == "tanh":
+        ctx.node("Tanh", [x], [y])
+    elif name == "leakyrelu":
+        ctx.node("LeakyRelu", [x], [y], alpha=float(a.get("alpha", 0.01)))
+    elif name == "elu":
+        ctx.node("Elu", [x], [y], alpha=1.0)
+    elif name == "silu":
+        s = ctx.tmp("sigmoid")
+        ctx.node("Sigmoid", [x], [s])
+        ctx.node("Mul", [x, s], [y])
+    elif name == "hardswish":
+        ctx.node("HardSwish", [x], [y])
+    elif name == "hardsigmoid":  # PyTorch's definition: relu6(x + 3) / 6
+        ctx.node("HardSigmoid", [x], [y], alpha=1.0 / 6.0, beta=0.5)
+    elif name == "gelu":
+        ctx.node("Gelu", [x], [y])
+    elif name == "softmax":
+        ctx.node("Softmax", [x], [y], axis=1)
+    elif name == "none":
+        ctx.node("Identity", [x], [y])
+    else:  # pragma: no cover - the registry and this table are kept in step by tests
+        raise NotImplementedError(f"activation {name=} has no lowering")
+
+
+ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "leakyrelu", "elu", "silu", "hardswish", "hardsigmoid", "gelu", "softmax")
+p_act = p_choice("none", *ACTIVATIONS)
+
+
+def _act_suffix(a: Attrs) -> str:
+    return f", {a['act']}" if a.get("act", "none") != "none" else ""
+
+
+def emit_post(ctx, node: str, y_pre: str, y: str, a: Attrs, bn: str | None = None) -> None:
+    """Optional batch norm then optional activation, from y_pre to y (conv-like kinds' `bn=`/`act=`)."""
+    cur = y_pre
+    if a.get("bn"):
+        out = y if a.get("act", "none") == "none" else ctx.tmp("bn")
+        prefix = bn or f"{node}.bn"
+        ctx.node(
+            "BatchNormalization",
+            [cur, f"{prefix}.scale", f"{prefix}.bias", f"{prefix}.mean", f"{prefix}.var"],
+            [out],
+            epsilon=float(a.get("eps", 1e-5)),
+        )
+        cur = out
+    if a.get("act", "none") != "none":
+        _lower_act(ctx, a["act"], cur, y, a)
+    elif cur != y:
+        ctx.node("Identity", [cur], [y])
+
+
+def bn_weights(c: int, prefix: str = "bn") -> list[Weight]:
+    """Batch norm's learned scale and shift, and its running statistics (not trainable)."""
+    p = f"{prefix}." if prefix else ""
+    return [
+        Weight(f"{p}scale", (c,), "ones"),
+        Weight(f"{p}bias", (c,), "zeros"),
+        Weight(f"{p}mean", (c,), "zeros", trainable=False),
+        Weight(f"{p}var", (c,), "ones", trainable=False),
+    ]
+
+
+# --- shape helpers -----------------------------------------------------------------------------
+
+
+def fmt_shape(s: Shape) -> str:
+    return "x".join(str(d) for d in s)
+
+
+def need_3d(ins: list[Shape], kind: str) -> tuple[int, int, int]:
+    s = ins[0]
+    if len(s) != 3:
+        raise ShapeError(
+            f"`{kind}` needs an HxWxC volume, got a vector of {s[0]}",
+            help="spatial layers must come before `fc`/`flatten`",
+        )
+    return s  # type: ignore[return-value]
+
+
+def resolve_pads(h: int, w: int, a: Attrs) -> tuple[int, int, int, int]:
+    """Explicit (top, left, bottom, right) padding for a conv or pool window on an h x w input.
+
+    `same` keeps ceil(n / s) outputs; it pads symmetrically when that gives the same size (as PyTorch
+    does, p = (f - 1) / 2 for odd f) and puts the odd pixel at the bottom/right otherwise (as TF does).
+    """
+    p = a["p"]
+    if p != "same":
+        return p
+    pads = []
+    for n, f, s, d in ((h, a["f"][0], a["s"][0], a.get("d", (1, 1))[0]), (w, a["f"][1], a["s"][1], a.get("d", (1, 1))[1])):
+        eff = d * (f - 1) + 1
+        want = -(-n // s)
+        total = max((want - 1) * s + eff - n, 0)
+        half = -(-total // 2)
+        if (n + 2 * half - eff) // s + 1 == want:
+            pads.append((half, half))
+        else:
+            pads.append((total // 2, total - total // 2))
+    (t, b), (l, r) = pads
+    return (t, l, b, r)
+
+
+def window_out(n: int, f: int, s: int, pad0: int, pad1: int, d: int = 1, ceil: bool = False) -> int:
+    """The notes' formula floor((n + 2p - f) / s) + 1, with dilation and PyTorch's ceil mode."""
+    eff = d * (f - 1) + 1
+    span = n + pad0 + pad1 - eff
+    if span < 0:
+        return 0
+    if not ceil:
+        return span // s + 1
+    out = -(-span // s) + 1
+    if (out - 1) * s >= n + pad0:  # the last window must start inside the input or left padding
+        out -= 1
+    return out
+
+
+def _window(ins: list[Shape], a: Attrs, kind: str, ceil: bool = False) -> tuple[int, int, int, tuple]:
+    h, w, c = need_3d(ins, kind)
+    d = a.get("d", (1, 1))
+    pads = resolve_pads(h, w, a)
+    (fh, fw), (sh, sw) = a["f"], a["s"]
+    eh, ew = d[0] * (fh - 1) + 1, d[1] * (fw - 1) + 1
+    ph, pw = h + pads[0] + pads[2], w + pads[1] + pads[3]
+    if ph < eh or pw < ew:
+        what = f"{fh}x{fw}" + (f" (dilated to {eh}x{ew})" if (eh, ew) != (fh, fw) else "")
+        padded = f" ({ph}x{pw} after padding)" if (ph, pw) != (h, w) else ""
+        need_h, need_w = max(eh - pads[0] - pads[2], 1), max(ew - pads[1] - pads[3], 1)
+        raise ShapeError(
+            f"`{kind}` filter {what} is larger than its input {h}x{w}x{c}{padded}",
+            help=f"the smallest input that fits is {need_h}x{need_w}; or use `p=same` or a smaller `f`",
+        )
+    ho = window_out(h, fh, sh, pads[0], pads[2], d[0], ceil)
+    wo = window_out(w, fw, sw, pads[1], pads[3], d[1], ceil)
+    return ho, wo, c, pads
+
+
+def _onnx_pads(p: tuple[int, int, int, int]) -> list[int]:
+    t, l, b, r = p
+    return [t, l, b, r]
+
+
+def _conv_label(name: str, a: Attrs, extra: str = "") -> str:
+    f = a["f"]
+    parts = [f"{name} {f[0]}x{f[1]}"]
+    if a["s"] != (1, 1):
+        parts.append(f"s={_show(a['s']) if a['s'][0] != a['s'][1] else a['s'][0]}")
+    p = a.get("p")
+    if p == "same":
+        parts.append("p=same")
+    elif p and any(p):
+        parts.append(f"p={p[0]}" if len(set(p)) == 1 else f"p={p[0]}x{p[1]}")
+    if extra:
+        parts.append(extra)
+    label = ", ".join(parts)
+    if a.get("bn"):
+        label += ", bn"
+    return label + _act_suffix(a)
+
+
+# --- convolutions ------------------------------------------------------------------------------
+
+_CONV_COMMON = {
+    "f": Param(p_size2(), REQUIRED, "filter size f, or HxW such as 1x7"),
+    "s": Param(p_size2(), 1, "stride s"),
+    "p": Param(p_pad, 0, "padding p: a number, HxW, `same` or `valid`"),
+    "d": Param(p_size2(), 1, "dilation"),
+    "bias": Param(p_bool, True, "learned bias per output channel"),
+    "bn": Param(p_bool, False, "batch norm after the convolution"),
+    "act": Param(p_act, "none", "activation after the convolution (and batch norm)"),
+    "eps": Param(p_float(0.0), 1e-5, "batch norm epsilon"),
+}
+
+
+def _conv_infer(ins: list[Shape], a: Attrs) -> Shape:
+    c = ins[0][2] if len(ins[0]) == 3 else None
+    if c is not None and (c % a["g"] or a["n"] % a["g"]):
+        raise ShapeError(
+            f"`conv g={a['g']}` needs input and output channels divisible by {a['g']}, got {c} -> {a['n']}",
+            help="choose `g` dividing both channel counts",
+        )
+    ho, wo, _, _ = _window(ins, a, "conv")
+    return (ho, wo, a["n"])
+
+
+def _conv_weights(ins, out, a) -> list[Weight]:
+    c, (fh, fw), g, n = ins[0][2], a["f"], a["g"], a["n"]
+    ws = [Weight("weight", (n, c // g, fh, fw), "he", fan_in=c // g * fh * fw)]
+    if a["bias"]:
+        ws.append(Weight("bias", (n,), "zeros"))
+    return ws + (bn_weights(n) if a["bn"] else [])
+
+
+def _conv_macs(ins, out, a) -> int:
+    (fh, fw), c = a["f"], ins[0][2]
+    return fh * fw * (c // a["g"]) * out[0] * out[1] * out[2]
+
+
+def _lower_conv(ctx, node, ins, out, a) -> None:
+    h, w, _ = ins[0]
+    inputs = [ctx.input(0), f"{node}.weight"] + ([f"{node}.bias"] if a["bias"] else [])
+    pre = ctx.output if not (a["bn"] or a["act"] != "none") else ctx.tmp("conv")
+    ctx.node(
+        "Conv", inputs, [pre], kernel_shape=list(a["f"]), strides=list(a["s"]),
+        pads=_onnx_pads(resolve_pads(h, w, a)), dilations=list(a["d"]), group=a["g"],
+    )
+    emit_post(ctx, node, pre, ctx.output, a)
+
+
+register(LayerKind(
+    name="conv",
+    doc="2-D convolution: n filters of f x f x C_in/g, stride s, padding p",
+    params={**_CONV_COMMON, "n": Param(p_int(), REQUIRED, "number of filters n"), "g": Param(p_int(), 1, "groups")},
+    positional=("n",),
+    infer=_conv_infer,
+    weights=_conv_weights,
+    macs=_conv_macs,
+    lower=_lower_conv,
+    label=lambda a: _conv_label("conv", a, f"n={a['n']}" + (f", g={a['g']}" if a["g"] != 1 else "")),
+    group="conv",
+))
+
+
+def _dw_infer(ins, a) -> Shape:
+    ho, wo, c, _ = _window(ins, a, "dwconv")
+    return (ho, wo, c * a["m"])
+
+
+def _dw_weights(ins, out, a, prefix: str = "") -> list[Weight]:
+    c, (fh, fw), m = ins[0][2], a["f"], a["m"]
+    ws = [Weight(f"{prefix}weight", (c * m, 1, fh, fw), "he", fan_in=fh * fw)]
+    if a["bias"]:
+        ws.append(Weight(f"{prefix}bias", (c * m,), "zeros"))
+    return ws + (bn_weights(c * m, f"{prefix}bn") if a["bn"] else [])
+
+
+def _dw_macs(ins, out, a) -> int:
+    (fh, fw) = a["f"]
+    return fh * fw * out[0] * out[1] * out[2]
+
+
+def _emit_dw(ctx, node, x, y, ins, a, prefix: str = "") -> None:
+    h, w, c = ins[0]
+    inputs = [x, f"{node}.{prefix}weight"] + ([f"{node}.{prefix}bias"] if a["bias"] else [])
+    pre = y if not (a["bn"] or a["act"] != "none") else ctx.tmp(f"{prefix}conv")
+    ctx.node(
+        "Conv", inputs, [pre], kernel_shape=list(a["f"]), strides=list(a["s"]),
+        pads=_onnx_pads(resolve_pads(h, w, a)), dilations=list(a["d"]), group=c,
+    )
+    emit_post(ctx, node, pre, y, a, bn=f"{node}.{prefix}bn")
+
+
+register(LayerKind(
+    name="dwconv",
+    doc="depthwise convolution (MobileNet): one f x f filter per input channel (m per channel)",
+    params={**_CONV_COMMON, "m": Param(p_int(), 1, "channel multiplier: filters per input channel")},
+    infer=_dw_infer,
+    weights=_dw_weights,
+    macs=_dw_macs,
+    lower=lambda ctx, node, ins, out, a: _emit_dw(ctx, node, ctx.input(0), ctx.output, ins, a),
+    label=lambda a: _conv_label("dwconv", a, f"m={a['m']}" if a["m"] != 1 else ""),
+    group="conv",
+))
+
+
+def _sep_infer(ins, a) -> Shape:
+    ho, wo, _, _ = _window(ins, a, "sepconv")
+    return (ho, wo, a["n"])
+
+
+def _sep_weights(ins, out, a) -> list[Weight]:
+    c, n = ins[0][2], a["n"]
+    ws = _dw_weights(ins, out, {**a, "m": 1}, "dw.")
+    ws.append(Weight("pw.weight", (n, c, 1, 1), "he", fan_in=c))
+    if a["bias"]:
+        ws.append(Weight("pw.bias", (n,), "zeros"))
+    return ws + (bn_weights(n, "pw.bn") if a["bn"] else [])
+
+
+def _lower_sep(ctx, node, ins, out, a) -> None:
+    mid = ctx.tmp("dw")
+    _emit_dw(ctx, node, ctx.input(0), mid, ins, {**a, "m": 1}, "dw.")
+    pre = ctx.output if not (a["bn"] or a["act"] != "none") else ctx.tmp("pw")
+    ctx.node("Conv", [mid, f"{node}.pw.weight"] + ([f"{node}.pw.bias"] if a["bias"] else []), [pre], kernel_shape=[1, 1])
+    emit_post(ctx, node, pre, ctx.output, a, bn=f"{node}.pw.bn")
+
+
+register(LayerKind(
+    name="sepconv",
+    doc="depthwise separable convolution: depthwise f x f, then pointwise 1x1 to n channels "
+        "(bn and act, when set, follow each of the two)",
+    params={**_CONV_COMMON, "n": Param(p_int(), REQUIRED, "number of pointwise filters n")},
+    positional=("n",),
+    infer=_sep_infer,
+    weights=_sep_weights,
+    macs=lambda ins, out, a: a["f"][0] * a["f"][1] * out[0] * out[1] * ins[0][2] + out[0] * out[1] * ins[0][2] * a["n"],
+    lower=_lower_sep,
+    label=lambda a: _conv_label("sepconv", a, f"n={a['n']}"),
+    group="conv",
+))
+
+
+def _deconv_infer(ins, a) -> Shape:
+    h, w, c = need_3d(ins, "deconv")
+    if a["p"] == "same":
+        raise ShapeError("`deconv` does not take `p=same`", help="give `p` as a number; the output is (n-1)*s - 2p + f + op")
+    if c % a["g"] or a["n"] % a["g"]:
+        raise ShapeError(f"`deconv g={a['g']}` needs channels divisible by {a['g']}, got {c} -> {a['n']}")
+    t, l, b, r = a["p"]
+    (fh, fw), (sh, sw), (dh, dw), (oh, ow) = a["f"], a["s"], a["d"], a["op"]
+    if oh >= max(sh, dh) or ow >= max(sw, dw):
+        raise ShapeError(f"`deconv` output padding op={_show(a['op'])} must be smaller than the stride or dilation")
+    ho = (h - 1) * sh - t - b + dh * (fh - 1) + oh + 1
+    wo = (w - 1) * sw - l - r + dw * (fw - 1) + ow + 1
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"`deconv` padding {_show(a['p'][:2])} leaves no output from a {h}x{w} input")
+    return (ho, wo, a["n"])
+
+
+def _deconv_weights(ins, out, a) -> list[Weight]:
+    c, (fh, fw), g, n = ins[0][2], a["f"], a["g"], a["n"]
+    ws = [Weight("weight", (c, n // g, fh, fw), "he", fan_in=n // g * fh * fw)]
+    if a["bias"]:
+        ws.append(Weight("bias", (n,), "zeros"))
+    return ws + (bn_weights(n) if a["bn"] else [])
+
+
+def _lower_deconv(ctx, node, ins, out, a) -> None:
+    inputs = [ctx.input(0), f"{node}.weight"] + ([f"{node}.bias"] if a["bias"] else [])
+    pre = ctx.output if not (a["bn"] or a["act"] != "none") else ctx.tmp("deconv")
+    ctx.node(
+        "ConvTranspose", inputs, [pre], kernel_shape=list(a["f"]), strides=list(a["s"]),
+        pads=_onnx_pads(a["p"]), dilations=list(a["d"]), group=a["g"], output_padding=list(a["op"]),
+    )
+    emit_post(ctx, node, pre, ctx.output, a)
+
+
+register(LayerKind(
+    name="deconv",
+    doc="transposed convolution (a.k.a. deconvolution): out = (n - 1)s - 2p + d(f - 1) + op + 1",
+    params={
+        **_CONV_COMMON,
+        "n": Param(p_int(), REQUIRED, "number of filters n"),
+        "g": Param(p_int(), 1, "groups"),
+        "op": Param(p_size2(0), 0, "output padding added to one side"),
+    },
+    positional=("n",),
+    infer=_deconv_infer,
+    weights=_deconv_weights,
+    # every input pixel scatters an f x f x n/g patch (PyTorch/fvcore convention)
+    macs=lambda ins, out, a: ins[0][0] * ins[0][1] * ins[0][2] * (a["n"] // a["g"]) * a["f"][0] * a["f"][1],
+    lower=_lower_deconv,
+    label=lambda a: _conv_label("deconv", a, f"n={a['n']}"),
+    group="conv",
+))
+
+# --- pooling -----------------------------------------------------------------------------------
+
+
+def _pool_infer(ins, a) -> Shape:
+    ho, wo, c, _ = _window(ins, a, "pool", a["ceil"])
+    return (ho, wo, c)
+
+
+def _lower_pool(ctx, node, ins, out, a) -> None:
+    h, w, _ = ins[0]
+    pads = resolve_pads(h, w, a)
+    kw = dict(kernel_shape=list(a["f"]), strides=list(a["s"]), pads=_onnx_pads(pads), ceil_mode=int(a["ceil"]))
+    if a["mode"] == "max":
+        ctx.node("MaxPool", [ctx.input(0)], [ctx.output], **kw)
+    else:  # PyTorch's default count_include_pad=True
+        ctx.node("AveragePool", [ctx.input(0)], [ctx.output], count_include_pad=1, **kw)
+
+
+def _pool_label(a: Attrs) -> str:
+    a2 = {**a, "bn": False, "act": "none"}
+    return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "")
+
+
+register(LayerKind(
+    name="pool",
+    doc="max (default) or average pooling over f x f windows with stride s (default f); channels unchanged",
+    params={
+        "mode": Param(p_choice("max", "avg"), "max", "`max` or `avg`"),
+        "f": Param(p_size2(), REQUIRED, "window size f"),
+        "s": Param(p_size2(), None, "stride s (default: f)"),
+        "p": Param(p_pad, 0, "padding p"),
+        "ceil": Param(p_bool, False, "round the output size up (PyTorch ceil_mode)"),
+    },
+    positional=("mode",),
+    finalize=lambda a: a if a["s"] is not None else {**a, "s": a["f"]},
+    infer=_pool_infer,
+    lower=_lower_pool,
+    label=_pool_label,
+    group="pool",
+))
+
+
+def _gap_infer(ins, a) -> Shape:
+    h, w, c = need_3d(ins, "gap")
+    return (1, 1, c)
+
+
+register(LayerKind(
+    name="gap",
+    doc="global average pooling: HxWxC -> 1x1xC",
+    params={},
+    infer=_gap_infer,
+    lower=lambda ctx, node, ins, out, a: ctx.node("GlobalAveragePool", [ctx.input(0)], [ctx.output]),
+    label=lambda a: "global avg pool",
+    group="pool",
+))
+
+# --- fully connected and reshaping -------------------------------------------------------------
+
+
+def _flat(s: Shape) -> int:
+    return math.prod(s)
+
+
+def _lower_flatten(ctx, x: str, y: str) -> None:
+    ctx.node("Flatten", [x], [y], axis=1)
+
+
+def _lower_fc(ctx, node, ins, out, a) -> None:
+    x = ctx.input(0)
+    if len(ins[0]) == 3:  # the notes flatten the volume before the first FC layer
+        flat = ctx.tmp("flat")
+        _lower_flatten(ctx, x, flat)
+        x = flat
+    pre = ctx.output if a["act"] == "none" else ctx.tmp("fc")
+    inputs = [x, f"{node}.weight"] + ([f"{node}.bias"] if a["bias"] else [])
+    ctx.node("Gemm", inputs, [pre], transB=1)
+    emit_post(ctx, node, pre, ctx.output, a)
+
+
+register(LayerKind(
+    name="fc",
+    doc="fully connected layer with n units; an HxWxC input is flattened first",
+    params={
+        "n": Param(p_int(), REQUIRED, "number of units n"),
+        "bias": Param(p_bool, True, "learned bias"),
+        "act": Param(p_act, "none", "activation"),
+    },
+    positional=("n",),
+    infer=lambda ins, a: (a["n"],),
+    weights=lambda ins, out, a: [Weight("weight", (a["n"], _flat(ins[0])), "he", fan_in=_flat(ins[0]))]
+    + ([Weight("bias", (a["n"],), "zeros")] if a["bias"] else []),
+    macs=lambda ins, out, a: _flat(ins[0]) * a["n"],
+    lower=_lower_fc,
+    label=lambda a: f"fc {a['n']}" + _act_suffix(a),
+    group="fc",
+))
+
+register(LayerKind(
+    name="flatten",
+    doc="HxWxC -> a vector of H*W*C (in PyTorch's C, H, W order)",
+    params={},
+    infer=lambda ins, a: (_flat(ins[0]),),
+    lower=lambda ctx, node, ins, out, a: _lower_flatten(ctx, ctx.input(0), ctx.output),
+    label=lambda a: "flatten",
+    group="shape",
+))
+
+# --- normalisation and regularisation ----------------------------------------------------------
+
+
+def _lower_bn(ctx, node, ins, out, a) -> None:
+    emit_post(ctx, node, ctx.input(0), ctx.output, {"bn": True, "eps": a["eps"], "act": "none"}, bn=node)
+
+
+register(LayerKind(
+    name="bn",
+    doc="batch normalisation: 2C learned (scale, shift) + 2C running statistics (non-trainable)",
+    params={"eps": Param(p_float(0.0), 1e-5, "epsilon")},
+    infer=lambda ins, a: ins[0],
+    weights=lambda ins, out, a: bn_weights(ins[0][-1], ""),
+    lower=_lower_bn,
+    label=lambda a: "batch norm",
+    group="norm",
+))
+
+register(LayerKind(
+    name="lrn",
+    doc="local response normalisation across channels (AlexNet): size, alpha, beta, k",
+    params={
+        "size": Param(p_int(), 5, "channels in the window"),
+        "alpha": Param(p_float(), 1e-4, "alpha"),
+        "beta": Param(p_float(), 0.75, "beta"),
+        "k": Param(p_float(), 2.0, "k (bias)"),
+    },
+    infer=lambda ins, a: need_3d(ins, "lrn"),
+    lower=lambda ctx, node, ins, out, a: ctx.node(
+        "LRN", [ctx.input(0)], [ctx.output], size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["k"]
+    ),
+    label=lambda a: f"LRN {a['size']}",
+    group="norm",
+))
+
+register(LayerKind(
+    name="dropout",
+    doc="dropout with the given rate (training only; an identity at inference)",
+    params={"rate": Param(p_float(0.0, 1.0), 0.5, "drop probability")},
+    positional=("rate",),
+    infer=lambda ins, a: ins[0],
+    lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
+    label=lambda a: f"dropout {a['rate']:g}",
+    group="norm",
+))
+
+register(LayerKind(
+    name="identity",
+    doc="passes its input through unchanged (e.g. the plain branch of `add { identity | ... }`)",
+    params={},
+    infer=lambda ins, a: ins[0],
+    lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
+    label=lambda a: "identity",
+    group="shape",
+))
+
+# --- activations as layers ---------------------------------------------------------------------
+
+
+def _register_act(name: str, doc: str, params: dict[str, Param] | None = None) -> None:
+    register(LayerKind(
+        name=name,
+        doc=doc,
+        params=params or {},
+        infer=lambda ins, a: ins[0],
+        lower=lambda ctx, node, ins, out, a: _lower_act(ctx, name, ctx.input(0), ctx.output, a),
+        label=lambda a: name,
+        group="act",
+    ))
+
+
+_register_act("relu", "max(0, x)")
+_register_act("relu6", "min(max(0, x), 6) (MobileNet)")
+_register_act("sigmoid", "1 / (1 + e^-x)")
+_register_act("tanh", "hyperbolic tangent")
+_register_act("leakyrelu", "x if x > 0 else alpha * x", {"alpha": Param(p_float(), 0.01, "negative slope")})
+_register_act("elu", "x if x > 0 else e^x - 1")
+_register_act("silu", "x * sigmoid(x), a.k.a. swish (EfficientNet)")
+_register_act("hardswish", "x * relu6(x + 3) / 6 (MobileNet-v3)")
+_register_act("hardsigmoid", "relu6(x + 3) / 6")
+_register_act("gelu", "x * Phi(x)")
+_register_act("softmax", "normalised exponential over the channels (or the vector)")
+
+# --- merges ------------------------------------------------------------------------------------
+
+
+def _concat_infer(ins, a) -> Shape:
+    ranks = {len(s) for s in ins}
+    if ranks == {1}:
+        return (sum(s[0] for s in ins),)
+    if ranks != {3}:
+        raise ShapeError("`concat` cannot join volumes and vectors: " + ", ".join(fmt_shape(s) for s in ins))
+    hw = {s[:2] for s in ins}
+    if len(hw) > 1:
+        raise ShapeError(
+            "`concat` inputs must agree in H x W, got " + ", ".join(fmt_shape(s) for s in ins),
+            help="give every branch the same stride and `p=same` padding",
+        )
+    return (*ins[0][:2], sum(s[2] for s in ins))
+
+
+def _add_infer(ins, a) -> Shape:
+    if len({tuple(s) for s in ins}) == 1:
+        return ins[0]
+    shapes = ", ".join(fmt_shape(s) for s in ins)
+    if a.get("residual"):
+        src, body = ins[1], ins[0]
+        help_ = None
+        if len(src) == 3 and len(body) == 3 and src[0] % body[0] == 0 and src[0] // body[0] == src[1] // body[1]:
+            s = src[0] // body[0]
+            proj = f"conv f=1 s={s} n={body[2]} -> bn" if s > 1 else f"conv f=1 n={body[2]} -> bn"
+            help_ = f"add a projection inside the residual: `shortcut {{ {proj} }}`"
+        raise ShapeError(
+            f"residual body changes the shape from {fmt_shape(src)} to {fmt_shape(body)}, "
+            "so the input cannot be added to it",
+            help=help_ or "add a `shortcut { ... }` that maps the input to the body's shape",
+        )
+    raise ShapeError(f"`add` inputs must have equal shapes, got {shapes}")
+
+
+def _mul_infer(ins, a) -> Shape:
+    full = max(ins, key=lambda s: math.prod(s))
+    for s in ins:
+        if s == full:
+            continue
+        if len(s) == 3 and len(full) == 3 and s[:2] == (1, 1) and s[2] == full[2]:
+            continue  # channel-wise scaling, as in squeeze-and-excitation
+        raise ShapeError(
+            "`mul` inputs must have equal shapes or be 1x1xC gates, got " + ", ".join(fmt_shape(x) for x in ins)
+        )
+    return full
+
+
+def _lower_nary(op: str, **kw):
+    def lower(ctx, node, ins, out, a) -> None:
+        xs = [ctx.input(i) for i in range(len(ins))]
+        if op == "Concat" or len(xs) == 2:
+            ctx.node(op, xs, [ctx.output], **kw)
+        else:  # Add/Mul are binary in ONNX: fold left
+            cur = xs[0]
+            for i, x in enumerate(xs[1:]):
+                nxt = ctx.output if i == len(xs) - 2 else ctx.tmp(op.lower())
+                ctx.node(op, [cur, x], [nxt])
+                cur = nxt
+
+    return lower
+
+
+register(LayerKind(
+    name="concat",
+    doc="channel concatenation of its inputs (equal H x W), in order",
+    params={},
+    infer=_concat_infer,
+    lower=_lower_nary("Concat", axis=1),  # channels in NCHW, features in [N, F]
+    label=lambda a: "concat",
+    arity=(1, None),
+    group="merge",
+))
+
+register(LayerKind(
+    name="add",
+    doc="element-wise sum of equal-shaped inputs (residual connections)",
+    params={},
+    infer=_add_infer,
+    lower=_lower_nary("Add"),
+    label=lambda a: "add",
+    arity=(2, None),
+    group="merge",
+))
+
+register(LayerKind(
+    name="mul",
+    doc="element-wise product; a 1x1xC input scales channels (squeeze-and-excitation)",
+    params={},
+    infer=_mul_infer,
+    lower=_lower_nary("Mul"),
+    label=lambda a: "mul",
+    arity=(2, None),
+    group="merge",
+))
+
+# --- resampling --------------------------------------------------------------------------------
+
+
+def _lower_upsample(ctx, node, ins, out, a) -> None:
+    scales = ctx.const(f"{node}.scales", [1.0, 1.0, float(a["scale"]), float(a["scale"])])
+    mode = "nearest" if a["mode"] == "nearest" else "linear"
+    extra = {"nearest_mode": "floor", "coordinate_transformation_mode": "asymmetric"} if mode == "nearest" else {
+        "coordinate_transformation_mode": "half_pixel"}
+    ctx.node("Resize", [ctx.input(0), "", scales], [ctx.output], mode=mode, **extra)
+
+
+register(LayerKind(
+    name="upsample",
+    doc="spatial upsampling by an integer factor (nearest or bilinear); channels unchanged",
+    params={
+        "scale": Param(p_int(), 2, "factor"),
+        "mode": Param(p_choice("nearest", "bilinear"), "nearest", "interpolation"),
+    },
+    positional=("scale",),
+    infer=lambda ins, a: (lambda h, w, c: (h * a["scale"], w * a["scale"], c))(*need_3d(ins, "upsample")),
+    lower=_lower_upsample,
+    label=lambda a: f"upsample x{a['scale']}" + (", bilinear" if a["mode"] != "nearest" else ""),
+    group="shape",
+))
+
+# --- the network input -------------------------------------------------------------------------
+
+register(LayerKind(
+    name="input",
+    doc="the network input, H x W x C",
+    params={"shape": Param(lambda v: v, REQUIRED, "shape")},
+    infer=lambda ins, a: a["shape"],
+    lower=lambda ctx, node, ins, out, a: None,
+    label=lambda a: "input",
+    arity=(0, 0),
+    group="io",
+))
+
+
+# Kinds that the graph builder treats as keywords in the language (not user-facing layer kinds).
+INTERNAL = {"input"}
+
+
+@dataclass
+class Cost:
+    """What one layer costs: parameters (trainable / non-trainable) and multiply-accumulates."""
+
+    trainable: int = 0
+    non_trainable: int = 0
+    macs: int = 0
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+
+__all__ = [
+    "ACTIVATIONS", "Attrs", "Cost", "INTERNAL", "LAYERS", "LayerKind", "Param", "ParamError", "REQUIRED",
+    "Shape", "ShapeError", "Sym", "Weight", "fmt_shape", "register", "resolve_pads", "resolve_params",
+    "window_out",
+]

@@ -1,0 +1,155 @@
+"""The driver: text -> parse -> graph build -> passes -> Model.
+
+This is the only place that writes analysis results into the graph (node attributes `shape`, `size`,
+`params`, `trainable`, `non_trainable`, `macs`), and the place that gathers every stage's diagnostics
+into one CompileError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from . import ir, passes, syntax
+from .diagnostics import CompileError, Diagnostic, Span, error
+from .layers import LAYERS, Shape
+
+BYTES_PER_FLOAT = 4
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of the summary table: a layer, its output (activation) shape and its costs."""
+
+    name: str
+    op: str
+    label: str
+    inputs: tuple[str, ...]
+    shape: Shape
+    size: int
+    params: int
+    trainable: int
+    non_trainable: int
+    macs: int
+    line: int
+    col: int
+    scope: str
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    non_trainable_params: int
+    macs: int
+    flops: int  # 2 x MACs
+    weight_bytes: int  # every parameter (running statistics included) as float32
+    activation_bytes: int  # every tensor the network computes, input included, float32, batch 1
+
+
+@dataclass
+class Model:
+    """A checked, costed network: the graph plus its table and totals."""
+
+    name: str
+    input_shape: Shape
+    graph: nx.DiGraph
+    layers: list[LayerRow]  # topological (source) order, the input excluded
+    totals: Totals
+    outputs: list[str]
+    path: str
+    sources: dict[str, str] = field(default_factory=dict)
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def layer(self, name: str) -> LayerRow:
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    @property
+    def source(self) -> str:
+        return self.sources.get(self.path, "")
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`32x32x3` -> (32, 32, 3); raises ValueError for anything else."""
+    parts = text.lower().replace(" ", "").split("x")
+    if not all(p.isdigit() for p in parts) or len(parts) not in (1, 3):
+        raise ValueError(f"expected HxWxC such as 32x32x3, got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
+                 max_layers: int = ir.MAX_NODES) -> Model:
+    """Check and cost a spec given as text. Raises CompileError listing every problem found."""
+    sources = {path: text}
+    try:
+        prog = syntax.parse(text, path)
+        g, diags = ir.build(prog, sources, input_shape, max_layers)
+    except RecursionError:
+        raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
+                                  help="flatten the nesting of blocks, branches or parentheses")], sources) from None
+    shapes, shape_diags = passes.infer_shapes(g) if g.graph["input"] else ({}, [])
+    diags += shape_diags
+    errors = [d for d in diags if d.severity == "error"]
+    if errors:
+        errors.sort(key=lambda d: (d.span.file != path, d.span.line, d.span.col) if d.span else (True, 0, 0))
+        raise CompileError(errors + [d for d in diags if d.severity != "error"], sources)
+    ir.verify(g)
+    costs = passes.count_costs(g, shapes)
+
+    layers = []
+    for n, d in g.nodes(data=True):
+        c, shape = costs[n], shapes[n]
+        size = _prod(shape)
+        d.update(shape=shape, size=size, params=c.params, trainable=c.trainable, non_trainable=c.non_trainable,
+                 macs=c.macs)
+        if d["op"] == "input":
+            continue
+        layers.append(LayerRow(
+            name=n, op=d["op"], label=LAYERS[d["op"]].label(d["attrs"]), inputs=tuple(ir.inputs_of(g, n)),
+            shape=shape, size=size, params=c.params, trainable=c.trainable, non_trainable=c.non_trainable,
+            macs=c.macs, line=d["line"], col=d["col"], scope=d["scope"],
+        ))
+    trainable = sum(r.trainable for r in layers)
+    non_trainable = sum(r.non_trainable for r in layers)
+    macs = sum(r.macs for r in layers)
+    totals = Totals(
+        params=trainable + non_trainable, trainable_params=trainable, non_trainable_params=non_trainable,
+        macs=macs, flops=2 * macs, weight_bytes=BYTES_PER_FLOAT * (trainable + non_trainable),
+        activation_bytes=BYTES_PER_FLOAT * sum(d["size"] for _, d in g.nodes(data=True)),
+    )
+    return Model(
+        name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
+        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags,
+    )
+
+
+def read_source(path: str | Path) -> str:
+    """Read a spec as UTF-8 text; raises CompileError for bytes that are not UTF-8."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        text = data[: e.start].decode("utf-8", "replace")
+        line = text.count("\n") + 1
+        col = len(text) - (text.rfind("\n") + 1) + 1
+        raise CompileError([error(
+            "bad-encoding", f"byte 0x{data[e.start]:02x} at offset {e.start} is not UTF-8 text",
+            Span(str(path), line, col, line, col + 1), help="a spec is a UTF-8 text file; is this the right file?",
+        )], {str(path): data.decode("utf-8", "replace")}) from None
+
+
+def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES) -> Model:
+    """Check and cost a `.cnn` file. Raises CompileError (bad spec) or OSError (unreadable file)."""
+    return compile_text(read_source(path), str(path), input_shape, max_layers)
+
+
+def _prod(shape: Shape) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out

@@ -1,0 +1,66 @@
+"""Passes over the layer graph: shape inference and cost counting.
+
+A pass reads node attributes and returns new facts keyed by node id; it never changes the graph (the
+driver in cnndsl.model is the only writer of `shape`, `params`, `macs`, ...). Shape errors become
+diagnostics at the layer's span that list every input shape and where it came from.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .diagnostics import Diagnostic, Note, error
+from .ir import inputs_of
+from .layers import LAYERS, Cost, Shape, ShapeError, fmt_shape
+
+
+def _describe(g: nx.DiGraph, n: str) -> str:
+    d = g.nodes[n]
+    return "the input" if d["op"] == "input" else f"`{n}` ({LAYERS[d['op']].label(d['attrs'])})"
+
+
+def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
+    """Output shape of every node whose inputs are known, in node order; errors as diagnostics."""
+    shapes: dict[str, Shape] = {}
+    diags: list[Diagnostic] = []
+    dead = g.graph.get("dead", set())
+    for n, d in g.nodes(data=True):
+        if n in dead:
+            continue
+        srcs = inputs_of(g, n)
+        if any(s not in shapes for s in srcs):
+            continue  # an input already failed: report each problem once
+        ins = [shapes[s] for s in srcs]
+        kind = LAYERS[d["op"]]
+        try:
+            out = kind.infer(ins, d["attrs"])
+        except ShapeError as e:
+            notes = [Note(f"input {i + 1} is {fmt_shape(sh)}, from {_describe(g, s)}", g.nodes[s]["span"])
+                     if len(srcs) > 1 else Note(f"the input is {fmt_shape(sh)}, from {_describe(g, s)}", g.nodes[s]["span"])
+                     for i, (s, sh) in enumerate(zip(srcs, ins))]
+            notes += [Note(f"in block `{name}`, called here", span) for name, span in reversed(d["calls"])]
+            diags.append(error("shape-mismatch", str(e), d["span"], notes=notes, help=e.help))
+            continue
+        if any(x < 1 for x in out):
+            diags.append(error("shape-mismatch", f"`{n}` would produce an empty tensor {fmt_shape(out)}", d["span"]))
+            continue
+        shapes[n] = out
+    return shapes, diags
+
+
+def count_costs(g: nx.DiGraph, shapes: dict[str, Shape]) -> dict[str, Cost]:
+    """Parameters (trainable and not) and multiply-accumulates of every node with a known shape."""
+    costs: dict[str, Cost] = {}
+    for n, d in g.nodes(data=True):
+        if n not in shapes:
+            continue
+        kind, a = LAYERS[d["op"]], d["attrs"]
+        ins = [shapes[s] for s in inputs_of(g, n)]
+        c = Cost(macs=kind.macs(ins, shapes[n], a))
+        for w in kind.weights(ins, shapes[n], a):
+            if w.trainable:
+                c.trainable += w.size
+            else:
+                c.non_trainable += w.size
+        costs[n] = c
+    return costs
