@@ -569,6 +569,10 @@ class Builder:
         n = self.eval(el.count, env)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             self.fail("bad-param", f"`repeat` needs a whole number of times, got `{n}`", el.count.span)
+        if n > self.max_nodes and el.body:
+            self.report(error("too-large", f"`repeat {n:,}` expands to more than {self.max_nodes:,} layers",
+                              el.count.span, help="raise the limit with `--max-layers` if this is intended"))
+            raise _Fatal
         if as_name is not None:
             naming = self.child(naming, as_name, "repeat", f"repeat {n}", el.span)
         for _ in range(n):

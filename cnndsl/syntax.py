@@ -194,13 +194,19 @@ _READABLE = {
 
 
 def _readable(term: str) -> str:
+    if " " in term:
+        return term
     if term in _READABLE:
         return _READABLE[term]
     return f"`{term.lower()}`" if term.isalpha() else term
 
 
 def _expected(u: UnexpectedInput) -> str:
-    names = sorted({_readable(t) for t in getattr(u, "expected", None) or getattr(u, "allowed", ()) or ()})
+    terms = set(getattr(u, "expected", None) or getattr(u, "allowed", ()) or ())
+    if {"NAME", "RESIDUAL", "REPEAT"} <= terms:  # the start of a chain element
+        terms -= {"NAME", "RESIDUAL", "REPEAT", "SHORTCUT"}
+        terms.add("a layer")
+    names = sorted({_readable(t) for t in terms})
     if not names:
         return ""
     if len(names) > 6:
@@ -305,6 +311,10 @@ def _syntax_diagnostic(u: UnexpectedInput, text: str, file: str) -> Diagnostic:
         if tok.type == "_NL":
             what = "end of line"
         exp = _expected(u)
+        before = text[: getattr(tok, "start_pos", 0) or 0].rstrip()
+        if before.endswith("->"):
+            return error("missing-layer", f"expected a layer after `->`, found {what}", span,
+                         help="a chain is `layer -> layer -> ...`")
         return error("unexpected-token", f"unexpected {what}" + (f", {exp}" if exp else ""), span)
     return error("syntax-error", "unexpected end of file", span, help="the last statement is incomplete")
 
