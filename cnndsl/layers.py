@@ -364,8 +364,7 @@ def _onnx_pads(p: tuple[int, int, int, int]) -> list[int]:
 def _conv_label(name: str, a: Attrs, extra: str = "") -> str:
     f = a["f"]
     parts = [f"{name} {f[0]}x{f[1]}"]
-    if a["s"] != (1, 1):
-        parts.append(f"s={_show(a['s']) if a['s'][0] != a['s'][1] else a['s'][0]}")
+    parts.append(f"s={_show(a['s']) if a['s'][0] != a['s'][1] else a['s'][0]}")
     p = a.get("p")
     if p == "same":
         parts.append("p=same")
