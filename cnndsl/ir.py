@@ -338,8 +338,10 @@ class Builder:
             return  # already loaded (a diamond of imports)
         if not path.is_file():
             lib = sorted(p.stem for p in LIB_DIR.glob("*.cnn"))
-            help_ = (_suggest(s.target, lib) or f"the bundled libraries are {', '.join(lib)}") if not s.is_path else \
-                f"the path is relative to the importing file: {base}"
+            if s.is_path:
+                help_ = f"the path is relative to the importing file's folder, {base}"
+            else:
+                help_ = _suggest(s.target, lib) or (f"the bundled libraries are {', '.join(lib)}" if lib else None)
             self.report(error("import-not-found", f"cannot find `{s.target}`", s.span, help=help_))
             return
         try:
@@ -446,6 +448,7 @@ class Builder:
     def run_layer(self, el: ast.Layer, current: str, env: Env, naming: Naming, at_start: bool, as_name) -> str:
         name = el.name
         if name in env.values:
+            env.used.add(name)
             if el.args or el.kwargs or el.call:
                 self.fail("not-a-layer", f"`{name}` is a named value, not a layer", el.name_span,
                           help=f"a value takes no arguments; to merge it, write `concat({name})` or `add({name})`")
@@ -486,6 +489,10 @@ class Builder:
     def resolve(self, kind, el: ast.Layer, env: Env, positional) -> dict:
         given: dict[str, Any] = {}
         spans: dict[str, Span] = {}
+        for e in positional:
+            if isinstance(e, ast.Name) and (e.id in LAYERS or e.id in self.blocks) and e.id not in env.vars:
+                self.fail("missing-arrow", f"`{e.id}` is a layer, not an argument of `{kind.name}`", e.span,
+                          help=f"is `->` missing before `{e.id}`?")
         if len(positional) > len(kind.positional):
             extra = positional[len(kind.positional)]
             help_ = None
