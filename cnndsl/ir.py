@@ -76,6 +76,8 @@ def _suggest(word: str, options, what: str = "") -> str | None:
 
 
 def _single(stmts: tuple) -> bool:
+    """A body of exactly one layer or construct (ignoring `defaults`): it takes its scope's name."""
+    stmts = [s for s in stmts if not isinstance(s, ast.Defaults)]
     return len(stmts) == 1 and isinstance(stmts[0], ast.ChainStmt) and len(stmts[0].chain.elements) == 1
 
 
@@ -371,7 +373,8 @@ class Builder:
                  as_name: str | None = None) -> str:
         """Run statements in order; each continues from the value of the one before."""
         if as_name is not None and _single(stmts):
-            return self.run_chain(stmts[0].chain, current, env, naming, as_name=as_name)
+            only = next(s for s in stmts if isinstance(s, ast.ChainStmt))
+            return self.run_chain(only.chain, current, env, naming, as_name=as_name)
         if as_name is not None:
             naming = self.child(naming, as_name, "named", as_name.rsplit(".", 1)[-1], stmts[0].span if stmts else
                                 Span("", 1, 1, 1, 1))
@@ -416,11 +419,18 @@ class Builder:
         raise TypeError(f"unknown statement {s!r}")  # pragma: no cover
 
     def run_chain(self, chain: ast.Chain, current: str, env: Env, naming: Naming, as_name: str | None = None) -> str:
+        elements = chain.elements
+        first = elements[0]
+        if isinstance(first, ast.Layer) and first.name in env.values and len(elements) > 1:
+            # `a -> conv ...`: the value reference makes no layer, so it does not count for naming
+            current = self.run_layer(first, current, env, naming, True, None)
+            chain = ast.Chain(elements[1:], chain.span)
         if as_name is not None and len(chain.elements) > 1:
             naming = self.child(naming, as_name, "named", as_name.rsplit(".", 1)[-1], chain.span)
             as_name = None
         for i, el in enumerate(chain.elements):
-            current = self.run_element(el, current, env, naming, at_start=(i == 0), as_name=as_name)
+            current = self.run_element(el, current, env, naming, at_start=(i == 0 and chain.elements is elements),
+                                       as_name=as_name)
         return current
 
     def run_element(self, el, current: str, env: Env, naming: Naming, at_start: bool, as_name: str | None) -> str:
@@ -630,8 +640,8 @@ class Builder:
             inner_env.defaults = b.defaults
             inner_env.defaults = self.collect_defaults(block.body, inner_env, toplevel=False)
             label = f"{block.name}({args})"
-            if _single(block.body) and not isinstance(block.body[0].chain.elements[0], ast.Layer):
-                # the block is one construct (e.g. a residual): it takes the block's name and label
+            if _single(block.body):
+                # the block is one layer or construct (e.g. a residual): it takes the block's name and label
                 out = self.run_body(block.body, current, inner_env, naming, as_name=scope)
                 self.g.graph["scopes"].get(scope, {})["label"] = label
                 self.g.graph["scopes"].get(scope, {})["block"] = block.name

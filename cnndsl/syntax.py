@@ -72,6 +72,12 @@ class ToAst(Transformer):
     def input(self, meta, size):
         return ast.Input(tuple(int(x) for x in size.split("x")), self._span(meta))
 
+    def input_chain(self, meta, *elements):
+        span = self._span(meta)
+        ref = ast.Layer("input", (), (), False, Span(self.file, span.line, span.col, span.line, span.col + 5),
+                        Span(self.file, span.line, span.col, span.line, span.col + 5))
+        return ast.ChainStmt(ast.Chain((ref, *elements), span), span)
+
     def defaults(self, meta, kind, *kwargs):
         return ast.Defaults(str(kind), kwargs, self._span(meta), self._t(kind))
 
