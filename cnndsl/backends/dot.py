@@ -1,0 +1,352 @@
+"""DOT backend: Model -> Graphviz DOT text, written here in a stable order, and -> SVG/PNG/PDF through `dot`.
+
+Layers are boxes in the notes' notation (`conv 5x5, s=1, n=6`, output shape, parameters), coloured by
+their kind's group; merges are small circles (add ⊕, concat ‖, mul ⊗); the scopes of the graph (blocks,
+residuals, branches, repeats, named chains) are nested clusters, or single nodes with their totals when
+folded. Only `render_file` needs Graphviz, and it imports the `graphviz` package lazily.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from ..layers import LAYERS, fmt_shape
+from ..model import Model
+
+FORMATS = ("svg", "png", "pdf", "dot")
+RANKDIRS = ("TB", "LR", "BT", "RL")
+FONT = "Helvetica,Arial,sans-serif"
+INSTALL_HINT = "install Graphviz (apt-get install graphviz, brew install graphviz) to render SVG/PNG/PDF"
+
+# Fill colours per layer group (cnndsl.layers.LayerKind.group); an unknown group gets a stable pick
+# from FALLBACK, by CRC-32 of its name (Python's hash() is salted per process).
+GROUP_COLORS = {
+    "io": "#fde3c8", "conv": "#cfe2f3", "pool": "#f4cccc", "norm": "#fff2cc", "act": "#d9ead3",
+    "fc": "#d9d2e9", "shape": "#eeeeee", "merge": "#ffffff", "block": "#e4e9f2",
+}
+FALLBACK = ("#d0e0e3", "#ead1dc", "#fce5cd", "#e6f2d9", "#e1d5e7", "#dae8fc", "#f8cecc", "#fff2cc")
+GROUP_NAMES = {"io": "input", "act": "activation"}  # legend wording where the group name is terse
+MERGE_SYMBOLS = {"add": "⊕", "concat": "‖", "mul": "⊗"}
+SKIP_COLOR = "#b45f06"
+TEXT_DIM = "#555555"
+
+# Cluster look per scope kind: (border colour, fill colour or None, border style).
+SCOPE_STYLE = {
+    "block": ("#6d87a8", "#f6f8fb", "solid"),
+    "residual": ("#c9955b", "#fdf8f1", "solid"),
+    "branches": ("#7fa37a", "#f5faf3", "solid"),
+    "named": ("#9a9a9a", None, "dashed"),
+    "repeat": ("#9a9a9a", None, "dotted"),
+}
+FOLDABLE = {"block", "residual", "branches"}  # what --collapse folds; named values and repeats stay clusters
+
+
+class FormatError(ValueError):
+    """An output file name whose suffix is not a format we can write."""
+
+
+def group_color(group: str) -> str:
+    return GROUP_COLORS.get(group) or FALLBACK[zlib.crc32(group.encode()) % len(FALLBACK)]
+
+
+def output_format(path: str | Path) -> str:
+    """`net.svg` -> 'svg'; raises FormatError for anything but .svg, .png, .pdf, .dot."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        what = f"`.{fmt}`" if fmt else "no suffix"
+        raise FormatError(f"cannot tell the output format of `{path}` ({what}): use .svg, .png, .pdf or .dot")
+    return fmt
+
+
+def si(n: int) -> str:
+    """456 -> '456', 48_120 -> '48.1k', 2_359_808 -> '2.36M': three significant digits for diagrams."""
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            v = n / div
+            return f"{v:.3g}{suffix}" if v < 100 else f"{v:.0f}{suffix}"
+    return str(n)
+
+
+# --- which scopes are drawn as clusters and which are folded into one node ------------------------
+
+
+@dataclass
+class _View:
+    g: nx.DiGraph
+    scopes: dict
+    rep: dict[str, str]  # node id -> the id it is drawn as (itself, or the scope it is folded into)
+    folded: dict[str, list[str]]  # folded scope id -> its layers, in node order
+    order: dict[str, int]
+
+    def is_folded(self, n: str) -> bool:
+        # NOTE: not `rep[n] != n`: a residual's or branches' merge node has its scope's id
+        return self.rep[n] in self.folded
+
+
+def _chain(scopes: dict, s: str) -> list[str]:
+    """The scope and its ancestors, outermost first ("" is the top level and is not included)."""
+    out = []
+    while s:
+        out.append(s)
+        s = scopes[s]["parent"]
+    return out[::-1]
+
+
+def _view(g: nx.DiGraph, collapse: bool, depth: int | None) -> _View:
+    scopes = g.graph.get("scopes", {})
+    order = {n: i for i, n in enumerate(g)}
+
+    def folds(s: str, level: int) -> bool:
+        return (collapse and scopes[s]["kind"] in FOLDABLE) or (depth is not None and level > depth)
+
+    rep, folded = {}, {}
+    for n, d in g.nodes(data=True):
+        rep[n] = n
+        for level, s in enumerate(_chain(scopes, d["scope"]), 1):
+            if folds(s, level):
+                rep[n] = s
+                folded.setdefault(s, []).append(n)
+                break
+    return _View(g, scopes, rep, folded, order)
+
+
+# --- labels ---------------------------------------------------------------------------------------
+
+
+def _e(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _q(text: str) -> str:
+    """A DOT quoted string: node ids hold dots, so every id is quoted."""
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def _table(title: str, *rows: str) -> str:
+    cells = [f'<TR><TD><B>{_e(title)}</B></TD></TR>']
+    cells += [f'<TR><TD><FONT POINT-SIZE="9" COLOR="{TEXT_DIM}">{_e(r)}</FONT></TD></TR>' for r in rows if r]
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{"".join(cells)}</TABLE>>'
+
+
+def _facts(shape, params: int, macs: int | None = None) -> str:
+    parts = [fmt_shape(shape)]
+    if params:
+        parts.append(f"{si(params)} params")
+    if macs:
+        parts.append(f"{si(macs)} MACs")
+    return " · ".join(parts)
+
+
+def _attrs(**kw) -> str:
+    return ", ".join(f"{k}={v}" for k, v in kw.items() if v is not None)
+
+
+def _layer_node(n: str, d: dict, is_output: bool) -> str:
+    kind = LAYERS[d["op"]]
+    label = kind.label(d["attrs"])
+    tip = _q(f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs")
+    if d["op"] in MERGE_SYMBOLS:
+        return f"{_q(n)} [{_attrs(label=_q(MERGE_SYMBOLS[d['op']]), shape='circle', fixedsize='true', width='0.36', fontsize='15', style='filled', fillcolor=_q('#ffffff'), penwidth='1.2', tooltip=tip, peripheries='2' if is_output else None)}];"
+    rows = (_facts(d["shape"], d["params"]),)
+    style = "filled,bold" if d["op"] == "input" else None
+    return (f"{_q(n)} [{_attrs(label=_table(label, *rows), fillcolor=_q(group_color(kind.group)), style=_q(style) if style else None, tooltip=tip, peripheries='2' if is_output else None)}];")
+
+
+def _folded_node(v: _View, s: str) -> str:
+    g, members = v.g, v.folded[s]
+    member_set = set(members)
+    outs = g.graph.get("outputs", [])
+    exits = [n for n in members if n in outs or any(w not in member_set for w in g.successors(n))]
+    out_shape = g.nodes[(exits or members)[-1]]["shape"]
+    params = sum(g.nodes[n]["params"] for n in members)
+    macs = sum(g.nodes[n]["macs"] for n in members)
+    sc = v.scopes[s]
+    kind = sc["kind"] if sc["kind"] != "named" else "chain"
+    count = f"{kind} · {len(members)} layer{'s' if len(members) != 1 else ''}"
+    tip = _q(f"{s}: {sc['label']} ({count}) -> {fmt_shape(out_shape)}, {params:,} params, {macs:,} MACs")
+    return (f"{_q(s)} [{_attrs(label=_table(sc['label'], count, _facts(out_shape, params, macs)), fillcolor=_q(GROUP_COLORS['block']), style=_q('rounded,filled,bold'), tooltip=tip, peripheries='2' if any(n in outs for n in members) else None)}];")
+
+
+def _in_shortcut(v: _View, n: str) -> bool:
+    """Whether layer `n` is on a residual's projection shortcut (`<residual>.shortcut[...]`)."""
+    for s in [v.g.nodes[n]["scope"]] + [n]:
+        head, _, tail = s.rpartition(".")
+        if tail == "shortcut" and v.scopes.get(head, {}).get("kind") == "residual":
+            return True
+    return False
+
+
+def _is_skip(v: _View, u: str, w: str, slot: int) -> bool:
+    """An edge of a residual's shortcut path: the identity edge into its add, or into, along and out of
+    its projection shortcut."""
+    if v.g.nodes[w]["attrs"].get("residual") and slot == 1:
+        return True
+    return _in_shortcut(v, w)
+
+
+def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded: bool) -> str:
+    t = m.totals
+    head = (f"<B>{_e(m.name)}</B>   input {fmt_shape(m.input_shape)}   ·   {t.params:,} parameters   ·   "
+            f"{t.macs:,} MACs")
+    cells = [f'<TD BGCOLOR="{group_color(gr)}" BORDER="1" COLOR="#888888"> {_e(GROUP_NAMES.get(gr, gr))} </TD>' for gr in groups]
+    if folded:
+        cells.append(f'<TD BGCOLOR="{GROUP_COLORS["block"]}" BORDER="1" COLOR="#888888"> folded block </TD>')
+    cells += [f'<TD> {MERGE_SYMBOLS[op]} {op} </TD>' for op in merges]
+    if skips:
+        cells.append(f'<TD><FONT COLOR="{SKIP_COLOR}">- - - skip</FONT></TD>')
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="2"><TR><TD COLSPAN="{len(cells)}">'
+            f'{head}</TD></TR><TR>{"".join(cells)}</TR></TABLE>>')
+
+
+# --- the DOT text ---------------------------------------------------------------------------------
+
+
+def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: str = "TB",
+           legend: bool = True) -> str:
+    """The diagram as DOT text: the same model and options always give the same bytes.
+
+    Args:
+        collapse: fold every block, residual and Inception-style branches into one node with its totals.
+        depth: fold the scopes nested deeper than `depth` (0 folds the top-level ones; None folds none).
+    """
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
+    g = m.graph
+    v = _view(g, collapse, depth)
+    outs = set(g.graph.get("outputs", []))
+
+    # What each cluster holds, as (first node order, kind, id) so siblings come out in source order.
+    items: dict[str, list[tuple[int, str, str]]] = {}
+    opened: set[str] = set()  # clusters and folded scopes already placed
+    for n, d in g.nodes(data=True):
+        drawn = v.rep[n]
+        if v.is_folded(n):
+            if drawn in opened:
+                continue
+            opened.add(drawn)
+        home = v.scopes[drawn]["parent"] if v.is_folded(n) else d["scope"]
+        items.setdefault(home, []).append((v.order[n], "node", drawn))
+        for s in reversed(_chain(v.scopes, home)):
+            if s in opened:
+                break
+            opened.add(s)
+            items.setdefault(v.scopes[s]["parent"], []).append((v.order[n], "cluster", s))
+
+    lines = [
+        f"digraph {_q(m.name)} {{",
+        f"  graph [{_attrs(rankdir=rankdir, fontname=_q(FONT), fontsize='11', nodesep='0.3', ranksep='0.35', newrank='true', labelloc='b', labeljust='l', tooltip=_q(m.name))}];",
+        f"  node [{_attrs(shape='box', style=_q('rounded,filled'), fontname=_q(FONT), fontsize='11', color=_q('#444444'), penwidth='0.8', margin=_q('0.12,0.05'))}];",
+        f"  edge [{_attrs(fontname=_q(FONT), fontsize='8', fontcolor=_q('#666666'), color=_q('#555555'), arrowsize='0.6', penwidth='0.9')}];",
+    ]
+
+    def emit(scope: str, indent: str) -> None:
+        for _, what, ident in sorted(items.get(scope, [])):
+            if what == "cluster":
+                sc = v.scopes[ident]
+                color, fill, style = SCOPE_STYLE.get(sc["kind"], ("#9a9a9a", None, "solid"))
+                styles = ["rounded"] + (["filled"] if fill else []) + ([style] if style != "solid" else [])
+                lines.append(f"{indent}subgraph {_q('cluster_' + ident)} {{")
+                lines.append(f"{indent}  graph [{_attrs(label=_q(sc['label']), style=_q(','.join(styles)), color=_q(color), fillcolor=_q(fill) if fill else None, fontcolor=_q(color), fontsize='10', labeljust='l', labelloc='t', penwidth='1.1', tooltip=_q(ident))}];")
+                emit(ident, indent + "  ")
+                lines.append(f"{indent}}}")
+            elif ident in v.folded:
+                lines.append(indent + _folded_node(v, ident))
+            else:
+                lines.append(indent + _layer_node(ident, g.nodes[ident], ident in outs))
+
+    emit("", "  ")
+
+    edges: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
+    for u, w, slot in g.edges(data="slot"):
+        ru, rw = v.rep[u], v.rep[w]
+        if ru == rw:
+            continue
+        key = (v.order[w], slot or 0, v.order[u])
+        if (ru, rw) in edges and edges[(ru, rw)][0] <= key:
+            continue
+        shape = fmt_shape(g.nodes[u]["shape"])
+        skip = not v.is_folded(w) and _is_skip(v, u, w, slot or 0)
+        style = _attrs(label=_q(shape), tooltip=_q(f"{u} -> {w}: {shape}"),
+                       style="dashed" if skip else None, color=_q(SKIP_COLOR) if skip else None,
+                       fontcolor=_q(SKIP_COLOR) if skip else None, penwidth="1.4" if skip else None)
+        edges[(ru, rw)] = (key, f"  {_q(ru)} -> {_q(rw)} [{style}];")
+    lines += [line for _, line in sorted(edges.values())]
+
+    if legend:
+        drawn_ops = [g.nodes[n]["op"] for n in g if not v.is_folded(n)]
+        groups = sorted({LAYERS[op].group for op in drawn_ops} - {"merge"}, key=lambda gr: (gr not in GROUP_COLORS, list(GROUP_COLORS).index(gr) if gr in GROUP_COLORS else 0, gr))
+        merges = [op for op in MERGE_SYMBOLS if op in drawn_ops]
+        skips = any("dashed" in line for _, line in edges.values())
+        lines.append(f"  label={_legend(m, groups, merges, skips, bool(v.folded))};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What render_file wrote: `path` is a `.dot` file instead of the image when `dot` is missing."""
+
+    path: Path
+    format: str
+    image: bool  # False: Graphviz's `dot` was not found and only the DOT text was written
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write through a temporary file in the same folder and os.replace, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class RenderError(RuntimeError):
+    """Graphviz's `dot` ran but failed."""
+
+
+def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int | None = None,
+                rankdir: str = "TB") -> Rendered:
+    """Draw `m` to `path`; the suffix picks the format (.svg, .png, .pdf or .dot).
+
+    Without Graphviz's `dot` program the DOT text is written beside `path` (same name, `.dot`) and the
+    result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir)
+    if fmt == "dot":
+        write_atomic(path, text.encode())
+        return Rendered(path, fmt, True)
+    import graphviz  # lazily: `cnndsl check` and `summary` never load it
+
+    try:
+        data = graphviz.Source(text).pipe(format=fmt, engine="dot")
+    except graphviz.ExecutableNotFound:
+        dot_path = path.with_suffix(".dot")
+        write_atomic(dot_path, text.encode())
+        return Rendered(dot_path, "dot", False)
+    except graphviz.CalledProcessError as e:
+        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise RenderError(f"Graphviz `dot` failed: {err[0] if err else e}") from None
+    write_atomic(path, data)
+    return Rendered(path, fmt, True)
