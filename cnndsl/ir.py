@@ -421,6 +421,11 @@ class Builder:
     def run_chain(self, chain: ast.Chain, current: str, env: Env, naming: Naming, as_name: str | None = None) -> str:
         elements = chain.elements
         first = elements[0]
+        starts_from_values = isinstance(first, ast.Layer) and (
+            first.name in env.values or (first.name in LAYERS and LAYERS[first.name].is_merge and bool(first.args)))
+        if not starts_from_values:
+            # the chain continues from the current value, so a name bound to that value is used
+            env.used.update(k for k, v in env.values.items() if v == current)
         if isinstance(first, ast.Layer) and first.name in env.values and len(elements) > 1:
             # `a -> conv ...`: the value reference makes no layer, so it does not count for naming
             current = self.run_layer(first, current, env, naming, True, None)
