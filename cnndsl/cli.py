@@ -37,6 +37,21 @@ def _add_spec_args(p: argparse.ArgumentParser) -> None:
                    help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
 
 
+def _depth_arg(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of levels such as 1, got {text!r}")
+    return int(text)
+
+
+def _add_diagram_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--collapse", action="store_true",
+                   help="fold every block, residual and branches into one node with its totals")
+    p.add_argument("--depth", type=_depth_arg, metavar="N",
+                   help="draw N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
+    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
+                   help="layout direction: TB top to bottom (default), LR left to right")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="cnndsl",
@@ -56,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a stable JSON document instead of the table")
     p = sub.add_parser("layers", help="list the layer kinds and their parameters")
     p.add_argument("kind", nargs="?", help="show one kind in detail")
+    p = sub.add_parser("render", help="draw the architecture with Graphviz: SVG, PNG, PDF or DOT")
+    _add_spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.svg, .png, .pdf or .dot; `-` prints the DOT text (default: the spec's name with .svg, "
+                        "beside it)")
+    _add_diagram_args(p)
     return ap
 
 
@@ -118,7 +139,59 @@ def _show(v) -> str:
     return str(v)
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers}
+def draw(model, out: str, args) -> int:
+    """Write the diagram of `model` to `out` with the --collapse/--depth/--rankdir options in `args`."""
+    from .backends import dot
+
+    try:
+        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir)
+    except OSError as e:
+        raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
+    except dot.RenderError as e:  # our DOT text is always valid, so this is a bug or a broken Graphviz
+        print(f"cnndsl: internal error: {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+    if done.image:
+        print(f"wrote {done.path}")
+    else:
+        print(f"cnndsl: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {out}; "
+              f"{dot.INSTALL_HINT}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _check_output(out: str) -> None:
+    """Refuse an unknown format or a missing folder before compiling, as a usage error."""
+    import os
+
+    from .backends.dot import FormatError, output_format
+
+    try:
+        output_format(out)
+    except FormatError as e:
+        raise UsageError(str(e)) from None
+    folder = os.path.dirname(out) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write `{out}`: the folder `{folder}` does not exist")
+    if os.path.isdir(out):
+        raise UsageError(f"cannot write `{out}`: it is a folder")
+
+
+def cmd_render(args) -> int:
+    from pathlib import Path
+
+    from .backends import dot
+
+    out = args.output or str(Path(args.file).with_suffix(".svg"))
+    if out != "-":
+        _check_output(out)
+    m = _load(args)
+    _print_warnings(m, args.format)
+    if out == "-":
+        sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir))
+        return EXIT_OK
+    return draw(m, out, args)
+
+
+COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render}
 
 
 def main(argv: list[str] | None = None) -> int:
