@@ -146,9 +146,10 @@ class Weight:
 
     suffix: str
     shape: tuple[int, ...]
-    init: str  # "he" (Kaiming normal, fan_in), "zeros", "ones"
+    init: str  # "he" (Kaiming normal, fan_in), "zeros", "ones", "fixed" (the values are in `fixed`)
     trainable: bool = True
     fan_in: int = 1
+    fixed: FixedKernel | None = None  # a kernel written in the spec: broadcast to `shape`, never trained
 
     @property
     def size(self) -> int:
@@ -212,8 +213,11 @@ def resolve_params(kind: LayerKind, given: dict[str, Any]) -> Attrs:
 # --- activation functions (usable as layers and as `act=` on conv/fc) ----------------------------
 
 
-def _lower_act(ctx, name: str, x: str, y: str, a: Attrs) -> None:
-    """Emit the ONNX ops of activation `name` from tensor x to tensor y (NCHW or [N, F])."""
+def _lower_act(ctx, name: str, x: str, y: str, a: Attrs, shape: Shape | None = None) -> None:
+    """Emit the ONNX ops of activation `name` from tensor x to tensor y (NCHW or [N, F]).
+
+    `shape` is x's (and y's) shape when it is not the layer's output shape (sepconv's depthwise half).
+    """
     if name == "relu":
         ctx.node("Relu", [x], [y])
     elif name == "relu6":
@@ -227,7 +231,7 @@ def _lower_act(ctx, name: str, x: str, y: str, a: Attrs) -> None:
     elif name == "elu":
         ctx.node("Elu", [x], [y], alpha=1.0)
     elif name == "silu":
-        s = ctx.tmp("sigmoid")
+        s = ctx.tmp("sigmoid", shape)
         ctx.node("Sigmoid", [x], [s])
         ctx.node("Mul", [x, s], [y])
     elif name == "hardswish":
@@ -252,11 +256,11 @@ def _act_suffix(a: Attrs) -> str:
     return f", {a['act']}" if a.get("act", "none") != "none" else ""
 
 
-def emit_post(ctx, node: str, y_pre: str, y: str, a: Attrs, bn: str | None = None) -> None:
+def emit_post(ctx, node: str, y_pre: str, y: str, a: Attrs, bn: str | None = None, shape: Shape | None = None) -> None:
     """Optional batch norm then optional activation, from y_pre to y (conv-like kinds' `bn=`/`act=`)."""
     cur = y_pre
     if a.get("bn"):
-        out = y if a.get("act", "none") == "none" else ctx.tmp("bn")
+        out = y if a.get("act", "none") == "none" else ctx.tmp("bn", shape)
         prefix = bn or f"{node}.bn"
         ctx.node(
             "BatchNormalization",
@@ -266,7 +270,7 @@ def emit_post(ctx, node: str, y_pre: str, y: str, a: Attrs, bn: str | None = Non
         )
         cur = out
     if a.get("act", "none") != "none":
-        _lower_act(ctx, a["act"], cur, y, a)
+        _lower_act(ctx, a["act"], cur, y, a, shape)
     elif cur != y:
         ctx.node("Identity", [cur], [y])
 
@@ -378,6 +382,97 @@ def _conv_label(name: str, a: Attrs, extra: str = "") -> str:
     return label + _act_suffix(a)
 
 
+# --- fixed kernels (the notes' edge detection) --------------------------------------------------
+
+# Cross-correlation kernels, as the notes apply them: `vertical` gives a positive response where the
+# image is bright on the left and dark on the right. `_v` kernels find vertical edges (a change from
+# left to right), `_h` kernels horizontal ones (a change from top to bottom); each `_h` is its `_v`
+# transposed. `sobel` and `scharr` alone mean the `_v` kernels, as the notes write "Sobel filter".
+KERNELS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "vertical": ((1, 0, -1), (1, 0, -1), (1, 0, -1)),
+    "horizontal": ((1, 1, 1), (0, 0, 0), (-1, -1, -1)),
+    "sobel_v": ((1, 0, -1), (2, 0, -2), (1, 0, -1)),
+    "sobel_h": ((1, 2, 1), (0, 0, 0), (-1, -2, -1)),
+    "scharr_v": ((3, 0, -3), (10, 0, -10), (3, 0, -3)),
+    "scharr_h": ((3, 10, 3), (0, 0, 0), (-3, -10, -3)),
+    "laplacian": ((0, 1, 0), (1, -4, 1), (0, 1, 0)),
+}
+KERNELS["sobel"] = KERNELS["sobel_v"]
+KERNELS["scharr"] = KERNELS["scharr_v"]
+
+
+@dataclass(frozen=True)
+class FixedKernel:
+    """Conv weights written in the spec (`w=vertical`, `w=[[1,0,-1], ...]`), flattened row-major.
+
+    `shape` is as written: (fh, fw) is every filter's kernel on every input channel; (n, fh, fw) gives
+    each filter its own kernel; (n, c/g, fh, fw) is the whole weight tensor (ONNX's OIHW order).
+    """
+
+    shape: tuple[int, ...]
+    values: tuple[float, ...]
+    text: str  # the name, or the literal's shape, for labels and messages
+
+    def expand(self, n: int, c: int, fh: int, fw: int) -> None:
+        """Raise ShapeError unless the kernel fits a conv with n filters of fh x fw over c channels."""
+        k, w = len(self.shape), f"`conv w={self.text}`"
+        want = {2: (fh, fw), 3: (n, fh, fw), 4: (n, c, fh, fw)}[k]
+        if self.shape == want:
+            return
+        f = f"{fh}x{fw}"
+        if k == 2:
+            raise ShapeError(f"{w} is a {fmt_shape(self.shape)} kernel, but the filters are {f}",
+                             help=f"write a {f} matrix, or set `f={fmt_shape(self.shape)}`")
+        if k == 3:
+            raise ShapeError(
+                f"{w} gives {self.shape[0]} kernels of {fmt_shape(self.shape[1:])} (one per filter), "
+                f"but the conv has n={n} filters of {f}",
+                help=f"give {n} kernels of {f}, or set `n={self.shape[0]}`" if self.shape[1:] == (fh, fw)
+                else f"give {n} kernels of {f}")
+        raise ShapeError(f"{w} is a {fmt_shape(self.shape)} weight tensor, but the conv needs "
+                         f"n x C_in x fh x fw = {fmt_shape(want)}",
+                         help=f"give {fmt_shape(want)} numbers, or one {f} matrix for every filter and channel")
+
+
+def _nested(v: Any, depth: int = 0) -> tuple[tuple[int, ...], list[float]]:
+    """(shape, flat values) of a rectangular nested list of numbers and kernel names."""
+    if isinstance(v, Sym):
+        if v not in KERNELS:
+            raise ParamError(
+                f"unknown kernel `{v}`; the named kernels are {', '.join(f'`{k}`' for k in KERNELS)}",
+                help=_did_you_mean(str(v), KERNELS) or "or write the matrix, e.g. `w=[[1,0,-1],[1,0,-1],[1,0,-1]]`",
+            )
+        v = [list(row) for row in KERNELS[v]]
+    if isinstance(v, bool) or isinstance(v, str):
+        raise ParamError(f"a kernel holds numbers, got `{_show(v)}`")
+    if isinstance(v, (int, float)):
+        if depth == 0:
+            raise ParamError(f"expected a kernel matrix such as `[[1,0,-1],[1,0,-1],[1,0,-1]]` or a name, got `{v}`",
+                             help=f"the named kernels are {', '.join(f'`{k}`' for k in KERNELS)}")
+        return (), [float(v)]
+    if not isinstance(v, list) or not v:
+        raise ParamError(f"expected a kernel matrix or a name, got `{_show(v)}`")
+    parts = [_nested(x, depth + 1) for x in v]
+    shapes = {sh for sh, _ in parts}
+    if len(shapes) != 1:
+        raise ParamError(
+            "the kernel's rows are not all the same size: " + ", ".join(fmt_shape(sh) or "a number" for sh, _ in parts),
+            help="every row of a kernel matrix needs the same number of entries",
+        )
+    return (len(v), *shapes.pop()), [x for _, vals in parts for x in vals]
+
+
+def p_kernel(v: Any) -> FixedKernel:
+    """`w=vertical`, `w=[[1,0,-1],[1,0,-1],[1,0,-1]]`, `w=[sobel_v, sobel_h]` -> FixedKernel."""
+    shape, values = _nested(v)
+    if not 2 <= len(shape) <= 4:
+        raise ParamError(f"a kernel is a matrix (or a list of matrices), got {len(shape)} level(s) of brackets",
+                         help="write rows of numbers: `w=[[1,0,-1],[1,0,-1],[1,0,-1]]`")
+    text = str(v) if isinstance(v, Sym) else (
+        "[" + ", ".join(map(str, v)) + "]" if all(isinstance(x, Sym) for x in v) else f"[{fmt_shape(shape)}]")
+    return FixedKernel(shape, tuple(values), text)
+
+
 # --- convolutions ------------------------------------------------------------------------------
 
 _CONV_COMMON = {
@@ -391,6 +486,9 @@ _CONV_COMMON = {
     "eps": Param(p_float(0.0), 1e-5, "batch norm epsilon"),
 }
 
+_CONV_W = Param(p_kernel, None, "fixed kernel, not trained: a matrix `[[1,0,-1],...]` or a name: "
+                + ", ".join(KERNELS))
+
 
 def _conv_infer(ins: list[Shape], a: Attrs) -> Shape:
     c = ins[0][2] if len(ins[0]) == 3 else None
@@ -400,12 +498,17 @@ def _conv_infer(ins: list[Shape], a: Attrs) -> Shape:
             help="choose `g` dividing both channel counts",
         )
     ho, wo, _, _ = _window(ins, a, "conv")
+    if a.get("w") is not None:
+        a["w"].expand(a["n"], c // a["g"], *a["f"])
     return (ho, wo, a["n"])
 
 
 def _conv_weights(ins, out, a) -> list[Weight]:
     c, (fh, fw), g, n = ins[0][2], a["f"], a["g"], a["n"]
-    ws = [Weight("weight", (n, c // g, fh, fw), "he", fan_in=c // g * fh * fw)]
+    if a.get("w") is not None:  # spec-given: counted as parameters, but not trainable (like bn statistics)
+        ws = [Weight("weight", (n, c // g, fh, fw), "fixed", trainable=False, fixed=a["w"])]
+    else:
+        ws = [Weight("weight", (n, c // g, fh, fw), "he", fan_in=c // g * fh * fw)]
     if a["bias"]:
         ws.append(Weight("bias", (n,), "zeros"))
     return ws + (bn_weights(n) if a["bn"] else [])
@@ -430,13 +533,15 @@ def _lower_conv(ctx, node, ins, out, a) -> None:
 register(LayerKind(
     name="conv",
     doc="2-D convolution: n filters of f x f x C_in/g, stride s, padding p",
-    params={**_CONV_COMMON, "n": Param(p_int(), REQUIRED, "number of filters n"), "g": Param(p_int(), 1, "groups")},
+    params={**_CONV_COMMON, "n": Param(p_int(), REQUIRED, "number of filters n"), "g": Param(p_int(), 1, "groups"),
+            "w": _CONV_W},
     positional=("n",),
     infer=_conv_infer,
     weights=_conv_weights,
     macs=_conv_macs,
     lower=_lower_conv,
-    label=lambda a: _conv_label("conv", a, f"n={a['n']}" + (f", g={a['g']}" if a["g"] != 1 else "")),
+    label=lambda a: _conv_label("conv", a, f"n={a['n']}" + (f", g={a['g']}" if a["g"] != 1 else "")
+                                + (f", w={a['w'].text}" if a.get("w") is not None else "")),
     group="conv",
 ))
 
@@ -459,15 +564,16 @@ def _dw_macs(ins, out, a) -> int:
     return fh * fw * out[0] * out[1] * out[2]
 
 
-def _emit_dw(ctx, node, x, y, ins, a, prefix: str = "") -> None:
+def _emit_dw(ctx, node, x, y, ins, a, prefix: str = "", shape: Shape | None = None) -> None:
+    """The depthwise convolution (+ bn, act) from x to y; `shape` is y's when y is not the layer output."""
     h, w, c = ins[0]
     inputs = [x, f"{node}.{prefix}weight"] + ([f"{node}.{prefix}bias"] if a["bias"] else [])
-    pre = y if not (a["bn"] or a["act"] != "none") else ctx.tmp(f"{prefix}conv")
+    pre = y if not (a["bn"] or a["act"] != "none") else ctx.tmp(f"{prefix}conv", shape)
     ctx.node(
         "Conv", inputs, [pre], kernel_shape=list(a["f"]), strides=list(a["s"]),
         pads=_onnx_pads(resolve_pads(h, w, a)), dilations=list(a["d"]), group=c,
     )
-    emit_post(ctx, node, pre, y, a, bn=f"{node}.{prefix}bn")
+    emit_post(ctx, node, pre, y, a, bn=f"{node}.{prefix}bn", shape=shape)
 
 
 register(LayerKind(
@@ -498,8 +604,9 @@ def _sep_weights(ins, out, a) -> list[Weight]:
 
 
 def _lower_sep(ctx, node, ins, out, a) -> None:
-    mid = ctx.tmp("dw")
-    _emit_dw(ctx, node, ctx.input(0), mid, ins, {**a, "m": 1}, "dw.")
+    dw_shape = (out[0], out[1], ins[0][2])
+    mid = ctx.tmp("dw", dw_shape)
+    _emit_dw(ctx, node, ctx.input(0), mid, ins, {**a, "m": 1}, "dw.", dw_shape)
     pre = ctx.output if not (a["bn"] or a["act"] != "none") else ctx.tmp("pw")
     ctx.node("Conv", [mid, f"{node}.pw.weight"] + ([f"{node}.pw.bias"] if a["bias"] else []), [pre], kernel_shape=[1, 1])
     emit_post(ctx, node, pre, ctx.output, a, bn=f"{node}.pw.bn")
@@ -645,7 +752,7 @@ def _lower_flatten(ctx, x: str, y: str) -> None:
 def _lower_fc(ctx, node, ins, out, a) -> None:
     x = ctx.input(0)
     if len(ins[0]) == 3:  # the notes flatten the volume before the first FC layer
-        flat = ctx.tmp("flat")
+        flat = ctx.tmp("flat", (_flat(ins[0]),))
         _lower_flatten(ctx, x, flat)
         x = flat
     pre = ctx.output if a["act"] == "none" else ctx.tmp("fc")
@@ -823,7 +930,9 @@ def _lower_nary(op: str, **kw):
         else:  # Add/Mul are binary in ONNX: fold left
             cur = xs[0]
             for i, x in enumerate(xs[1:]):
-                nxt = ctx.output if i == len(xs) - 2 else ctx.tmp(op.lower())
+                # a partial product of 1x1xC gates is itself a gate, not the full shape
+                partial = max(ins[: i + 2], key=math.prod)
+                nxt = ctx.output if i == len(xs) - 2 else ctx.tmp(op.lower(), partial)
                 ctx.node(op, [cur, x], [nxt])
                 cur = nxt
 
@@ -867,7 +976,7 @@ register(LayerKind(
 
 
 def _lower_upsample(ctx, node, ins, out, a) -> None:
-    scales = ctx.const(f"{node}.scales", [1.0, 1.0, float(a["scale"]), float(a["scale"])])
+    scales = ctx.const("scales", [1.0, 1.0, float(a["scale"]), float(a["scale"])])
     mode = "nearest" if a["mode"] == "nearest" else "linear"
     extra = {"nearest_mode": "floor", "coordinate_transformation_mode": "asymmetric"} if mode == "nearest" else {
         "coordinate_transformation_mode": "half_pixel"}
@@ -920,7 +1029,7 @@ class Cost:
 
 
 __all__ = [
-    "ACTIVATIONS", "Attrs", "Cost", "INTERNAL", "LAYERS", "LayerKind", "Param", "ParamError", "REQUIRED",
+    "ACTIVATIONS", "Attrs", "Cost", "FixedKernel", "INTERNAL", "KERNELS", "LAYERS", "LayerKind", "Param", "ParamError", "REQUIRED",
     "Shape", "ShapeError", "Sym", "Weight", "fmt_shape", "register", "resolve_pads", "resolve_params",
     "window_out",
 ]
