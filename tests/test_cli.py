@@ -141,3 +141,15 @@ def test_crlf_and_huge_numbers_are_handled(tmp_path):
 def test_version(cli):
     r = cli("--version")
     assert r.code == 0 and r.out.startswith("cnndsl ")
+
+
+def test_readme_examples_are_real_output(tmp_path):
+    """The README's 30-second example is pasted from a real run; keep it so."""
+    readme = (SPECS.parent / "README.md").read_text()
+    spec = readme.split("$ cat quick.cnn\n", 1)[1].split("\n\n", 1)[0] + "\n"
+    (tmp_path / "quick.cnn").write_text(spec)
+    shown = readme.split("$ cnndsl summary quick.cnn\n", 1)[1].split("```", 1)[0]
+    assert run_cli("summary", "quick.cnn", cwd=tmp_path).out == shown
+    (tmp_path / "bad.cnn").write_text("input 32x32x3\nconv f=5 n=6 -> pool f=2 s=2\nconv f=7 n=16 s=2\nconv f=7 n=32\n")
+    shown = readme.split("$ cnndsl check bad.cnn\n", 1)[1].split("```", 1)[0]
+    assert run_cli("check", "bad.cnn", cwd=tmp_path).err == shown
