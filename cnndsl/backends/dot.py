@@ -201,8 +201,9 @@ def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded:
     cells += [f'<TD> {MERGE_SYMBOLS[op]} {op} </TD>' for op in merges]
     if skips:
         cells.append(f'<TD><FONT COLOR="{SKIP_COLOR}">- - - skip</FONT></TD>')
-    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="2"><TR><TD COLSPAN="{len(cells)}">'
-            f'{head}</TD></TR><TR>{"".join(cells)}</TR></TABLE>>')
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2"><TR><TD ALIGN="LEFT">{head}</TD></TR>'
+            f'<TR><TD ALIGN="LEFT"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="4" CELLPADDING="2"><TR>'
+            f'{"".join(cells)}</TR></TABLE></TD></TR></TABLE>>')
 
 
 # --- the DOT text ---------------------------------------------------------------------------------
@@ -225,6 +226,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
     # What each cluster holds, as (first node order, kind, id) so siblings come out in source order.
     items: dict[str, list[tuple[int, str, str]]] = {}
     opened: set[str] = set()  # clusters and folded scopes already placed
+    clusters: list[str] = []
     for n, d in g.nodes(data=True):
         drawn = v.rep[n]
         if v.is_folded(n):
@@ -237,6 +239,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
             if s in opened:
                 break
             opened.add(s)
+            clusters.append(s)
             items.setdefault(v.scopes[s]["parent"], []).append((v.order[n], "cluster", s))
 
     lines = [
@@ -278,6 +281,20 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
                        fontcolor=_q(SKIP_COLOR) if skip else None, penwidth="1.4" if skip else None)
         edges[(ru, rw)] = (key, f"  {_q(ru)} -> {_q(rw)} [{style}];")
     lines += [line for _, line in sorted(edges.values())]
+
+    # Inception-style branches side by side: their first layers share a rank (newrank lets a rank
+    # constraint span clusters); otherwise dot moves a short branch to whichever rank is emptier.
+    rep_order: dict[str, int] = {}
+    for n in g:
+        rep_order.setdefault(v.rep[n], v.order[n])
+    for s in clusters:
+        if v.scopes[s]["kind"] != "branches":
+            continue
+        inside = {n for n in g if s in _chain(v.scopes, g.nodes[n]["scope"])}
+        heads = {v.rep[n] for n in inside if all(u not in inside for u in g.predecessors(n))}
+        if len(heads) > 1:
+            heads = sorted(heads, key=rep_order.get)
+            lines.append(f"  {{rank=same; {' '.join(_q(h) for h in heads)}}}")
 
     if legend:
         drawn_ops = [g.nodes[n]["op"] for n in g if not v.is_folded(n)]

@@ -1,0 +1,315 @@
+# `cnndsl render`: the DOT text, and real SVGs drawn by Graphviz's `dot`, read back with xml.etree.
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import ROOT, SPECS, run_cli
+
+import cnndsl
+from cnndsl.backends import dot
+
+HAS_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` is not installed")
+SVG = "{http://www.w3.org/2000/svg}"
+
+RESIDUAL = """\
+network Bottleneck
+input 56x56x64
+defaults conv bias=false bn=true act=relu
+residual {
+  conv f=1 n=64 -> conv f=3 s=2 p=same n=64 -> conv f=1 n=256 act=none
+  shortcut { conv f=1 s=2 n=256 act=none }
+}
+relu
+residual { conv f=3 p=same n=256 -> conv f=3 p=same n=256 act=none }
+relu
+"""
+
+INCEPTION = """\
+network Inception3a
+input 28x28x192
+defaults conv act=relu
+inception = concat {
+    conv f=1 n=64
+  | conv f=1 n=96 -> conv f=3 p=same n=128
+  | conv f=1 n=16 -> conv f=5 p=same n=32
+  | pool f=3 s=1 p=same -> conv f=1 n=32
+}
+"""
+
+# ResNet-50's layout (3, 4, 6, 3 bottlenecks) on a small input, so that `dot` stays quick.
+DEEP = """\
+network DeepRes
+input 64x64x3
+defaults conv bias=false bn=true act=relu
+block bottleneck(n, s=1) {
+  residual {
+    conv f=1 n=n -> conv f=3 s=s p=same n=n -> conv f=1 n=n*4 act=none
+    shortcut { conv f=1 s=s n=n*4 act=none }
+  }
+  relu
+}
+block identity_block(n) {
+  residual { conv f=1 n=n -> conv f=3 p=same n=n -> conv f=1 n=n*4 act=none }
+  relu
+}
+conv f=7 s=2 p=3 n=64 -> pool f=3 s=2 p=1
+stage1 = bottleneck(64) -> repeat 2 { identity_block(64) }
+stage2 = bottleneck(128, s=2) -> repeat 3 { identity_block(128) }
+stage3 = bottleneck(256, s=2) -> repeat 5 { identity_block(256) }
+stage4 = bottleneck(512, s=2) -> repeat 2 { identity_block(512) }
+gap -> fc 1000 -> softmax
+"""
+
+
+def svg_items(path) -> dict[str, dict[str, list[str]]]:
+    """{'node'|'edge'|'cluster': {title: [texts]}} of an SVG written by Graphviz."""
+    out: dict[str, dict[str, list[str]]] = {"node": {}, "edge": {}, "cluster": {}}
+    for g in ET.parse(path).getroot().iter(f"{SVG}g"):
+        kind = g.get("class")
+        if kind in out:
+            title = g.find(f"{SVG}title").text
+            out[kind][title] = [t.text or "" for t in g.iter(f"{SVG}text")]
+    return out
+
+
+def svg_node_xy(path) -> dict[str, tuple[float, float]]:
+    """Where each node's first line of text sits (SVG coordinates: y grows downwards)."""
+    pos = {}
+    for g in ET.parse(path).getroot().iter(f"{SVG}g"):
+        if g.get("class") == "node":
+            t = next(g.iter(f"{SVG}text"))
+            pos[g.find(f"{SVG}title").text] = (float(t.get("x")), float(t.get("y")))
+    return pos
+
+
+def dashed_edges(path) -> set[str]:
+    out = set()
+    for g in ET.parse(path).getroot().iter(f"{SVG}g"):
+        if g.get("class") == "edge" and any(p.get("stroke-dasharray") for p in g.iter(f"{SVG}path")):
+            out.add(g.find(f"{SVG}title").text)
+    return out
+
+
+def render(tmp_path, text: str, *args: str, name: str = "net"):
+    """Write the spec, run `cnndsl render` on it, return (model, svg path)."""
+    src = tmp_path / f"{name}.cnn"
+    src.write_text(text)
+    out = tmp_path / f"{name}.svg"
+    r = run_cli("render", src, "-o", out, *args)
+    assert r.code == 0, r.err
+    assert r.out.strip() == f"wrote {out}"
+    return cnndsl.compile_file(src), out
+
+
+def assert_full_drawing(m, svg) -> dict:
+    """Every layer is a node titled with its id, every edge of the graph is drawn and labelled."""
+    items = svg_items(svg)
+    g = m.graph
+    assert set(items["node"]) == set(g.nodes)
+    assert len(items["edge"]) == g.number_of_edges()
+    assert set(items["edge"]) == {f"{u}->{v}" for u, v in g.edges}
+    for (u, v) in g.edges:
+        assert items["edge"][f"{u}->{v}"] == ["x".join(map(str, g.nodes[u]["shape"]))]
+    return items
+
+
+# --- real drawings ------------------------------------------------------------------------------
+
+
+@needs_dot
+def test_lenet5_svg(tmp_path):
+    out = tmp_path / "lenet5.svg"
+    r = run_cli("render", SPECS / "lenet5.cnn", "-o", out)
+    assert r.code == 0, r.err
+    m = cnndsl.compile_file(SPECS / "lenet5.cnn")
+    items = assert_full_drawing(m, out)
+    assert items["node"]["conv1"] == ["conv 5x5, s=1, n=6", "28x28x6 · 456 params"]
+    assert items["node"]["pool1"] == ["max pool 2x2, s=2", "14x14x6"]
+    assert items["node"]["fc1"] == ["fc 120", "120 · 48.1k params"]
+    assert items["node"]["input"] == ["input", "32x32x3"]
+    assert items["cluster"] == {}
+    legend = " ".join(t.text or "" for t in ET.parse(out).getroot().iter(f"{SVG}text"))
+    assert "LeNet5" in legend and "62,006 parameters" in legend and "651,720 MACs" in legend
+    # top to bottom by default: each layer sits below the one before it
+    ys = [svg_node_xy(out)[n][1] for n in m.graph]
+    assert ys == sorted(ys)
+
+
+@needs_dot
+def test_residual_block_with_projection(tmp_path):
+    m, svg = render(tmp_path, RESIDUAL)
+    items = assert_full_drawing(m, svg)
+    assert items["cluster"] == {"cluster_residual1": ["residual (projection)"], "cluster_residual2": ["residual"]}
+    assert items["node"]["residual1"] == ["⊕"] and items["node"]["residual2"] == ["⊕"]
+    assert items["node"]["residual1.shortcut"] == ["conv 1x1, s=2, n=256, bn", "28x28x256 · 17.4k params"]
+    assert items["node"]["residual1.conv2"][0] == "conv 3x3, s=2, p=same, n=64, bn, relu"
+    # the shortcut path (into and out of the projection) and the identity skip are dashed; nothing else
+    assert dashed_edges(svg) == {"input->residual1.shortcut", "residual1.shortcut->residual1", "relu1->residual2"}
+
+
+@needs_dot
+def test_inception_module_branches_side_by_side(tmp_path):
+    m, svg = render(tmp_path, INCEPTION)
+    items = assert_full_drawing(m, svg)
+    assert set(items["cluster"]) == {"cluster_inception"} | {f"cluster_inception.branch{i}" for i in (2, 3, 4)}
+    assert items["cluster"]["cluster_inception"] == ["concat of 4 branches"]
+    assert items["node"]["inception"] == ["‖"]
+    assert items["node"]["inception.branch3.conv2"] == ["conv 5x5, s=1, p=same, n=32, relu", "28x28x32 · 12.8k params"]
+    heads = ["inception.branch1", "inception.branch2.conv1", "inception.branch3.conv1", "inception.branch4.pool1"]
+    pos = svg_node_xy(svg)
+    assert len({pos[n][1] for n in heads}) == 1, "the branches' first layers share one rank"
+    assert [pos[n][0] for n in heads] == sorted(pos[n][0] for n in heads), "branches keep the spec's order"
+    assert dashed_edges(svg) == set()
+
+
+@needs_dot
+def test_collapsed_deep_resnet(tmp_path):
+    m, svg = render(tmp_path, DEEP, "--collapse")
+    g = m.graph
+    items = svg_items(svg)
+    blocks = [s for s, d in g.graph["scopes"].items() if d["kind"] == "block"]
+    assert len(blocks) == 16 and len(g) == 90
+    top = [n for n, d in g.nodes(data=True) if d["scope"] == ""]
+    assert set(items["node"]) == set(blocks) | set(top)
+    # the stages (named values) stay clusters around their folded blocks
+    assert set(items["cluster"]) == {"cluster_stage1", "cluster_stage2", "cluster_stage3", "cluster_stage4"}
+    assert not any(".bottleneck" in c or ".identity_block" in c for c in items["cluster"])
+    b = "stage2.bottleneck1"
+    members = [n for n in g if n.startswith(b + ".")]
+    params = sum(g.nodes[n]["params"] for n in members)
+    assert items["node"][b] == ["bottleneck(n=128, s=2)", f"block · {len(members)} layers",
+                                f"8x8x512 · {dot.si(params)} params · {dot.si(sum(g.nodes[n]['macs'] for n in members))} MACs"]
+    # one edge per pair of drawn nodes: a chain from the stem through the 16 blocks to the head
+    assert len(items["edge"]) == len(items["node"]) - 1
+    assert dashed_edges(svg) == set()
+
+    # --depth 0 folds every top-level scope: the four stages
+    m, svg = render(tmp_path, DEEP, "--depth", "0", "--rankdir", "LR", name="depth0")
+    items = svg_items(svg)
+    assert items["cluster"] == {}
+    assert set(items["node"]) == {"stage1", "stage2", "stage3", "stage4"} | set(top)
+    assert items["node"]["stage3"][:2] == ["stage3", f"chain · {sum(n.startswith('stage3.') for n in g)} layers"]
+    pos = svg_node_xy(svg)
+    assert pos["input"][0] < pos["stage1"][0] < pos["stage4"][0] < pos["softmax1"][0], "left to right"
+
+
+@needs_dot
+@pytest.mark.parametrize("spec", sorted(SPECS.glob("*.cnn")), ids=lambda p: p.stem)
+def test_every_bundled_spec_renders(tmp_path, spec):
+    m = cnndsl.compile_file(spec)
+    if len(m.graph) <= 300:
+        out = dot.render_file(m, tmp_path / "full.svg")
+        assert out.image and out.path == tmp_path / "full.svg"
+        assert_full_drawing(m, out.path)
+    out = dot.render_file(m, tmp_path / "collapsed.svg", collapse=True)
+    items = svg_items(out.path)
+    assert len(items["node"]) <= len(m.graph)
+    folded = {s for s, d in m.graph.graph["scopes"].items() if d["kind"] in dot.FOLDABLE}
+    assert not {c.removeprefix("cluster_") for c in items["cluster"]} & folded
+
+
+@needs_dot
+def test_png_and_pdf(tmp_path):
+    for fmt, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+        r = run_cli("render", SPECS / "lenet5.cnn", "-o", tmp_path / f"net.{fmt}")
+        assert r.code == 0, r.err
+        assert (tmp_path / f"net.{fmt}").read_bytes().startswith(magic)
+
+
+@needs_dot
+def test_labels_are_escaped(tmp_path):
+    text = 'input 8x8x3\nblock b(n, tag="<b>&{x}|y") {\n  conv f=3 n=n p=same\n  relu\n}\nb(4)\n'
+    m, svg = render(tmp_path, text)
+    assert svg_items(svg)["cluster"] == {"cluster_b1": ['b(n=4, tag=<b>&{x}|y)']}
+    m, svg = render(tmp_path, text, "--collapse", name="collapsed")
+    assert svg_items(svg)["node"]["b1"][0] == "b(n=4, tag=<b>&{x}|y)"
+
+
+# --- without Graphviz, and the DOT text itself ---------------------------------------------------
+
+
+def test_without_dot_writes_the_dot_file(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    spec = tmp_path / "lenet5.cnn"
+    spec.write_text((SPECS / "lenet5.cnn").read_text())
+    p = subprocess.run([sys.executable, "-m", "cnndsl", "render", str(spec)], capture_output=True, text=True,
+                       cwd=ROOT, env={**os.environ, "PATH": str(empty)}, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert not (tmp_path / "lenet5.svg").exists()
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "install Graphviz" in lines[0] and str(tmp_path / "lenet5.dot") in lines[0]
+    text = (tmp_path / "lenet5.dot").read_text()
+    assert text == dot.to_dot(cnndsl.compile_file(spec))
+    if HAS_DOT:  # the fallback file is a valid graph
+        svg = subprocess.run(["dot", "-Tsvg"], input=text.encode(), capture_output=True, check=True).stdout
+        (tmp_path / "from_dot.svg").write_bytes(svg)
+        assert set(svg_items(tmp_path / "from_dot.svg")["node"]) == set(cnndsl.compile_file(spec).graph)
+
+
+def test_dot_text_is_deterministic():
+    a = dot.to_dot(cnndsl.compile_text(DEEP, "deep.cnn"), collapse=True)
+    b = dot.to_dot(cnndsl.compile_text(DEEP, "deep.cnn"), collapse=True)
+    assert a == b
+    text = dot.to_dot(cnndsl.compile_text(RESIDUAL))
+    assert text.startswith('digraph "Bottleneck" {\n') and "rankdir=TB" in text
+    assert '"residual1.conv3" -> "residual1" [label="28x28x256"' in text
+
+
+def test_dot_output_and_stdout(tmp_path, cli):
+    r = cli("render", SPECS / "lenet5.cnn", "-o", tmp_path / "net.dot", "--rankdir", "lr")
+    assert r.code == 0, r.err
+    text = (tmp_path / "net.dot").read_text()
+    assert "rankdir=LR" in text and len(re.findall(r'^  "[^"]+" -> "[^"]+" \[', text, re.M)) == 8
+    r = cli("render", SPECS / "lenet5.cnn", "-o", "-", "--rankdir", "LR")
+    assert r.code == 0 and r.out == text
+    assert os.listdir(tmp_path) == ["net.dot"], "no temporary files are left behind"
+
+
+def test_default_output_is_beside_the_spec(tmp_path, cli, spec):
+    path = spec(RESIDUAL, name="block.cnn")
+    r = cli("render", path)
+    assert r.code == 0, r.err
+    made = tmp_path / ("block.svg" if HAS_DOT else "block.dot")
+    assert made.exists()
+    assert sorted(os.listdir(tmp_path)) == sorted(["block.cnn", made.name])
+
+
+def test_errors(tmp_path, cli, spec):
+    good = spec(RESIDUAL, name="good.cnn")
+    for out, message in (
+        (tmp_path / "net.jpg", "cannot tell the output format of"),
+        (tmp_path / "net", "use .svg, .png, .pdf or .dot"),
+        (tmp_path / "missing" / "net.svg", "does not exist"),
+    ):
+        r = cli("render", good, "-o", out)
+        assert r.code == 2, r.err
+        assert r.err.startswith("cnndsl: error: ") and message in r.err and len(r.err.strip().splitlines()) == 1
+    (tmp_path / "folder.svg").mkdir()
+    r = cli("render", good, "-o", tmp_path / "folder.svg")
+    assert r.code == 2 and "it is a folder" in r.err
+    r = cli("render", good, "--depth", "-1")
+    assert r.code == 2 and "--depth" in r.err
+    r = cli("render", good, "--rankdir", "diagonal")
+    assert r.code == 2
+
+    bad = spec("input 3x3x1\nconv f=5 n=2\n", name="bad.cnn")
+    r = cli("render", bad, "-o", tmp_path / "bad.svg")
+    assert r.code == 1 and "error[shape-mismatch]" in r.err and "Traceback" not in r.err
+    assert not (tmp_path / "bad.svg").exists()
+    assert re.search(r"cannot read", cli("render", tmp_path / "nope.cnn").err)
+
+
+def test_check_and_summary_do_not_import_graphviz():
+    code = ("import sys, cnndsl.cli as c; c.main(['summary', sys.argv[1]]); c.main(['check', sys.argv[1]]); "
+            "assert 'graphviz' not in sys.modules, 'graphviz was imported'")
+    p = subprocess.run([sys.executable, "-c", code, str(SPECS / "lenet5.cnn")], capture_output=True, text=True,
+                       cwd=ROOT, timeout=60)
+    assert p.returncode == 0, p.stderr
