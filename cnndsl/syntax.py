@@ -8,6 +8,7 @@ available). Every Lark exception is converted here, at one boundary, into a Diag
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
@@ -255,8 +256,17 @@ def _span_at(file: str, text: str, u: UnexpectedInput) -> Span:
         if tok.type == "_NL":  # point at the end of the line, not into the next one
             line = text.splitlines()[u.line - 1] if text.splitlines() else ""
             return Span(file, u.line, len(line) + 1, u.line, len(line) + 2)
+        if tok.type.startswith("_"):  # punctuation absorbs blanks and comments: point at the symbol itself
+            core = _PUNCT_CORE.match(tok.value)
+            before = tok.value[: core.start(1)]
+            line = tok.line + before.count("\n")
+            col = (len(before) - before.rfind("\n")) if "\n" in before else tok.column + len(before)
+            return Span(file, line, col, line, col + len(core.group(1)))
         return Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
     return Span(file, u.line, u.column, u.line, u.column + 1)
+
+
+_PUNCT_CORE = re.compile(r"(?:[ \t\f\r\n]|#[^\n]*)*(->|[|,{}()\[\]])")
 
 
 def _unclosed(text: str, file: str) -> Diagnostic | None:
