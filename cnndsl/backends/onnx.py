@@ -1,0 +1,355 @@
+"""ONNX backend: a checked Model -> an ONNX model (NCHW, float32) that onnxruntime runs.
+
+Each layer kind lowers itself (`LayerKind.lower`) through the `OnnxCtx` below; this module owns the
+naming, the weights (seeded He init, spec-given kernels, or a trained .npz), value_info from cnndsl's
+own shapes, and writing the file atomically. Everything is built in lists and assembled once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .. import __version__
+from ..ir import inputs_of
+from ..layers import LAYERS, Shape, Weight, fmt_shape
+from ..model import Model
+
+OPSET = 21  # onnxruntime >= 1.20 runs it; Gelu (20) is the newest op we use
+IR_VERSION = 10  # the IR version that goes with opset 21 (onnx.helper.VERSION_TABLE)
+PROTOBUF_LIMIT = 2**31 - 1  # one serialised protobuf message; bigger models keep weights in a .data file
+INPUT = "input"
+INITS = ("he", "zeros")  # the default weights: He normal from the seed, or zeros (`--no-weights`)
+
+
+class WeightsError(ValueError):
+    """A weights file that does not fit the network; `problems` lists every mismatch by name."""
+
+    def __init__(self, path: str, problems: list[str]):
+        n = len(problems)
+        super().__init__(f"`{path}` does not match the network ({n} problem{'s' if n != 1 else ''})")
+        self.problems = problems
+
+
+# --- the weights a network expects -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expected:
+    name: str  # `<node>.<suffix>`, the initializer's name
+    weight: Weight
+
+
+def expected_weights(model: Model) -> list[Expected]:
+    """Every weight tensor of the network, in layer order, named as the ONNX initializers are."""
+    g, out = model.graph, []
+    for n, d in g.nodes(data=True):
+        ins = [g.nodes[s]["shape"] for s in inputs_of(g, n)]
+        for w in LAYERS[d["op"]].weights(ins, d["shape"], d["attrs"]):
+            out.append(Expected(f"{n}.{w.suffix}", w))
+    return out
+
+
+def _name_seed(seed: int, name: str) -> np.random.SeedSequence:
+    # NOTE: a stream per weight name, so a layer's weights do not change when another layer is edited
+    digest = hashlib.sha256(name.encode()).digest()
+    return np.random.SeedSequence([seed, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
+
+
+def initial_value(e: Expected, seed: int = 0, init: str = "he") -> np.ndarray:
+    """The default float32 value of one weight: fixed kernels as written, ones/zeros, He normal."""
+    w = e.weight
+    if w.fixed is not None:
+        k = np.asarray(w.fixed.values, dtype=np.float32).reshape((1,) * (4 - len(w.fixed.shape)) + w.fixed.shape)
+        return np.ascontiguousarray(np.broadcast_to(k, w.shape))
+    if w.init == "ones":
+        return np.ones(w.shape, np.float32)
+    if w.init == "zeros" or init == "zeros":
+        return np.zeros(w.shape, np.float32)
+    if w.init != "he":  # pragma: no cover - a new Weight.init needs a case here
+        raise NotImplementedError(f"weight init {w.init!r} of {e.name} has no implementation")
+    arr = np.random.default_rng(_name_seed(seed, e.name)).standard_normal(w.shape, dtype=np.float32)
+    arr *= np.float32(np.sqrt(2.0 / w.fan_in))  # Kaiming normal, fan_in mode, gain sqrt(2)
+    return arr
+
+
+def _npz_shapes(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Array name -> (shape, dtype) from an .npz's headers, without reading the data."""
+    out = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+            out[info.filename[:-4]] = (tuple(shape), dtype)
+    return out
+
+
+def check_weights_file(model: Model, path: str) -> None:
+    """Raise WeightsError naming every missing, extra, wrongly shaped or non-numeric array.
+
+    Raises OSError when the file cannot be opened at all.
+    """
+    try:
+        found = _npz_shapes(path)
+    except (zipfile.BadZipFile, ValueError) as e:
+        raise WeightsError(path, [f"not a NumPy .npz archive ({e}); write one with numpy.savez or `cnndsl weights -o`"]) from None
+    problems = []
+    expected = {e.name: e for e in expected_weights(model)}
+    for name, e in expected.items():
+        want = fmt_shape(e.weight.shape)
+        if e.weight.fixed is not None:
+            if name in found:
+                problems.append(f"`{name}`: fixed by the spec (`w={e.weight.fixed.text}`); remove it from the file")
+            continue
+        if name not in found:
+            problems.append(f"`{name}`: missing, expected {want}")
+            continue
+        shape, dtype = found[name]
+        if shape != e.weight.shape:
+            problems.append(f"`{name}`: shape {fmt_shape(shape) or 'scalar'}, expected {want}")
+        elif dtype.kind not in "fiu":
+            problems.append(f"`{name}`: dtype {dtype}, expected numbers (stored as float32)")
+    for name in found:
+        if name not in expected:
+            problems.append(f"`{name}`: not a weight of this network")
+    if problems:
+        raise WeightsError(path, problems)
+
+
+def weight_values(model: Model, seed: int = 0, init: str = "he", weights: str | None = None
+                  ) -> Iterator[tuple[Expected, np.ndarray]]:
+    """Each weight's value, one at a time (so only one array is alive beyond the initializers)."""
+    npz = None
+    if weights is not None:
+        check_weights_file(model, weights)
+        npz = np.load(weights, allow_pickle=False)
+    try:
+        for e in expected_weights(model):
+            if npz is not None and e.weight.fixed is None:
+                yield e, np.asarray(npz[e.name], dtype=np.float32)
+            else:
+                yield e, initial_value(e, seed, init)
+    finally:
+        if npz is not None:
+            npz.close()
+
+
+# --- lowering ------------------------------------------------------------------------------------
+
+
+def _nchw(shape: Shape, batch: Any = "N") -> list[Any]:
+    """cnndsl's H x W x C (or a vector N) -> ONNX dims [N, C, H, W] (or [N, F])."""
+    if len(shape) == 3:
+        h, w, c = shape
+        return [batch, c, h, w]
+    return [batch, *shape]
+
+
+class OnnxCtx:
+    """What a lowering sees of the export: tensor names, and a place to put nodes and constants.
+
+    The lowerings in cnndsl.layers are written against exactly this interface.
+    """
+
+    def __init__(self, ex: _Exporter, node: str, inputs: list[str], shape: Shape):
+        self._ex, self._node, self._inputs, self._shape = ex, node, inputs, shape
+        self.output = node
+        self.aliased: str | None = None
+
+    def input(self, i: int) -> str:
+        """The tensor name of input slot i."""
+        return self._inputs[i]
+
+    def node(self, op_type: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
+        name = self._ex.unique(f"{self._node}/{op_type}", self._ex.node_names)
+        self._ex.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
+
+    def tmp(self, suffix: str, shape: Shape | None = None) -> str:
+        """A fresh intermediate tensor `<node>/<suffix>`; `shape` (H x W x C) defaults to the layer's output."""
+        name = self._ex.unique(f"{self._node}/{suffix}", self._ex.tensors)
+        self._ex.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _nchw(shape or self._shape)))
+        return name
+
+    def const(self, suffix: str, value: float | list[float]) -> str:
+        """A float32 constant initializer `<node>.<suffix>` (a scalar for a float, 1-D for a list)."""
+        name = f"{self._node}.{suffix}"
+        arr = np.asarray(value, dtype=np.float32)
+        if name in self._ex.consts:
+            if not np.array_equal(self._ex.consts[name], arr):  # pragma: no cover - a lowering bug
+                raise ValueError(f"constant {name} is defined twice with different values")
+            return name
+        self._ex.consts[name] = arr
+        self._ex.tensors.add(name)
+        self._ex.initializers.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def alias(self, tensor: str) -> None:
+        """This layer computes nothing: its output is `tensor` (dropout and identity at inference)."""
+        self.aliased = tensor
+
+
+class _Exporter:
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self.value_info: list[onnx.ValueInfoProto] = []
+        self.consts: dict[str, np.ndarray] = {}
+        self.tensors: set[str] = set()
+        self.node_names: set[str] = set()
+
+    def unique(self, base: str, taken: set[str]) -> str:
+        name, k = base, 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        return name
+
+
+@dataclass
+class Exported:
+    """The ONNX model and what the summary reports about it."""
+
+    proto: onnx.ModelProto
+    weight_bytes: int
+    init: str  # how the weights were made, in words
+
+
+def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None = None) -> Exported:
+    """Lower every layer and attach the weights. Raises WeightsError for a weights file that does not fit."""
+    g, ex = model.graph, _Exporter()
+    tensor = {}  # layer id -> the tensor that holds its output (itself, or what it aliases)
+    inp = g.graph["input"]
+    tensor[inp] = INPUT
+    ex.tensors.add(INPUT)
+    for n, d in g.nodes(data=True):
+        if n == inp:
+            continue
+        srcs = inputs_of(g, n)
+        ctx = OnnxCtx(ex, n, [tensor[s] for s in srcs], d["shape"])
+        ex.tensors.add(n)
+        LAYERS[d["op"]].lower(ctx, n, [g.nodes[s]["shape"] for s in srcs], d["shape"], d["attrs"])
+        tensor[n] = ctx.aliased or n
+        if ctx.aliased is None and n not in model.outputs:
+            ex.value_info.append(helper.make_tensor_value_info(n, TensorProto.FLOAT, _nchw(d["shape"])))
+    for o in model.outputs:  # an output that is another tensor (a final dropout) still gets its own name
+        if tensor[o] != o:
+            OnnxCtx(ex, o, [], g.nodes[o]["shape"]).node("Identity", [tensor[o]], [o])
+
+    graph = helper.make_graph(
+        ex.nodes, model.name,
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, _nchw(model.input_shape))],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, _nchw(g.nodes[o]["shape"])) for o in model.outputs],
+        initializer=ex.initializers, value_info=ex.value_info,
+    )
+    spec = Path(model.path).name if model.path[:1] != "<" else model.path
+    sha = hashlib.sha256(model.source.encode()).hexdigest()
+    how = (f"from {Path(weights).name}" if weights else "He normal, seed " + str(seed) if init == "he"
+           else "zeros (--no-weights)")
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
+        producer_name="cnndsl", producer_version=__version__,
+        doc_string=f"{model.name}: exported by cnndsl {__version__} from {spec} (sha256 {sha}); weights: {how}",
+    )
+    helper.set_model_props(proto, {
+        "cnndsl.network": model.name, "cnndsl.version": __version__, "cnndsl.spec": spec,
+        "cnndsl.spec_sha256": sha, "cnndsl.weights": how,
+    })
+    # NOTE: the weights go straight into the final proto, one at a time: make_graph and make_model copy
+    # what they are given, which would hold every weight twice.
+    weight_bytes = 0
+    for e, arr in weight_values(model, seed, init, weights):
+        proto.graph.initializer.append(numpy_helper.from_array(arr, e.name))
+        weight_bytes += arr.nbytes
+        del arr
+    return Exported(proto, weight_bytes, how)
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Written:
+    path: Path
+    size: int  # bytes of the .onnx file
+    data_path: Path | None = None  # the external weights file, when there is one
+    data_size: int = 0
+
+
+def save(ex: Exported, path: str | Path, external: bool | None = None, check: bool = True) -> Written:
+    """Write the model atomically: a temp file in the same folder, checked, then os.replace.
+
+    The weights go to `<path>.data` (ONNX external data) when `external` is true, or by default when
+    they would not fit in one protobuf message. A failure leaves no partial file and does not touch an
+    existing one. Raises OSError for an unusable path, onnx.checker.ValidationError for a bad model.
+    """
+    path = Path(path)
+    folder = path.parent
+    if external is None:
+        external = ex.weight_bytes > PROTOBUF_LIMIT - (64 << 20)  # leave room for the graph itself
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
+    data_name = f"{path.name}.data"
+    try:
+        tmp = tmpdir / path.name
+        if external:
+            onnx.save_model(ex.proto, tmp, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=data_name, size_threshold=1024)
+        else:
+            data = ex.proto.SerializeToString()
+            with open(tmp, "wb") as f:
+                f.write(data)
+            del data
+        if check:
+            onnx.checker.check_model(str(tmp), full_check=True)
+        if external:
+            os.replace(tmpdir / data_name, folder / data_name)
+        os.replace(tmp, path)
+        return Written(path, path.stat().st_size, folder / data_name if external else None,
+                       (folder / data_name).stat().st_size if external else 0)
+    finally:
+        for p in tmpdir.iterdir():
+            p.unlink()
+        tmpdir.rmdir()
+
+
+def to_bytes(ex: Exported) -> bytes:
+    """The serialised model, for onnxruntime straight from memory (models under 2 GB)."""
+    return ex.proto.SerializeToString()
+
+
+def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he") -> int:
+    """Write the default weights as an .npz template (spec-fixed kernels left out), atomically.
+
+    Arrays are streamed into the archive one at a time. Returns the number of arrays written.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for e in expected_weights(model):
+                if e.weight.fixed is not None:
+                    continue
+                info = zipfile.ZipInfo(f"{e.name}.npy", date_time=(1980, 1, 1, 0, 0, 0))  # reproducible bytes
+                with zf.open(info, "w", force_zip64=True) as f:
+                    np.lib.format.write_array(f, initial_value(e, seed, init), allow_pickle=False)
+                count += 1
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return count
