@@ -77,7 +77,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="OUT.svg, .png, .pdf or .dot; `-` prints the DOT text (default: the spec's name with .svg, "
                         "beside it)")
     _add_diagram_args(p)
+    p = sub.add_parser("compile", help="export an ONNX model (NCHW, float32) that onnxruntime runs")
+    _add_spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
+                   "beside it)")
+    _add_weight_args(p)
+    p.add_argument("--external-data", action="store_true",
+                   help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
+    p = sub.add_parser(
+        "run", help="run a spec or an .onnx model in onnxruntime: output values, top-k, latency",
+        description="Run a .cnn spec (exported in memory) or an .onnx model in onnxruntime, and print the output "
+                    "shape and values (the top classes of a classifier) and the latency.")
+    p.add_argument("file", help="a .cnn spec or an .onnx model")
+    p.add_argument("--input", metavar="X.npy", dest="array",
+                   help="the input: one image as H x W x C (the notes' layout; H x W for one channel) or a batch "
+                        "as N x C x H x W (ONNX's layout), told apart by their shapes; default: random normal "
+                        "values from --seed")
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the random input (default 1)")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show for a vector output (default 5)")
+    p.add_argument("--repeat", type=int, default=10, metavar="R",
+                   help="timed runs after a warm-up run; the latency is their median (default 10)")
+    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_weight_args(p)
+    p = sub.add_parser("weights", help="list the weight tensors a spec expects (names, shapes); -o writes a template")
+    _add_spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.npz",
+                   help="write the default weights (from --seed) as an .npz to fill with trained values")
+    p.add_argument("--seed", type=int, default=0, help="seed of the template's He normal weights (default 0)")
     return ap
+
+
+def _add_weight_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the default weights: He normal for conv and fc, ones and zeros for batch norm; "
+                        "the same spec and seed give the same bytes (default 0)")
+    w = p.add_mutually_exclusive_group()
+    w.add_argument("--weights", metavar="FILE.npz", help="trained weights, by initializer name (see `cnndsl weights`)")
+    w.add_argument("--no-weights", action="store_true", help="zero conv and fc weights: fast, for shapes and timing")
 
 
 def _load(args):
@@ -191,7 +227,175 @@ def cmd_render(args) -> int:
     return draw(m, out, args)
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render}
+def _fail(message: str, details=()) -> int:
+    """A problem with the user's weights or input array (not a usage error): exit 1."""
+    print(f"cnndsl: error: {message}", file=sys.stderr)
+    for d in details:
+        print(f"  {d}", file=sys.stderr)
+    return EXIT_SPEC
+
+
+def _export(args, m):
+    """The ONNX model of `m` with the weights the options ask for, or None after reporting a bad weights file."""
+    import os
+
+    from .backends import onnx as ob
+
+    if args.weights and not os.path.isfile(args.weights):
+        raise UsageError(f"cannot read `{args.weights}`: no such file")
+    try:
+        return ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+    except ob.WeightsError as e:
+        _fail(f"{e}; nothing written", e.problems)
+        return None
+    except OSError as e:
+        raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
+
+
+def _writable(out: str) -> None:
+    import os
+
+    folder = os.path.dirname(out) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write `{out}`: the folder `{folder}` does not exist")
+    if os.path.isdir(out):
+        raise UsageError(f"cannot write `{out}`: it is a folder")
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB"
+
+
+def cmd_compile(args) -> int:
+    from pathlib import Path
+
+    out = args.output or str(Path(args.file).with_suffix(".onnx"))
+    _writable(out)
+    m = _load(args)
+    _print_warnings(m, args.format)
+    from .backends import onnx as ob
+
+    ex = _export(args, m)
+    if ex is None:
+        return EXIT_SPEC
+    nodes = len(ex.proto.graph.node)
+    try:
+        done = ob.save(ex, out, external=True if args.external_data else None)
+    except OSError as e:
+        raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
+    t = m.totals
+    dims = lambda shape: " x ".join(map(str, ob._nchw(shape)))  # noqa: E731
+    print(f"wrote {done.path} ({_kb(done.size)}" + (f", weights in {done.data_path.name} ({_kb(done.data_size)})"
+                                                     if done.data_path else "") + f"; ONNX opset {ob.OPSET})")
+    print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
+          + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
+    print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.init}")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    import os
+    from pathlib import Path
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from .backends import runtime
+
+    if not os.path.isfile(args.file):
+        raise UsageError(f"cannot read `{args.file}`: " + ("it is a folder" if os.path.isdir(args.file) else "no such file"))
+    if args.batch < 1 or args.top < 1 or args.repeat < 0:
+        raise UsageError("--batch and --top must be at least 1, --repeat at least 0")
+    opts = dict(providers=["CPUExecutionProvider"])
+    if Path(args.file).suffix.lower() == ".onnx":
+        if args.weights or args.no_weights:
+            raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
+        try:
+            session = ort.InferenceSession(args.file, **opts)
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
+            return _fail(f"onnxruntime cannot load `{args.file}`: {str(e).strip().splitlines()[-1]}")
+    else:
+        from .backends import onnx as ob
+        from .model import compile_file
+
+        try:
+            m = compile_file(args.file, None, args.max_layers)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+            raise UsageError(f"cannot read `{args.file}`: {e.strerror or e}") from None
+        _print_warnings(m, args.format)
+        ex = _export(args, m)
+        if ex is None:
+            return EXIT_SPEC
+        if ex.weight_bytes < ob.PROTOBUF_LIMIT - (64 << 20):
+            session = ort.InferenceSession(ob.to_bytes(ex), **opts)
+        else:  # too big for one message: onnxruntime reads it from files
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as d:
+                ob.save(ex, Path(d) / "model.onnx", external=True, check=False)
+                session = ort.InferenceSession(str(Path(d) / "model.onnx"), **opts)
+    inp = session.get_inputs()[0]
+    if args.array:
+        try:
+            x = np.load(args.array, allow_pickle=False)
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+            raise UsageError(f"cannot read `{args.array}`: {e.strerror or e}") from None
+        except (ValueError, OSError, EOFError) as e:
+            return _fail(f"`{args.array}` is not a NumPy .npy array: {e}")
+        if not isinstance(x, np.ndarray):
+            return _fail(f"`{args.array}` is an .npz archive; give one array as .npy")
+        try:
+            x, how = runtime.fit_input(x, list(inp.shape))
+        except runtime.InputError as e:
+            return _fail(f"`{args.array}`: {e}")
+        how = f"`{args.array}`, read as {how}"
+    else:
+        x = runtime.random_input(list(inp.shape), args.batch, args.seed)
+        how = f"random normal values, seed {args.seed}"
+    outs, timing = runtime.run(session, {inp.name: x}, args.repeat)
+    print(f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x C x H x W): {how}"
+          if x.ndim == 4 else f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x F): {how}")
+    for o, y in zip(session.get_outputs(), outs):
+        print("\n".join(runtime.describe_output(o.name, y, args.top)))
+    if timing.runs:
+        print(f"latency: {timing.median_ms:.3g} ms, median of {timing.runs} runs (batch {x.shape[0]}, "
+              f"onnxruntime {ort.__version__}, CPU)")
+    return EXIT_OK
+
+
+def cmd_weights(args) -> int:
+    from .backends import onnx as ob
+    from .layers import fmt_shape
+
+    if args.output:
+        _writable(args.output)
+    m = _load(args)
+    _print_warnings(m, args.format)
+    rows = ob.expected_weights(m)
+    inits = {"he": "He normal, fan_in {}", "zeros": "zeros", "ones": "ones", "fixed": "fixed by the spec: w={}"}
+    table = [(e.name, fmt_shape(e.weight.shape),
+              inits[e.weight.init].format(e.weight.fan_in if e.weight.init == "he" else getattr(e.weight.fixed, "text", "")),
+              "yes" if e.weight.trainable else "no") for e in rows]
+    head = ("name", "shape (ONNX layout)", "default value", "trainable")
+    widths = [max(len(r[i]) for r in [head, *table]) for i in range(4)]
+    for r in [head, *table]:
+        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip())
+    total = sum(e.weight.size for e in rows)
+    fixed = sum(e.weight.fixed is not None for e in rows)
+    print(f"{len(rows)} arrays, {total:,} numbers ({_kb(4 * total)} float32)"
+          + (f"; {fixed} fixed by the spec, not read from a weights file" if fixed else ""))
+    if args.output:
+        try:
+            n = ob.save_weights(m, args.output, args.seed)
+        except OSError as e:
+            raise UsageError(f"cannot write `{args.output}`: {e.strerror or e}") from None
+        print(f"wrote {args.output}: {n} arrays (He normal from seed {args.seed}); replace them with trained values "
+              f"and pass it to `cnndsl compile --weights`")
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
+            "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights}
 
 
 def main(argv: list[str] | None = None) -> int:
