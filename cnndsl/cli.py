@@ -45,7 +45,7 @@ def _depth_arg(text: str) -> int:
 
 def _add_diagram_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--collapse", action="store_true",
-                   help="fold every block, residual and branches into one node with its totals")
+                   help="fold each innermost block (a bottleneck, an Inception module) into one node with its totals")
     p.add_argument("--depth", type=_depth_arg, metavar="N",
                    help="draw N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
     p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,

@@ -59,11 +59,12 @@ block identity_block(n) {
   residual { conv f=1 n=n -> conv f=3 p=same n=n -> conv f=1 n=n*4 act=none }
   relu
 }
+block stage(n, blocks, s=2) { bottleneck(n, s) -> repeat (blocks - 1) { identity_block(n) } }
 conv f=7 s=2 p=3 n=64 -> pool f=3 s=2 p=1
-stage1 = bottleneck(64) -> repeat 2 { identity_block(64) }
-stage2 = bottleneck(128, s=2) -> repeat 3 { identity_block(128) }
-stage3 = bottleneck(256, s=2) -> repeat 5 { identity_block(256) }
-stage4 = bottleneck(512, s=2) -> repeat 2 { identity_block(512) }
+res2 = stage(64, 3, s=1)
+res3 = stage(128, 4)
+res4 = stage(256, 6)
+res5 = stage(512, 3)
 gap -> fc 1000 -> softmax
 """
 
@@ -159,7 +160,7 @@ def test_inception_module_branches_side_by_side(tmp_path):
     m, svg = render(tmp_path, INCEPTION)
     items = assert_full_drawing(m, svg)
     assert set(items["cluster"]) == {"cluster_inception"} | {f"cluster_inception.branch{i}" for i in (2, 3, 4)}
-    assert items["cluster"]["cluster_inception"] == ["concat of 4 branches"]
+    assert items["cluster"]["cluster_inception"] == ["inception = concat of 4 branches"]
     assert items["node"]["inception"] == ["‖"]
     assert items["node"]["inception.branch3.conv2"] == ["conv 5x5, s=1, p=same, n=32, relu", "28x28x32 · 12.8k params"]
     heads = ["inception.branch1", "inception.branch2.conv1", "inception.branch3.conv1", "inception.branch4.pool1"]
@@ -174,14 +175,16 @@ def test_collapsed_deep_resnet(tmp_path):
     m, svg = render(tmp_path, DEEP, "--collapse")
     g = m.graph
     items = svg_items(svg)
-    blocks = [s for s, d in g.graph["scopes"].items() if d["kind"] == "block"]
+    blocks = [s for s, d in g.graph["scopes"].items() if d["kind"] == "block" and "." in s]
     assert len(blocks) == 16 and len(g) == 90
     top = [n for n, d in g.nodes(data=True) if d["scope"] == ""]
     assert set(items["node"]) == set(blocks) | set(top)
-    # the stages (named values) stay clusters around their folded blocks
-    assert set(items["cluster"]) == {"cluster_stage1", "cluster_stage2", "cluster_stage3", "cluster_stage4"}
-    assert not any(".bottleneck" in c or ".identity_block" in c for c in items["cluster"])
-    b = "stage2.bottleneck1"
+    # the innermost blocks fold; the stages, blocks made of blocks, stay clusters around them
+    assert items["cluster"] == {"cluster_res2": ["res2 = stage(n=64, blocks=3, s=1)"],
+                                "cluster_res3": ["res3 = stage(n=128, blocks=4, s=2)"],
+                                "cluster_res4": ["res4 = stage(n=256, blocks=6, s=2)"],
+                                "cluster_res5": ["res5 = stage(n=512, blocks=3, s=2)"]}
+    b = "res3.bottleneck1"
     members = [n for n in g if n.startswith(b + ".")]
     params = sum(g.nodes[n]["params"] for n in members)
     assert items["node"][b] == ["bottleneck(n=128, s=2)", f"block · {len(members)} layers",
@@ -194,10 +197,11 @@ def test_collapsed_deep_resnet(tmp_path):
     m, svg = render(tmp_path, DEEP, "--depth", "0", "--rankdir", "LR", name="depth0")
     items = svg_items(svg)
     assert items["cluster"] == {}
-    assert set(items["node"]) == {"stage1", "stage2", "stage3", "stage4"} | set(top)
-    assert items["node"]["stage3"][:2] == ["stage3", f"chain · {sum(n.startswith('stage3.') for n in g)} layers"]
+    assert set(items["node"]) == {"res2", "res3", "res4", "res5"} | set(top)
+    assert items["node"]["res4"][:2] == ["res4 = stage(n=256, blocks=6, s=2)",
+                                           f"block · {sum(n.startswith('res4.') for n in g)} layers"]
     pos = svg_node_xy(svg)
-    assert pos["input"][0] < pos["stage1"][0] < pos["stage4"][0] < pos["softmax1"][0], "left to right"
+    assert pos["input"][0] < pos["res2"][0] < pos["res5"][0] < pos["softmax1"][0], "left to right"
 
 
 @needs_dot
@@ -211,8 +215,13 @@ def test_every_bundled_spec_renders(tmp_path, spec):
     out = dot.render_file(m, tmp_path / "collapsed.svg", collapse=True)
     items = svg_items(out.path)
     assert len(items["node"]) <= len(m.graph)
-    folded = {s for s, d in m.graph.graph["scopes"].items() if d["kind"] in dot.FOLDABLE}
-    assert not {c.removeprefix("cluster_") for c in items["cluster"]} & folded
+    scopes = m.graph.graph["scopes"]
+    for s in items["node"]:
+        assert s in m.graph or scopes[s]["kind"] in dot.FOLDABLE
+    for c in items["cluster"]:  # a block stays a cluster only when it holds blocks, which are folded
+        s = c.removeprefix("cluster_")
+        inner = [t for t in scopes if t.startswith(s + ".") and scopes[t]["kind"] == "block"]
+        assert scopes[s]["kind"] not in dot.FOLDABLE or inner
 
 
 @needs_dot

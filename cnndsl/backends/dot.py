@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ SCOPE_STYLE = {
     "named": ("#9a9a9a", None, "dashed"),
     "repeat": ("#9a9a9a", None, "dotted"),
 }
-FOLDABLE = {"block", "residual", "branches"}  # what --collapse folds; named values and repeats stay clusters
+FOLDABLE = {"block", "residual", "branches"}  # what --collapse may fold; named values and repeats stay clusters
 
 
 class FormatError(ValueError):
@@ -90,6 +91,16 @@ class _View:
         return self.rep[n] in self.folded
 
 
+def scope_title(scopes: dict, s: str) -> str:
+    """`bottleneck(n=64)`, or `conv2_x = bottleneck_stage(n=64, blocks=3)` when the user named the value."""
+    sc = scopes[s]
+    local = s.rsplit(".", 1)[-1]
+    auto = sc.get("block") or sc["label"].split(" ", 1)[0]
+    if local == sc["label"] or re.fullmatch(re.escape(auto) + r"\d+", local):
+        return sc["label"]
+    return f"{local} = {sc['label']}"
+
+
 def _chain(scopes: dict, s: str) -> list[str]:
     """The scope and its ancestors, outermost first ("" is the top level and is not included)."""
     out = []
@@ -103,8 +114,13 @@ def _view(g: nx.DiGraph, collapse: bool, depth: int | None) -> _View:
     scopes = g.graph.get("scopes", {})
     order = {n: i for i, n in enumerate(g)}
 
+    # --collapse folds the smallest units the spec names: a block call with no block call inside (a
+    # ResNet bottleneck, not the stage made of them), or a residual/branches outside any block.
+    holds_block = {a for s, d in scopes.items() if d["kind"] == "block" for a in _chain(scopes, d["parent"])}
+
     def folds(s: str, level: int) -> bool:
-        return (collapse and scopes[s]["kind"] in FOLDABLE) or (depth is not None and level > depth)
+        unit = scopes[s]["kind"] in FOLDABLE and s not in holds_block
+        return (collapse and unit) or (depth is not None and level > depth)
 
     rep, folded = {}, {}
     for n, d in g.nodes(data=True):
@@ -170,8 +186,9 @@ def _folded_node(v: _View, s: str) -> str:
     sc = v.scopes[s]
     kind = sc["kind"] if sc["kind"] != "named" else "chain"
     count = f"{kind} · {len(members)} layer{'s' if len(members) != 1 else ''}"
-    tip = _q(f"{s}: {sc['label']} ({count}) -> {fmt_shape(out_shape)}, {params:,} params, {macs:,} MACs")
-    return (f"{_q(s)} [{_attrs(label=_table(sc['label'], count, _facts(out_shape, params, macs)), fillcolor=_q(GROUP_COLORS['block']), style=_q('rounded,filled,bold'), tooltip=tip, peripheries='2' if any(n in outs for n in members) else None)}];")
+    title = scope_title(v.scopes, s)
+    tip = _q(f"{s}: {title} ({count}) -> {fmt_shape(out_shape)}, {params:,} params, {macs:,} MACs")
+    return (f"{_q(s)} [{_attrs(label=_table(title, count, _facts(out_shape, params, macs)), fillcolor=_q(GROUP_COLORS['block']), style=_q('rounded,filled,bold'), tooltip=tip, peripheries='2' if any(n in outs for n in members) else None)}];")
 
 
 def _in_shortcut(v: _View, n: str) -> bool:
@@ -214,7 +231,8 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
     """The diagram as DOT text: the same model and options always give the same bytes.
 
     Args:
-        collapse: fold every block, residual and Inception-style branches into one node with its totals.
+        collapse: fold each innermost block call (and each residual or branches outside any block) into
+            one node with its totals: ResNet's bottlenecks, GoogLeNet's Inception modules.
         depth: fold the scopes nested deeper than `depth` (0 folds the top-level ones; None folds none).
     """
     if rankdir not in RANKDIRS:
@@ -256,7 +274,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
                 color, fill, style = SCOPE_STYLE.get(sc["kind"], ("#9a9a9a", None, "solid"))
                 styles = ["rounded"] + (["filled"] if fill else []) + ([style] if style != "solid" else [])
                 lines.append(f"{indent}subgraph {_q('cluster_' + ident)} {{")
-                lines.append(f"{indent}  graph [{_attrs(label=_q(sc['label']), style=_q(','.join(styles)), color=_q(color), fillcolor=_q(fill) if fill else None, fontcolor=_q(color), fontsize='10', labeljust='l', labelloc='t', penwidth='1.1', tooltip=_q(ident))}];")
+                lines.append(f"{indent}  graph [{_attrs(label=_q(scope_title(v.scopes, ident)), style=_q(','.join(styles)), color=_q(color), fillcolor=_q(fill) if fill else None, fontcolor=_q(color), fontsize='10', labeljust='l', labelloc='t', penwidth='1.1', tooltip=_q(ident))}];")
                 emit(ident, indent + "  ")
                 lines.append(f"{indent}}}")
             elif ident in v.folded:
