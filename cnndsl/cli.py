@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_weight_args(p)
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
+    p.add_argument("--svg", metavar="PATH",
+                   help="also draw the architecture, as `cnndsl render` does (.svg, .png, .pdf or .dot)")
+    _add_diagram_args(p)
     p = sub.add_parser(
         "run", help="run a spec or an .onnx model in onnxruntime: output values, top-k, latency",
         description="Run a .cnn spec (exported in memory) or an .onnx model in onnxruntime, and print the output "
@@ -196,19 +199,13 @@ def draw(model, out: str, args) -> int:
 
 def _check_output(out: str) -> None:
     """Refuse an unknown format or a missing folder before compiling, as a usage error."""
-    import os
-
     from .backends.dot import FormatError, output_format
 
     try:
         output_format(out)
     except FormatError as e:
         raise UsageError(str(e)) from None
-    folder = os.path.dirname(out) or "."
-    if not os.path.isdir(folder):
-        raise UsageError(f"cannot write `{out}`: the folder `{folder}` does not exist")
-    if os.path.isdir(out):
-        raise UsageError(f"cannot write `{out}`: it is a folder")
+    _writable(out)
 
 
 def cmd_render(args) -> int:
@@ -271,6 +268,8 @@ def cmd_compile(args) -> int:
 
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
     _writable(out)
+    if args.svg:
+        _check_output(args.svg)
     m = _load(args)
     _print_warnings(m, args.format)
     from .backends import onnx as ob
@@ -290,7 +289,7 @@ def cmd_compile(args) -> int:
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
           + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
     print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.init}")
-    return EXIT_OK
+    return draw(m, args.svg, args) if args.svg else EXIT_OK
 
 
 def cmd_run(args) -> int:

@@ -322,3 +322,14 @@ def test_check_and_summary_do_not_import_graphviz():
     p = subprocess.run([sys.executable, "-c", code, str(SPECS / "lenet5.cnn")], capture_output=True, text=True,
                        cwd=ROOT, timeout=60)
     assert p.returncode == 0, p.stderr
+
+
+def test_compile_draws_in_the_same_run(tmp_path, cli):
+    out = tmp_path / "net.onnx"
+    r = cli("compile", SPECS / "lenet5.cnn", "-o", out, "--svg", tmp_path / "net.dot", "--rankdir", "LR")
+    assert r.code == 0, r.err
+    assert out.exists() and f"wrote {tmp_path / 'net.dot'}" in r.out
+    assert (tmp_path / "net.dot").read_text() == dot.to_dot(cnndsl.compile_file(SPECS / "lenet5.cnn"), rankdir="LR")
+    r = cli("compile", SPECS / "lenet5.cnn", "-o", tmp_path / "other.onnx", "--svg", tmp_path / "net.gif")
+    assert r.code == 2 and "cannot tell the output format" in r.err
+    assert not (tmp_path / "other.onnx").exists(), "a bad --svg is refused before anything is written"
