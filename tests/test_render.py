@@ -178,18 +178,27 @@ def test_collapsed_deep_resnet(tmp_path):
     blocks = [s for s, d in g.graph["scopes"].items() if d["kind"] == "block" and "." in s]
     assert len(blocks) == 16 and len(g) == 90
     top = [n for n, d in g.nodes(data=True) if d["scope"] == ""]
-    assert set(items["node"]) == set(blocks) | set(top)
-    # the innermost blocks fold; the stages, blocks made of blocks, stay clusters around them
+    # the innermost blocks fold, and each run of identical ones is one node `x k`, as ResNet's Table 1
+    runs = {f"res{i}.identity_block1" for i in (2, 3, 4, 5)}
+    assert set(items["node"]) == {f"res{i}.bottleneck1" for i in (2, 3, 4, 5)} | runs | set(top)
+    # the stages, blocks made of blocks, stay clusters around them
     assert items["cluster"] == {"cluster_res2": ["res2 = stage(n=64, blocks=3, s=1)"],
                                 "cluster_res3": ["res3 = stage(n=128, blocks=4, s=2)"],
                                 "cluster_res4": ["res4 = stage(n=256, blocks=6, s=2)"],
                                 "cluster_res5": ["res5 = stage(n=512, blocks=3, s=2)"]}
-    b = "res3.bottleneck1"
-    members = [n for n in g if n.startswith(b + ".")]
-    params = sum(g.nodes[n]["params"] for n in members)
-    assert items["node"][b] == ["bottleneck(n=128, s=2)", f"block · {len(members)} layers",
-                                f"8x8x512 · {dot.si(params)} params · {dot.si(sum(g.nodes[n]['macs'] for n in members))} MACs"]
-    # one edge per pair of drawn nodes: a chain from the stem through the 16 blocks to the head
+
+    def totals(prefixes) -> tuple[int, str]:
+        members = [n for n in g if n.startswith(prefixes)]
+        params, macs = (sum(g.nodes[n][k] for n in members) for k in ("params", "macs"))
+        return len(members), f"{dot.si(params)} params · {dot.si(macs)} MACs"
+
+    n, cost = totals("res3.bottleneck1.")
+    assert items["node"]["res3.bottleneck1"] == ["bottleneck(n=128, s=2)", f"block · {n} layers", f"8x8x512 · {cost}"]
+    n, cost = totals(tuple(f"res4.identity_block{i}." for i in range(1, 6)))
+    assert n == 25 and all(f"res4.identity_block{i}" in g.graph["scopes"] for i in range(1, 6))
+    assert items["node"]["res4.identity_block1"] == ["identity_block(n=256) × 5", f"block × 5 · {n} layers",
+                                                     f"4x4x1024 · {cost}"]
+    # one edge per pair of drawn nodes: a chain from the stem through the blocks to the head
     assert len(items["edge"]) == len(items["node"]) - 1
     assert dashed_edges(svg) == set()
 

@@ -85,6 +85,7 @@ class _View:
     rep: dict[str, str]  # node id -> the id it is drawn as (itself, or the scope it is folded into)
     folded: dict[str, list[str]]  # folded scope id -> its layers, in node order
     order: dict[str, int]
+    times: dict[str, int]  # folded scope id -> how many identical blocks in a row it stands for
 
     def is_folded(self, n: str) -> bool:
         # NOTE: not `rep[n] != n`: a residual's or branches' merge node has its scope's id
@@ -130,7 +131,32 @@ def _view(g: nx.DiGraph, collapse: bool, depth: int | None) -> _View:
                 rep[n] = s
                 folded.setdefault(s, []).append(n)
                 break
-    return _View(g, scopes, rep, folded, order)
+    return _View(g, scopes, rep, folded, order, _merge_runs(g, scopes, rep, folded))
+
+
+def _merge_runs(g: nx.DiGraph, scopes: dict, rep: dict, folded: dict) -> dict[str, int]:
+    """Fold a chain of identical folded blocks (ResNet-152's 35 `bottleneck(n=256)`) into its first one,
+    drawn `x 35` as the papers' tables write it. Updates `rep` and `folded`; returns the run lengths."""
+    preds: dict[str, set[str]] = {}
+    succs: dict[str, set[str]] = {}
+    for u, w in g.edges:
+        if rep[u] != rep[w]:
+            succs.setdefault(rep[u], set()).add(rep[w])
+            preds.setdefault(rep[w], set()).add(rep[u])
+    times = {s: 1 for s in folded}
+    head = last = None
+    for s in list(folded):
+        a = scopes[s]
+        if (last is not None and succs.get(last) == {s} and preds.get(s) == {last}
+                and (a["label"], a["kind"], a["parent"]) == (scopes[last]["label"], scopes[last]["kind"], scopes[last]["parent"])):
+            for n in folded[s]:
+                rep[n] = head
+            folded[head] += folded.pop(s)
+            times[head] += times.pop(s)
+        else:
+            head = s
+        last = s
+    return times
 
 
 # --- labels ---------------------------------------------------------------------------------------
@@ -185,8 +211,9 @@ def _folded_node(v: _View, s: str) -> str:
     macs = sum(g.nodes[n]["macs"] for n in members)
     sc = v.scopes[s]
     kind = sc["kind"] if sc["kind"] != "named" else "chain"
-    count = f"{kind} · {len(members)} layer{'s' if len(members) != 1 else ''}"
-    title = scope_title(v.scopes, s)
+    k = v.times[s]
+    count = f"{kind}{f' × {k}' if k > 1 else ''} · {len(members)} layer{'s' if len(members) != 1 else ''}"
+    title = scope_title(v.scopes, s) + (f" × {k}" if k > 1 else "")
     tip = _q(f"{s}: {title} ({count}) -> {fmt_shape(out_shape)}, {params:,} params, {macs:,} MACs")
     return (f"{_q(s)} [{_attrs(label=_table(title, count, _facts(out_shape, params, macs)), fillcolor=_q(GROUP_COLORS['block']), style=_q('rounded,filled,bold'), tooltip=tip, peripheries='2' if any(n in outs for n in members) else None)}];")
 
