@@ -342,3 +342,17 @@ def test_compile_draws_in_the_same_run(tmp_path, cli):
     r = cli("compile", SPECS / "lenet5.cnn", "-o", tmp_path / "other.onnx", "--svg", tmp_path / "net.gif")
     assert r.code == 2 and "cannot tell the output format" in r.err
     assert not (tmp_path / "other.onnx").exists(), "a bad --svg is refused before anything is written"
+
+
+@needs_dot
+@pytest.mark.parametrize("name, spec, args", [
+    ("lenet5", "lenet5", ()), ("inception_module", "inception_module", ()),
+    ("resnet152_collapsed", "resnet152", ("--collapse",)),
+])
+def test_readme_images_are_current(tmp_path, name, spec, args):
+    """docs/img/*.svg are `cnndsl render` output: the same nodes, edges, frames and texts as a fresh run."""
+    out = tmp_path / f"{name}.svg"
+    r = run_cli("render", SPECS / f"{spec}.cnn", "-o", out, *args)
+    assert r.code == 0, r.err
+    assert svg_items(ROOT / "docs" / "img" / f"{name}.svg") == svg_items(out), \
+        f"regenerate with `cnndsl render specs/{spec}.cnn {' '.join(args)} -o docs/img/{name}.svg`"
