@@ -48,5 +48,9 @@ lint: install
 	$(BIN)/python -m pip install --quiet ruff
 	$(BIN)/ruff check cnndsl tests benchmarks
 
+# Regenerate the model zoo table in docs/zoo.md from specs/ (every number computed by cnndsl).
+zoo-docs: install
+	$(BIN)/python docs/gen_zoo.py
+
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache

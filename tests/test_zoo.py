@@ -190,3 +190,16 @@ def test_punctuation_inside_a_comment_is_not_code():
     text = "input 8x8x3\nconv f=3 n=4\n# a (b), c | d -> e }\nconv f=3 n=4  # f(x) -> y\n-> relu\n"
     m = cnndsl.compile_text(text)
     assert [r.name for r in m.layers] == ["conv1", "conv2", "relu1"]
+
+
+def test_docs_zoo_table_is_up_to_date():
+    # docs/zoo.md's table is generated from the specs by docs/gen_zoo.py (`make zoo-docs`)
+    import importlib.util
+
+    path = SPECS.parent / "docs" / "gen_zoo.py"
+    spec = importlib.util.spec_from_file_location("gen_zoo", path)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    doc = gen.DOC.read_text(encoding="utf-8")
+    assert gen.render(doc) == doc, "run `make zoo-docs`"
+    assert set(gen.ZOO) == set(ZOO)
