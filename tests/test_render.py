@@ -277,7 +277,7 @@ def test_dot_text_is_deterministic():
     b = dot.to_dot(cnndsl.compile_text(DEEP, "deep.cnn"), collapse=True)
     assert a == b
     text = dot.to_dot(cnndsl.compile_text(RESIDUAL))
-    assert text.startswith('digraph "Bottleneck" {\n') and "rankdir=TB" in text
+    assert text.startswith('digraph "Bottleneck" {\n') and 'rankdir="TB"' in text
     assert '"residual1.conv3" -> "residual1" [label="28x28x256"' in text
 
 
@@ -285,7 +285,7 @@ def test_dot_output_and_stdout(tmp_path, cli):
     r = cli("render", SPECS / "lenet5.cnn", "-o", tmp_path / "net.dot", "--rankdir", "lr")
     assert r.code == 0, r.err
     text = (tmp_path / "net.dot").read_text()
-    assert "rankdir=LR" in text and len(re.findall(r'^  "[^"]+" -> "[^"]+" \[', text, re.M)) == 8
+    assert 'rankdir="LR"' in text and len(re.findall(r'^  "[^"]+" -> "[^"]+" \[', text, re.M)) == 8
     r = cli("render", SPECS / "lenet5.cnn", "-o", "-", "--rankdir", "LR")
     assert r.code == 0 and r.out == text
     assert os.listdir(tmp_path) == ["net.dot"], "no temporary files are left behind"
@@ -356,3 +356,12 @@ def test_readme_images_are_current(tmp_path, name, spec, args):
     assert r.code == 0, r.err
     assert svg_items(ROOT / "docs" / "img" / f"{name}.svg") == svg_items(out), \
         f"regenerate with `cnndsl render specs/{spec}.cnn {' '.join(args)} -o docs/img/{name}.svg`"
+
+
+def test_colours_and_numbers():
+    assert dot.group_color("conv") == "#cfe2f3"
+    assert dot.group_color("attention") == dot.group_color("attention") in dot.FALLBACK  # crc32, not hash()
+    assert [dot.si(n) for n in (0, 456, 48_120, 62_006, 2_359_808, 138_357_544, 11_513_626_624)] == \
+        ["0", "456", "48.1k", "62k", "2.36M", "138M", "11.5G"]
+    with pytest.raises(ValueError, match="rankdir"):
+        dot.to_dot(cnndsl.compile_file(SPECS / "lenet5.cnn"), rankdir="up")

@@ -146,9 +146,8 @@ def _merge_runs(g: nx.DiGraph, scopes: dict, rep: dict, folded: dict) -> dict[st
     times = {s: 1 for s in folded}
     head = last = None
     for s in list(folded):
-        a = scopes[s]
-        if (last is not None and succs.get(last) == {s} and preds.get(s) == {last}
-                and (a["label"], a["kind"], a["parent"]) == (scopes[last]["label"], scopes[last]["kind"], scopes[last]["parent"])):
+        same = last is not None and all(scopes[s][k] == scopes[last][k] for k in ("label", "kind", "parent"))
+        if same and succs.get(last) == {s} and preds.get(s) == {last}:
             for n in folded[s]:
                 rep[n] = head
             folded[head] += folded.pop(s)
@@ -187,18 +186,25 @@ def _facts(shape, params: int, macs: int | None = None) -> str:
 
 
 def _attrs(**kw) -> str:
-    return ", ".join(f"{k}={v}" for k, v in kw.items() if v is not None)
+    """`k="v", ...` for the values that are not None; an HTML-like label `<...>` goes in unquoted."""
+    return ", ".join(f"{k}={v if isinstance(v, str) and v.startswith('<<') else _q(v)}"
+                     for k, v in kw.items() if v is not None)
+
+
+def _stmt(ident: str, **kw) -> str:
+    return f"{_q(ident)} [{_attrs(**kw)}];"
 
 
 def _layer_node(n: str, d: dict, is_output: bool) -> str:
     kind = LAYERS[d["op"]]
     label = kind.label(d["attrs"])
-    tip = _q(f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs")
+    tip = f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs"
+    ring = 2 if is_output else None  # the network's outputs get a double border
     if d["op"] in MERGE_SYMBOLS:
-        return f"{_q(n)} [{_attrs(label=_q(MERGE_SYMBOLS[d['op']]), shape='circle', fixedsize='true', width='0.36', fontsize='15', style='filled', fillcolor=_q('#ffffff'), penwidth='1.2', tooltip=tip, peripheries='2' if is_output else None)}];"
-    rows = (_facts(d["shape"], d["params"]),)
-    style = "filled,bold" if d["op"] == "input" else None
-    return (f"{_q(n)} [{_attrs(label=_table(label, *rows), fillcolor=_q(group_color(kind.group)), style=_q(style) if style else None, tooltip=tip, peripheries='2' if is_output else None)}];")
+        return _stmt(n, label=MERGE_SYMBOLS[d["op"]], shape="circle", fixedsize="true", width=0.36, fontsize=15,
+                     style="filled", fillcolor="#ffffff", penwidth=1.2, tooltip=tip, peripheries=ring)
+    return _stmt(n, label=_table(label, _facts(d["shape"], d["params"])), fillcolor=group_color(kind.group),
+                 style="filled,bold" if d["op"] == "input" else None, tooltip=tip, peripheries=ring)
 
 
 def _folded_node(v: _View, s: str) -> str:
@@ -214,8 +220,9 @@ def _folded_node(v: _View, s: str) -> str:
     k = v.times[s]
     count = f"{kind}{f' × {k}' if k > 1 else ''} · {len(members)} layer{'s' if len(members) != 1 else ''}"
     title = scope_title(v.scopes, s) + (f" × {k}" if k > 1 else "")
-    tip = _q(f"{s}: {title} ({count}) -> {fmt_shape(out_shape)}, {params:,} params, {macs:,} MACs")
-    return (f"{_q(s)} [{_attrs(label=_table(title, count, _facts(out_shape, params, macs)), fillcolor=_q(GROUP_COLORS['block']), style=_q('rounded,filled,bold'), tooltip=tip, peripheries='2' if any(n in outs for n in members) else None)}];")
+    tip = f"{s}: {title} ({count}) -> {fmt_shape(out_shape)}, {params:,} params, {macs:,} MACs"
+    return _stmt(s, label=_table(title, count, _facts(out_shape, params, macs)), fillcolor=GROUP_COLORS["block"],
+                 style="rounded,filled,bold", tooltip=tip, peripheries=2 if any(n in outs for n in members) else None)
 
 
 def _in_shortcut(v: _View, n: str) -> bool:
@@ -239,9 +246,10 @@ def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded:
     t = m.totals
     head = (f"<B>{_e(m.name)}</B>   input {fmt_shape(m.input_shape)}   ·   {t.params:,} parameters   ·   "
             f"{t.macs:,} MACs")
-    cells = [f'<TD BGCOLOR="{group_color(gr)}" BORDER="1" COLOR="#888888"> {_e(GROUP_NAMES.get(gr, gr))} </TD>' for gr in groups]
+    swatch = '<TD BGCOLOR="{}" BORDER="1" COLOR="#888888"> {} </TD>'
+    cells = [swatch.format(group_color(gr), _e(GROUP_NAMES.get(gr, gr))) for gr in groups]
     if folded:
-        cells.append(f'<TD BGCOLOR="{GROUP_COLORS["block"]}" BORDER="1" COLOR="#888888"> folded block </TD>')
+        cells.append(swatch.format(GROUP_COLORS["block"], "folded block"))
     cells += [f'<TD> {MERGE_SYMBOLS[op]} {op} </TD>' for op in merges]
     if skips:
         cells.append(f'<TD><FONT COLOR="{SKIP_COLOR}">- - - skip</FONT></TD>')
@@ -287,12 +295,13 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
             clusters.append(s)
             items.setdefault(v.scopes[s]["parent"], []).append((v.order[n], "cluster", s))
 
-    lines = [
-        f"digraph {_q(m.name)} {{",
-        f"  graph [{_attrs(rankdir=rankdir, fontname=_q(FONT), fontsize='11', nodesep='0.3', ranksep='0.35', newrank='true', labelloc='b', labeljust='l', tooltip=_q(m.name))}];",
-        f"  node [{_attrs(shape='box', style=_q('rounded,filled'), fontname=_q(FONT), fontsize='11', color=_q('#444444'), penwidth='0.8', margin=_q('0.12,0.05'))}];",
-        f"  edge [{_attrs(fontname=_q(FONT), fontsize='8', fontcolor=_q('#666666'), color=_q('#555555'), arrowsize='0.6', penwidth='0.9')}];",
-    ]
+    # newrank: rank constraints may span clusters (the branches' heads below)
+    graph = _attrs(rankdir=rankdir, fontname=FONT, fontsize=11, nodesep=0.3, ranksep=0.35, newrank="true",
+                   labelloc="b", labeljust="l", tooltip=m.name)
+    node = _attrs(shape="box", style="rounded,filled", fontname=FONT, fontsize=11, color="#444444", penwidth=0.8,
+                  margin="0.12,0.05")
+    edge = _attrs(fontname=FONT, fontsize=8, fontcolor="#666666", color="#555555", arrowsize=0.6, penwidth=0.9)
+    lines = [f"digraph {_q(m.name)} {{", f"  graph [{graph}];", f"  node [{node}];", f"  edge [{edge}];"]
 
     def emit(scope: str, indent: str) -> None:
         for _, what, ident in sorted(items.get(scope, [])):
@@ -301,7 +310,9 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
                 color, fill, style = SCOPE_STYLE.get(sc["kind"], ("#9a9a9a", None, "solid"))
                 styles = ["rounded"] + (["filled"] if fill else []) + ([style] if style != "solid" else [])
                 lines.append(f"{indent}subgraph {_q('cluster_' + ident)} {{")
-                lines.append(f"{indent}  graph [{_attrs(label=_q(scope_title(v.scopes, ident)), style=_q(','.join(styles)), color=_q(color), fillcolor=_q(fill) if fill else None, fontcolor=_q(color), fontsize='10', labeljust='l', labelloc='t', penwidth='1.1', tooltip=_q(ident))}];")
+                frame = _attrs(label=scope_title(v.scopes, ident), style=",".join(styles), color=color, fillcolor=fill,
+                               fontcolor=color, fontsize=10, labeljust="l", labelloc="t", penwidth=1.1, tooltip=ident)
+                lines.append(f"{indent}  graph [{frame}];")
                 emit(ident, indent + "  ")
                 lines.append(f"{indent}}}")
             elif ident in v.folded:
@@ -321,9 +332,9 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
             continue
         shape = fmt_shape(g.nodes[u]["shape"])
         skip = not v.is_folded(w) and _is_skip(v, u, w, slot or 0)
-        style = _attrs(label=_q(shape), tooltip=_q(f"{u} -> {w}: {shape}"),
-                       style="dashed" if skip else None, color=_q(SKIP_COLOR) if skip else None,
-                       fontcolor=_q(SKIP_COLOR) if skip else None, penwidth="1.4" if skip else None)
+        style = _attrs(label=shape, tooltip=f"{u} -> {w}: {shape}", style="dashed" if skip else None,
+                       color=SKIP_COLOR if skip else None, fontcolor=SKIP_COLOR if skip else None,
+                       penwidth=1.4 if skip else None)
         edges[(ru, rw)] = (key, f"  {_q(ru)} -> {_q(rw)} [{style}];")
     lines += [line for _, line in sorted(edges.values())]
 
@@ -343,7 +354,9 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
 
     if legend:
         drawn_ops = [g.nodes[n]["op"] for n in g if not v.is_folded(n)]
-        groups = sorted({LAYERS[op].group for op in drawn_ops} - {"merge"}, key=lambda gr: (gr not in GROUP_COLORS, list(GROUP_COLORS).index(gr) if gr in GROUP_COLORS else 0, gr))
+        known = list(GROUP_COLORS)
+        groups = sorted({LAYERS[op].group for op in drawn_ops} - {"merge"},
+                        key=lambda gr: (known.index(gr) if gr in known else len(known), gr))
         merges = [op for op in MERGE_SYMBOLS if op in drawn_ops]
         skips = any("dashed" in line for _, line in edges.values())
         lines.append(f"  label={_legend(m, groups, merges, skips, bool(v.folded))};")
