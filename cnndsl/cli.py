@@ -277,7 +277,7 @@ def cmd_compile(args) -> int:
     ex = _export(args, m)
     if ex is None:
         return EXIT_SPEC
-    nodes = len(ex.proto.graph.node)
+    nodes = len(ex.skeleton.graph.node)
     try:
         done = ob.save(ex, out, external=True if args.external_data else None)
     except OSError as e:
@@ -288,7 +288,7 @@ def cmd_compile(args) -> int:
                                                      if done.data_path else "") + f"; ONNX opset {ob.OPSET})")
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
           + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
-    print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.init}")
+    print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.how}")
     return draw(m, args.svg, args) if args.svg else EXIT_OK
 
 
@@ -326,7 +326,7 @@ def cmd_run(args) -> int:
         if ex is None:
             return EXIT_SPEC
         if ex.weight_bytes < ob.PROTOBUF_LIMIT - (64 << 20):
-            session = ort.InferenceSession(ob.to_bytes(ex), **opts)
+            session = ort.InferenceSession(ex.to_bytes(), **opts)
         else:  # too big for one message: onnxruntime reads it from files
             import tempfile
 

@@ -8,13 +8,14 @@ own shapes, and writing the file atomically. Everything is built in lists and as
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import onnx
@@ -222,11 +223,80 @@ class _Exporter:
 
 @dataclass
 class Exported:
-    """The ONNX model and what the summary reports about it."""
+    """An exported model: the graph without the weights' values, and where those values come from.
 
-    proto: onnx.ModelProto
+    The weights are produced one at a time while the model is written (`write`), so a model is never
+    held in memory twice; `to_proto()` gives the whole ModelProto when one is wanted.
+    """
+
+    skeleton: onnx.ModelProto  # nodes, value_info, metadata, small constants: everything but the weights
+    model: Model
+    seed: int
+    init: str
+    weights: str | None  # an .npz already checked against the network
     weight_bytes: int
-    init: str  # how the weights were made, in words
+    how: str  # how the weights were made, in words
+
+    def values(self) -> Iterator[tuple[Expected, np.ndarray]]:
+        return weight_values(self.model, self.seed, self.init, self.weights)
+
+    def write(self, f: BinaryIO, data: BinaryIO | None = None, data_name: str = "") -> None:
+        """Write the serialised model to f; with `data`, the weights go there as ONNX external data."""
+        f.write(self.skeleton.SerializeToString())
+        offset = 0
+        for e, arr in self.values():
+            t = TensorProto(name=e.name, data_type=TensorProto.FLOAT, dims=arr.shape)
+            raw = memoryview(np.ascontiguousarray(arr, dtype="<f4")).cast("B")  # ONNX raw data: little-endian
+            if data is not None:
+                t.data_location = TensorProto.EXTERNAL
+                for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(raw.nbytes))):
+                    entry = t.external_data.add()
+                    entry.key, entry.value = key, value
+                data.write(raw)
+                offset += raw.nbytes
+                head, raw = t.SerializeToString(), memoryview(b"")
+            else:
+                head = t.SerializeToString() + _key(9, raw.nbytes)  # TensorProto.raw_data, the bytes follow
+            # NOTE: protobuf merges repeated occurrences of an embedded message field, so appending
+            # `graph { initializer { ... } }` once per weight equals one graph holding them all; this
+            # streams the weights to the file without ever serialising the whole model in memory.
+            tensor = _key(5, len(head) + raw.nbytes)  # GraphProto.initializer
+            f.write(_key(7, len(tensor) + len(head) + raw.nbytes))  # ModelProto.graph
+            f.write(tensor)
+            f.write(head)
+            f.write(raw)
+
+    def check(self) -> None:
+        """onnx's full check (structure, types, shape inference) of the model, the weights' values aside.
+
+        The weights are declared as shape-only graph inputs, so checking costs no memory for them; how
+        their values are encoded is the same for every model and is checked on whole files by the tests.
+        """
+        m = onnx.ModelProto()
+        m.CopyFrom(self.skeleton)
+        m.graph.input.extend(helper.make_tensor_value_info(e.name, TensorProto.FLOAT, e.weight.shape)
+                             for e in expected_weights(self.model))
+        onnx.checker.check_model(m, full_check=True)
+
+    def to_bytes(self) -> bytes:
+        """The serialised model, for onnxruntime straight from memory (models under 2 GB)."""
+        buf = io.BytesIO()
+        self.write(buf)
+        return buf.getvalue()
+
+    def to_proto(self) -> onnx.ModelProto:
+        return onnx.load_from_string(self.to_bytes())
+
+
+def _key(field: int, length: int) -> bytes:
+    """A length-delimited protobuf field's key and length: varint(field << 3 | 2), varint(length)."""
+    out = bytearray()
+    for v in (field << 3 | 2, length):
+        while v >= 0x80:
+            out.append(v & 0x7F | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out)
 
 
 def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None = None) -> Exported:
@@ -269,14 +339,10 @@ def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None =
         "cnndsl.network": model.name, "cnndsl.version": __version__, "cnndsl.spec": spec,
         "cnndsl.spec_sha256": sha, "cnndsl.weights": how,
     })
-    # NOTE: the weights go straight into the final proto, one at a time: make_graph and make_model copy
-    # what they are given, which would hold every weight twice.
-    weight_bytes = 0
-    for e, arr in weight_values(model, seed, init, weights):
-        proto.graph.initializer.append(numpy_helper.from_array(arr, e.name))
-        weight_bytes += arr.nbytes
-        del arr
-    return Exported(proto, weight_bytes, how)
+    if weights is not None:
+        check_weights_file(model, weights)
+    weight_bytes = 4 * sum(e.weight.size for e in expected_weights(model))
+    return Exported(proto, model, seed, init, weights, weight_bytes, how)
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -291,7 +357,7 @@ class Written:
 
 
 def save(ex: Exported, path: str | Path, external: bool | None = None, check: bool = True) -> Written:
-    """Write the model atomically: a temp file in the same folder, checked, then os.replace.
+    """Check the model, then write it atomically: a temp file in the same folder, then os.replace.
 
     The weights go to `<path>.data` (ONNX external data) when `external` is true, or by default when
     they would not fit in one protobuf message. A failure leaves no partial file and does not touch an
@@ -299,24 +365,22 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
     """
     path = Path(path)
     folder = path.parent
+    if check:
+        ex.check()
     if external is None:
         external = ex.weight_bytes > PROTOBUF_LIMIT - (64 << 20)  # leave room for the graph itself
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
     data_name = f"{path.name}.data"
     try:
-        tmp = tmpdir / path.name
+        tmp, tmp_data = tmpdir / path.name, tmpdir / data_name
+        with open(tmp, "wb") as f:
+            if external:
+                with open(tmp_data, "wb") as data:
+                    ex.write(f, data, data_name)
+            else:
+                ex.write(f)
         if external:
-            onnx.save_model(ex.proto, tmp, save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=data_name, size_threshold=1024)
-        else:
-            data = ex.proto.SerializeToString()
-            with open(tmp, "wb") as f:
-                f.write(data)
-            del data
-        if check:
-            onnx.checker.check_model(str(tmp), full_check=True)
-        if external:
-            os.replace(tmpdir / data_name, folder / data_name)
+            os.replace(tmp_data, folder / data_name)
         os.replace(tmp, path)
         return Written(path, path.stat().st_size, folder / data_name if external else None,
                        (folder / data_name).stat().st_size if external else 0)
@@ -324,11 +388,6 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
         for p in tmpdir.iterdir():
             p.unlink()
         tmpdir.rmdir()
-
-
-def to_bytes(ex: Exported) -> bytes:
-    """The serialised model, for onnxruntime straight from memory (models under 2 GB)."""
-    return ex.proto.SerializeToString()
 
 
 def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he") -> int:
