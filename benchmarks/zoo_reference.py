@@ -46,7 +46,8 @@ def count(model: nn.Module, hw: tuple[int, int], c: int = 3) -> tuple[int, int, 
         else:
             macs += out.numel() * m.in_channels // m.groups * kh * kw
 
-    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    counted = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, counted)]
     model.eval()
     with torch.no_grad():
         model(torch.zeros(1, c, *hw))
@@ -126,11 +127,13 @@ class UNet(nn.Module):
 
     def __init__(self, c_in: int = 1, classes: int = 2):
         super().__init__()
-        two = lambda i, o: nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU(), nn.Conv2d(o, o, 3, padding=1), nn.ReLU())
+        def two(i, o):
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU(), nn.Conv2d(o, o, 3, padding=1), nn.ReLU())
+
         w = [64, 128, 256, 512, 1024]
-        self.down = nn.ModuleList([two(c_in, 64)] + [two(a, b) for a, b in zip(w, w[1:])])
-        self.up = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, 2) for a, b in zip(w, w[1:])][::-1])
-        self.dec = nn.ModuleList([two(b, a) for a, b in zip(w, w[1:])][::-1])
+        self.down = nn.ModuleList([two(c_in, 64)] + [two(a, b) for a, b in zip(w, w[1:], strict=False)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, 2) for a, b in zip(w, w[1:], strict=False)][::-1])
+        self.dec = nn.ModuleList([two(b, a) for a, b in zip(w, w[1:], strict=False)][::-1])
         self.head = nn.Conv2d(64, classes, 1)
 
     def forward(self, x):
@@ -138,7 +141,7 @@ class UNet(nn.Module):
         for i, d in enumerate(self.down):
             x = d(x if i == 0 else nn.functional.max_pool2d(x, 2))
             skips.append(x)
-        for up, dec, skip in zip(self.up, self.dec, skips[-2::-1]):
+        for up, dec, skip in zip(self.up, self.dec, skips[-2::-1], strict=True):
             x = dec(torch.cat([skip, up(x)], 1))
         return self.head(x)
 

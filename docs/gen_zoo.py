@@ -48,7 +48,8 @@ ZOO = {
 def table() -> str:
     """The markdown table, one row per zoo spec, every number computed by cnndsl."""
     lines = [
-        "| spec | network | input | layers | conv + fc | trainable parameters | BN running stats | MACs | checked against |",
+        "| spec | network | input | layers | conv + fc | trainable parameters | BN running stats | MACs "
+        "| checked against |",
         "|---|---|---|--:|--:|--:|--:|--:|---|",
     ]
     for name, ref in ZOO.items():

@@ -10,7 +10,6 @@ input size, counted by forward hooks (bias, batch norm, activations, pooling and
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
