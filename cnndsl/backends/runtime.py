@@ -108,7 +108,7 @@ def describe_output(name: str, y: np.ndarray, top: int = 5) -> list[str]:
             k = min(top, f)
             idx = np.argsort(-y[i], kind="stable")[:k]
             head = f"  [{i}] " if n > 1 else "  "
-            lines.append(head + f"top {k}: " + ", ".join(f"{j}: {y[i, j]:.4g}" for j in idx))
+            lines.append(head + f"top {k}: " + ", ".join(f"class {j} ({y[i, j]:.4g})" for j in idx))
         return lines
     n, c, h, w = y.shape
     lines.append(f"output `{name}`: {n} x {c} x {h} x {w} (N x C x H x W), each {h}x{w}x{c} (H x W x C)")
