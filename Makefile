@@ -36,6 +36,8 @@ dot:
 demo: install dot
 	@mkdir -p $(OUT)
 	$(BIN)/cnndsl summary $(SPEC)
+	$(BIN)/cnndsl compile specs/lenet5.cnn -o $(OUT)/lenet5.onnx
+	$(BIN)/cnndsl run $(OUT)/lenet5.onnx
 
 test: install dot
 	$(BIN)/python -m pytest -q
