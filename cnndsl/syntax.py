@@ -1,18 +1,20 @@
 """Front end: spec text -> cnndsl.ast.Program.
 
-Loads grammar/cnndsl.lark once (LALR, positions propagated), runs the newline-folding postlexer, and
-turns the parse tree into AST dataclasses with a separate Transformer pass (so `meta` positions are
-available). Every Lark exception is converted here, at one boundary, into a Diagnostic.
+Loads grammar/cnndsl.lark once (LALR; the analysed tables are cached in the user's cache folder) and
+builds the AST dataclasses, with their spans, while it parses. Every Lark exception is converted here,
+at one boundary, into a Diagnostic.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
+import threading
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
 from .diagnostics import CompileError, Diagnostic, Span, error
@@ -31,146 +33,226 @@ def grammar_path() -> Path:
     return Path(__file__).resolve().parent.parent / "grammar" / "cnndsl.lark"
 
 
+# NOTE: the AST is built while LALR parses (lark's internal transformer), not by a second pass over a
+# parse tree: building Trees with propagate_positions and then walking them with a v_args(meta=True)
+# Transformer cost about 20x more than the parse itself on large specs. Spans are computed here, from
+# the children's spans, with the same rule as lark's propagate_positions: a node runs from the start
+# of its first child to the end of its last, tokens that the tree would drop (`{`, `)`, `network`)
+# included; a parenthesised expression is one child that runs from its `(` to its `)`.
+
+_SPEC_LARK = dict(parser="lalr", lexer="contextual", maybe_placeholders=True, keep_all_tokens=True)
+
+
+def _cache_file(grammar: str) -> Path | None:
+    """Where the analysed grammar is kept between runs: the user's cache folder, keyed by its inputs."""
+    import hashlib
+    import sys
+
+    import lark
+
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(root):
+        return None
+    key = f"{grammar}{sorted(_SPEC_LARK.items())}{lark.__version__}{sys.version_info[:2]}"
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+    return Path(root) / "cnndsl" / f"grammar-{digest}.lark.pickle"
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        cache=False,
-    )
+    """The LALR parser, with `_AstBuilder` as its callbacks; its tables come from the cache when they can."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    cache = _cache_file(grammar)
+    if cache is not None:
+        try:
+            with open(cache, "rb") as f:
+                return Lark.load(f, transformer=_BUILDER)
+        except Exception:  # noqa: BLE001 - no cache, or a stale or broken one: rebuild it below
+            pass
+    p = Lark(grammar, transformer=_BUILDER, **_SPEC_LARK)
+    if cache is not None:
+        try:  # written aside and renamed, so that a concurrent run never reads half a file
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                p.save(f)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return p
 
 
-def _tok_span(file: str, t: Token) -> Span:
-    return Span(file, t.line, t.column, t.end_line, t.end_column)
+class _Wrapped:
+    """A value that is not an AST node but has a span: a `{ ... }` body, a `( ... )` expression."""
+
+    __slots__ = ("value", "span")
+
+    def __init__(self, value, span: Span):
+        self.value, self.span = value, span
 
 
-@v_args(meta=True, inline=True)
-class ToAst(Transformer):
-    """Parse tree -> AST. One method per grammar alternative (`-> alias`)."""
+_VALUE_TOKENS = frozenset({"NAME", "INT", "FLOAT", "SIZE", "STRING"})
 
-    def __init__(self, file: str):
-        super().__init__()
-        self.file = file
 
-    def _span(self, meta) -> Span:
-        if getattr(meta, "empty", True):
+def _values(children: list) -> list:
+    """The children the AST keeps: values and value tokens, without punctuation, keywords, placeholders."""
+    return [c.value if type(c) is _Wrapped else c for c in children
+            if c is not None and not (type(c) is Token and c.type not in _VALUE_TOKENS)]
+
+
+def _unwrap(c):
+    return c.value if type(c) is _Wrapped else c
+
+
+class _AstBuilder(Transformer):
+    """Parser callbacks -> AST. One method per grammar alternative (`-> alias`); `c` is every child."""
+
+    file = "<spec>"  # set by parse() for each text (under _LOCK)
+
+    def _span(self, c: list) -> Span:
+        first = last = None
+        for x in c:
+            if x is not None and (type(x) is Token or hasattr(x, "span")):
+                first = x
+                break
+        for x in reversed(c):
+            if x is not None and (type(x) is Token or hasattr(x, "span")):
+                last = x
+                break
+        if first is None:
             return Span(self.file, 1, 1, 1, 1)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+        if type(first) is Token:
+            line, col = first.line, first.column
+        else:
+            line, col = first.span.line, first.span.col
+        if type(last) is Token:
+            return Span(self.file, line, col, last.end_line, last.end_column)
+        return Span(self.file, line, col, last.span.end_line, last.span.end_col)
 
     def _t(self, t: Token) -> Span:
-        return _tok_span(self.file, t)
+        return Span(self.file, t.line, t.column, t.end_line, t.end_column)
 
     # statements
-    def start(self, meta, *stmts):
-        return ast.Program(tuple(s for s in stmts if s is not None), self.file)
+    def start(self, c):
+        return ast.Program(tuple(s for s in _values(c) if s is not None), self.file)
 
-    def network(self, meta, name):
-        return ast.Network(str(name), self._span(meta))
+    def network(self, c):
+        return ast.Network(str(_values(c)[0]), self._span(c))
 
-    def input(self, meta, size):
-        return ast.Input(tuple(int(x) for x in size.split("x")), self._span(meta))
+    def input(self, c):
+        return ast.Input(tuple(int(x) for x in _values(c)[0].split("x")), self._span(c))
 
-    def input_chain(self, meta, *elements):
-        span = self._span(meta)
-        ref = ast.Layer("input", (), (), False, Span(self.file, span.line, span.col, span.line, span.col + 5),
-                        Span(self.file, span.line, span.col, span.line, span.col + 5))
-        return ast.ChainStmt(ast.Chain((ref, *elements), span), span)
+    def input_chain(self, c):
+        span = self._span(c)
+        at = Span(self.file, span.line, span.col, span.line, span.col + 5)
+        ref = ast.Layer("input", (), (), False, at, at)
+        return ast.ChainStmt(ast.Chain((ref, *_values(c)), span), span)
 
-    def defaults(self, meta, kind, *kwargs):
-        return ast.Defaults(str(kind), kwargs, self._span(meta), self._t(kind))
+    def defaults(self, c):
+        kind, *kwargs = _values(c)
+        return ast.Defaults(str(kind), tuple(kwargs), self._span(c), self._t(kind))
 
-    def import_(self, meta, target):
+    def import_(self, c):
+        (target,) = _values(c)
         is_path = target.type == "STRING"
-        return ast.Import(target[1:-1] if is_path else str(target), is_path, self._span(meta))
+        return ast.Import(target[1:-1] if is_path else str(target), is_path, self._span(c))
 
-    def output(self, meta, *names):
-        return ast.Output(tuple(ast.Name(str(n), self._t(n)) for n in names), self._span(meta))
+    def output(self, c):
+        return ast.Output(tuple(ast.Name(str(n), self._t(n)) for n in _values(c)), self._span(c))
 
-    def block(self, meta, name, *rest):
-        *params, body = rest
-        params = tuple(p for p in params if p is not None)
-        return ast.Block(str(name), params, body, self._span(meta), self._t(name))
+    def block(self, c):
+        name, *params, body = _values(c)
+        return ast.Block(str(name), tuple(params), body, self._span(c), self._t(name))
 
-    def param(self, meta, name, default):
-        return ast.Param(str(name), default, self._span(meta))
+    def param(self, c):
+        name, *default = _values(c)
+        return ast.Param(str(name), default[0] if default else None, self._span(c))
 
-    def assign(self, meta, name, chain):
-        return ast.Assign(str(name), chain, self._span(meta), self._t(name))
+    def assign(self, c):
+        name, chain = _values(c)
+        return ast.Assign(str(name), chain, self._span(c), self._t(name))
 
-    def chain_stmt(self, meta, chain):
-        return ast.ChainStmt(chain, self._span(meta))
+    def chain_stmt(self, c):
+        (chain,) = _values(c)
+        return ast.ChainStmt(chain, self._span(c))
 
     # chains
-    def chain(self, meta, *items):
-        elements = tuple(items)
-        return ast.Chain(elements, self._span(meta))
+    def chain(self, c):
+        return ast.Chain(tuple(_values(c)), self._span(c))
 
-    def _split(self, items):
-        args = tuple(a for a in items if a is not None and not isinstance(a, ast.Kwarg))
+    def _layer(self, c, call: bool):
+        name, *items = _values(c)
+        args = tuple(a for a in items if not isinstance(a, ast.Kwarg))
         kwargs = tuple(a for a in items if isinstance(a, ast.Kwarg))
-        return args, kwargs
+        return ast.Layer(str(name), args, kwargs, call, self._span(c), self._t(name))
 
-    def layer(self, meta, name, *items):
-        args, kwargs = self._split(items)
-        return ast.Layer(str(name), args, kwargs, False, self._span(meta), self._t(name))
+    def layer(self, c):
+        return self._layer(c, False)
 
-    def call(self, meta, name, *items):
-        args, kwargs = self._split(items)
-        return ast.Layer(str(name), args, kwargs, True, self._span(meta), self._t(name))
+    def call(self, c):
+        return self._layer(c, True)
 
-    def branches(self, meta, name, *branches):
-        return ast.Branches(str(name), branches, self._span(meta), self._t(name))
+    def branches(self, c):
+        name, *branches = _values(c)
+        return ast.Branches(str(name), tuple(branches), self._span(c), self._t(name))
 
-    def branch(self, meta, *stmts):
-        return tuple(stmts)
+    def branch(self, c):
+        return tuple(_values(c))
 
-    def body(self, meta, *stmts):
-        return tuple(s for s in stmts if s is not None)
+    def body(self, c):
+        return _Wrapped(tuple(_values(c)), self._span(c))
 
-    def residual(self, meta, body):
-        return ast.Residual(body, self._span(meta))
+    def residual(self, c):
+        return ast.Residual(_values(c)[0], self._span(c))
 
-    def shortcut(self, meta, body):
-        return ast.Shortcut(body, self._span(meta))
+    def shortcut(self, c):
+        return ast.Shortcut(_values(c)[0], self._span(c))
 
-    def repeat(self, meta, count, body):
-        return ast.Repeat(count, body, self._span(meta))
+    def repeat(self, c):
+        count, body = _values(c)
+        return ast.Repeat(count, body, self._span(c))
 
-    def kwarg(self, meta, name, value):
-        return ast.Kwarg(str(name), value, self._span(meta))
+    def kwarg(self, c):
+        name, value = _values(c)
+        return ast.Kwarg(str(name), value, self._span(c))
 
     # expressions
+    def atom(self, c):  # `( sum )`: the expression, spanning its parentheses for the enclosing node
+        return _Wrapped(_unwrap(c[1]), self._span(c))
+
     def _bin(op):
-        def f(self, meta, a, b):
-            return ast.BinOp(op, a, b, self._span(meta))
+        def f(self, c):
+            a, b = _values(c)
+            return ast.BinOp(op, a, b, self._span(c))
 
         return f
 
     add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
 
-    def neg(self, meta, a):
-        return ast.Neg(a, self._span(meta))
+    def neg(self, c):
+        return ast.Neg(_values(c)[0], self._span(c))
 
-    def int(self, meta, t):
-        return ast.Num(int(t), self._t(t))
+    def int(self, c):
+        return ast.Num(int(c[0]), self._t(c[0]))
 
-    def float(self, meta, t):
-        return ast.Num(float(t), self._t(t))
+    def float(self, c):
+        return ast.Num(float(c[0]), self._t(c[0]))
 
-    def size(self, meta, t):
-        return ast.Size(tuple(int(x) for x in t.split("x")), self._t(t))
+    def size(self, c):
+        return ast.Size(tuple(int(x) for x in c[0].split("x")), self._t(c[0]))
 
-    def name(self, meta, t):
-        return ast.Name(str(t), self._t(t))
+    def name(self, c):
+        return ast.Name(str(c[0]), self._t(c[0]))
 
-    def string(self, meta, t):
-        return ast.Str(str(t)[1:-1], self._t(t))
+    def string(self, c):
+        return ast.Str(str(c[0])[1:-1], self._t(c[0]))
 
-    def list(self, meta, *items):
-        return ast.ListLit(tuple(i for i in items if i is not None), self._span(meta))
+    def list(self, c):
+        return ast.ListLit(tuple(_values(c)), self._span(c))
+
+
+_BUILDER = _AstBuilder()
+_LOCK = threading.Lock()
 
 
 # --- errors ------------------------------------------------------------------------------------
@@ -337,11 +419,10 @@ def _syntax_diagnostic(u: UnexpectedInput, text: str, file: str) -> Diagnostic:
 
 def parse(text: str, file: str = "<spec>") -> ast.Program:
     """Parse spec text into an AST; raise CompileError with one diagnostic on a syntax error."""
-    try:
-        tree = parser().parse(text)
-    except UnexpectedInput as u:
-        raise CompileError([_syntax_diagnostic(u, text, file)], {file: text}) from None
-    try:
-        return ToAst(file).transform(tree)
-    except VisitError as e:  # lark wraps callback errors; unwrap at this boundary
-        raise e.orig_exc from None
+    with _LOCK:
+        _BUILDER.file = file
+        try:
+            return parser().parse(text)
+        except UnexpectedInput as u:
+            diag = _syntax_diagnostic(u, text, file)
+    raise CompileError([diag], {file: text}) from None
