@@ -117,6 +117,11 @@ class Builder:
                 help="check the `repeat` counts; raise the limit with `--max-layers` if this is intended",
             ))
             raise _Fatal
+        # NOTE: one edge per (source, layer) in a DiGraph, so a value cannot fill two input slots
+        dup = next((u for i, u in enumerate(inputs) if u != _DEAD and u in inputs[:i]), None)
+        if dup is not None:
+            self.fail("duplicate-input", f"`{op}` would take `{dup}` twice", span,
+                      help=f"a merge takes each value once; to use it twice, copy it first: `{dup}_2 = {dup} -> identity`")
         if as_name is None:
             naming.counters[op] += 1
             as_name = f"{naming.prefix}{op}{naming.counters[op]}"
@@ -228,7 +233,6 @@ class Builder:
             current = self.run_body(prog.stmts, current, top, Naming(), toplevel=True)
         except _Fatal:
             return self.g
-        self.finish_env(top)
 
         outputs = [s for s in prog.stmts if isinstance(s, ast.Output)]
         if outputs:
@@ -239,9 +243,10 @@ class Builder:
                         self.report(error("unknown-value", f"`{n.id}` is not a named value", n.span,
                                           help=_suggest(n.id, top.values)))
                     else:
-                        outs.append(top.values[n.id])
+                        outs.append(self.value_ref(n.id, top))
         else:
             outs = [current]
+        self.finish_env(top)  # after `output`, which uses the values it lists
         if outs == [src]:
             self.report(error("empty-network", "the network has no layers", span,
                               help="add layers after the input, e.g. `conv f=3 n=16 -> relu`"))
