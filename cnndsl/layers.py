@@ -689,10 +689,40 @@ def _pool_infer(ins, a) -> Shape:
     return (ho, wo, c)
 
 
+def _pool_pads(h: int, w: int, a: Attrs) -> tuple[list[int], int]:
+    """ONNX pads and ceil_mode giving exactly PyTorch's (and onnxruntime's) ceil-mode windows.
+
+    NOTE: ONNX shape inference counts ceil((n + p0 + p1 - f) / s) + 1 windows and, unlike onnxruntime, keeps
+    a last window that starts in the right padding, so `check_model(full_check=True)` would reject the
+    model. An axis whose ceil count equals its floor count gets the right padding that no window reaches
+    trimmed; ceil_mode is set only when some axis really gains a window.
+    """
+    pads = list(resolve_pads(h, w, a))  # top, left, bottom, right
+    if not a["ceil"]:
+        return pads, 0
+    axes = [(h, a["f"][0], a["s"][0], 0, 2), (w, a["f"][1], a["s"][1], 1, 3)]
+    gain = [window_out(n, f, s, pads[i], pads[j], 1, True) > window_out(n, f, s, pads[i], pads[j])
+            for n, f, s, i, j in axes]
+    if not any(gain):
+        return pads, 0
+    trimmed = list(pads)
+    for (n, f, s, i, j), gains in zip(axes, gain):
+        r = (n + pads[i] + pads[j] - f) % s
+        if not gains and r:
+            if r > trimmed[j]:  # cannot trim: pad the gaining axes instead (max pool exact, avg counts the pad)
+                for (n2, f2, s2, i2, j2), g2 in zip(axes, gain):
+                    if g2:
+                        o = window_out(n2, f2, s2, pads[i2], pads[j2], 1, True)
+                        pads[j2] += (o - 1) * s2 + f2 - (n2 + pads[i2] + pads[j2])
+                return pads, 0
+            trimmed[j] -= r
+    return trimmed, 1
+
+
 def _lower_pool(ctx, node, ins, out, a) -> None:
     h, w, _ = ins[0]
-    pads = resolve_pads(h, w, a)
-    kw = dict(kernel_shape=list(a["f"]), strides=list(a["s"]), pads=_onnx_pads(pads), ceil_mode=int(a["ceil"]))
+    pads, ceil_mode = _pool_pads(h, w, a)
+    kw = dict(kernel_shape=list(a["f"]), strides=list(a["s"]), pads=_onnx_pads(pads), ceil_mode=ceil_mode)
     if a["mode"] == "max":
         ctx.node("MaxPool", [ctx.input(0)], [ctx.output], **kw)
     else:  # PyTorch's default count_include_pad=True
