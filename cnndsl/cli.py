@@ -13,6 +13,7 @@ import traceback
 from . import __version__
 from .diagnostics import CompileError, render
 from .ir import MAX_NODES
+from .model import check_limits
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -107,10 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
     p.add_argument("--seed", type=int, default=0, help="seed of the template's He normal weights (default 0)")
+    _add_limit_args(p)
     return ap
 
 
+def _bytes_arg(text: str) -> int:
+    from .model import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_limit_args(p: argparse.ArgumentParser) -> None:
+    from .model import MAX_MEMORY, MAX_PARAMS
+
+    p.add_argument("--max-params", type=int, default=MAX_PARAMS, metavar="N",
+                   help=f"refuse, before allocating anything, a network with more parameters (default {MAX_PARAMS:,})")
+    p.add_argument("--max-memory", type=_bytes_arg, default=MAX_MEMORY, metavar="SIZE",
+                   help="refuse a network whose float32 weights and activations need more (default 16G; K, M, G, T "
+                        "are powers of 1024)")
+
+
 def _add_weight_args(p: argparse.ArgumentParser) -> None:
+    _add_limit_args(p)
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the default weights: He normal for conv and fc, ones and zeros for batch norm; "
                         "the same spec and seed give the same bytes (default 0)")
@@ -272,6 +294,7 @@ def cmd_compile(args) -> int:
         _check_output(args.svg)
     m = _load(args)
     _print_warnings(m, args.format)
+    check_limits(m, args.max_params, args.max_memory)
     from .backends import onnx as ob
 
     ex = _export(args, m)
@@ -322,6 +345,7 @@ def cmd_run(args) -> int:
         except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
             raise UsageError(f"cannot read `{args.file}`: {e.strerror or e}") from None
         _print_warnings(m, args.format)
+        check_limits(m, args.max_params, args.max_memory, args.batch)
         ex = _export(args, m)
         if ex is None:
             return EXIT_SPEC
@@ -370,6 +394,8 @@ def cmd_weights(args) -> int:
         _writable(args.output)
     m = _load(args)
     _print_warnings(m, args.format)
+    if args.output:  # the template holds every weight
+        check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
     inits = {"he": "He normal, fan_in {}", "zeros": "zeros", "ones": "ones", "fixed": "fixed by the spec: w={}"}
     table = [(e.name, fmt_shape(e.weight.shape),

@@ -13,10 +13,12 @@ from pathlib import Path
 import networkx as nx
 
 from . import ir, passes, syntax
-from .diagnostics import CompileError, Diagnostic, Span, error
+from .diagnostics import CompileError, Diagnostic, Note, Span, error
 from .layers import LAYERS, Shape
 
 BYTES_PER_FLOAT = 4
+MAX_PARAMS = 2**31  # parameters `compile`/`run` will make: 8 GiB of float32 weights
+MAX_MEMORY = 2**34  # bytes of float32 weights plus every activation at the run's batch size: 16 GiB
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,49 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
         name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
         outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags,
     )
+
+
+def check_limits(model: Model, max_params: int = MAX_PARAMS, max_memory: int = MAX_MEMORY, batch: int = 1) -> None:
+    """Refuse, with a `too-large` CompileError, a network whose weights and activations would not fit.
+
+    Costs are arithmetic on shapes, so this runs before anything is allocated; `compile`, `run` and
+    `weights -o` call it. Activations count every layer's output at `batch`, as the summary does.
+    """
+    t = model.totals
+    weights, acts = t.weight_bytes, batch * t.activation_bytes
+    rows = model.layers
+    if t.params > max_params:
+        big = max(rows, key=lambda r: r.params)
+        message = f"the network has {t.params:,} parameters, more than the limit of {max_params:,}"
+        note = Note(f"the largest layer is `{big.name}` ({big.label}) with {big.params:,}")
+        help_ = "check the layer sizes; raise the limit with `--max-params` if this is intended"
+    elif weights + acts > max_memory:
+        big = max(rows, key=lambda r: r.size)
+        message = (f"the network needs {_bytes(weights + acts)} ({_bytes(weights)} of weights and {_bytes(acts)} "
+                   f"of activations at batch {batch}), more than the limit of {_bytes(max_memory)}")
+        note = Note(f"the largest activation is `{big.name}` ({big.label}): {'x'.join(map(str, big.shape))}")
+        help_ = "check the sizes and the batch; raise the limit with `--max-memory` if this is intended"
+    else:
+        return
+    span = model.graph.nodes[big.name]["span"]  # the layer most to blame
+    raise CompileError([error("too-large", message, span, notes=[note], help=help_)], model.sources)
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n} B"
+
+
+def parse_bytes(text: str) -> int:
+    """`16G`, `512M`, `1024K`, `4096` (binary units: K = 1024) -> bytes; raises ValueError."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
+    digits = t[:-1] if scale > 1 else t
+    if not digits.isdigit():
+        raise ValueError(f"expected a size such as 16G, 512M or 4096, got {text!r}")
+    return int(digits) * scale
 
 
 def read_source(path: str | Path) -> str:
