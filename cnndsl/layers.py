@@ -63,6 +63,14 @@ def p_int(minimum: int = 1) -> Callable[[Any], int]:
     return lambda v: _int(v, minimum)
 
 
+def p_odd(v: Any) -> int:
+    """An odd whole number: a window centred on its position (onnxruntime's LRN takes no other)."""
+    n = _int(v)
+    if n % 2 == 0:
+        raise ParamError(f"must be odd, got {n}", help=f"use {n - 1} or {n + 1}")
+    return n
+
+
 def p_float(lo: float = -math.inf, hi: float = math.inf) -> Callable[[Any], float]:
     def conv(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -685,6 +693,11 @@ register(LayerKind(
 
 
 def _pool_infer(ins, a) -> Shape:
+    p, (fh, fw) = a["p"], a["f"]
+    if p != "same" and (max(p[0], p[2]) >= fh or max(p[1], p[3]) >= fw):
+        # a window wholly in the padding has nothing to pool; onnxruntime refuses such a model
+        raise ShapeError(f"`pool` padding p={_show(p[:2])} must be smaller than the window f={_show(a['f'])}",
+                         help=f"use at most p={max(fh - 1, 0)}x{max(fw - 1, 0)}, or `p=same`")
     ho, wo, c, _ = _window(ins, a, "pool", a["ceil"])
     return (ho, wo, c)
 
@@ -841,7 +854,7 @@ register(LayerKind(
     name="lrn",
     doc="local response normalisation across channels (AlexNet): size, alpha, beta, k",
     params={
-        "size": Param(p_int(), 5, "channels in the window"),
+        "size": Param(p_odd, 5, "channels in the window (odd: it is centred on each channel)"),
         "alpha": Param(p_float(), 1e-4, "alpha"),
         "beta": Param(p_float(), 0.75, "beta"),
         "k": Param(p_float(), 2.0, "k (bias)"),

@@ -541,6 +541,8 @@ def _breakage(draw, shape: Shape) -> tuple[str, set[str]]:
         ("pool f=2 s=0", PARAM),
         ("deconv f=2 s=1 op=1 n=2", SHAPE),  # output padding not smaller than the stride
         ("upsample 0", PARAM),
+        (f"pool f={k} p={k}", SHAPE),  # padding as large as the window
+        ("lrn size=4", PARAM),  # an even window has no centre
         ("conv f=3 p=same n=3 bias=maybe", PARAM),
         (f"fc 4 -> conv f=1 n=2", SHAPE),  # a volume layer after a vector (reported at the conv)
     ]
