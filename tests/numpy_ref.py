@@ -28,16 +28,17 @@ def _windows(xp: np.ndarray, fh: int, fw: int, s: tuple, d: tuple, ho: int, wo: 
     """(i, j, the N x C x ho x wo slice under kernel tap (i, j)) for every tap."""
     for i in range(fh):
         for j in range(fw):
-            yield i, j, xp[:, :, i * d[0]: i * d[0] + s[0] * (ho - 1) + 1: s[0], j * d[1]: j * d[1] + s[1] * (wo - 1) + 1: s[1]]
+            rows = slice(i * d[0], i * d[0] + s[0] * (ho - 1) + 1, s[0])
+            yield i, j, xp[:, :, rows, j * d[1]: j * d[1] + s[1] * (wo - 1) + 1: s[1]]
 
 
 def conv2d(x, w, b, s, pads, d=(1, 1), groups=1):
     """The notes' convolution (cross-correlation) with padding, stride, dilation and groups; w is OIHW."""
     n, c, h, wd = x.shape
     o, cg, fh, fw = w.shape
-    t, l, bt, r = pads
-    xp = np.pad(x, ((0, 0), (0, 0), (t, bt), (l, r)))
-    ho, wo = _out_size(h, fh, s[0], t, bt, d[0]), _out_size(wd, fw, s[1], l, r, d[1])
+    t, left, bt, r = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (t, bt), (left, r)))
+    ho, wo = _out_size(h, fh, s[0], t, bt, d[0]), _out_size(wd, fw, s[1], left, r, d[1])
     out = np.zeros((n, o, ho, wo), np.float64)
     og = o // groups
     for g in range(groups):
@@ -51,7 +52,7 @@ def deconv2d(x, w, b, s, pads, d, groups, op):
     """Transposed convolution as a scatter: input pixel (h, w) adds x * W[c, o] at (h*s + i*d, w*s + j*d)."""
     n, c, h, wd = x.shape
     _, og, fh, fw = w.shape
-    t, l, bt, r = pads
+    t, left, bt, r = pads
     full = np.zeros((n, og * groups, (h - 1) * s[0] + d[0] * (fh - 1) + 1 + op[0],
                      (wd - 1) * s[1] + d[1] * (fw - 1) + 1 + op[1]))
     cg = c // groups
@@ -61,25 +62,25 @@ def deconv2d(x, w, b, s, pads, d, groups, op):
                 contrib = np.einsum("nchw,co->nohw", x[:, g * cg:(g + 1) * cg], w[g * cg:(g + 1) * cg, :, i, j])
                 full[:, g * og:(g + 1) * og, i * d[0]: i * d[0] + s[0] * (h - 1) + 1: s[0],
                      j * d[1]: j * d[1] + s[1] * (wd - 1) + 1: s[1]] += contrib
-    out = full[:, :, t: full.shape[2] - bt, l: full.shape[3] - r]
+    out = full[:, :, t: full.shape[2] - bt, left: full.shape[3] - r]
     return out + (0 if b is None else b[None, :, None, None])
 
 
 def pool2d(x, mode, f, s, pads, ceil):
     n, c, h, w = x.shape
-    t, l, b, r = pads
-    ho, wo = _out_size(h, f[0], s[0], t, b, 1, ceil), _out_size(w, f[1], s[1], l, r, 1, ceil)
+    t, left, b, r = pads
+    ho, wo = _out_size(h, f[0], s[0], t, b, 1, ceil), _out_size(w, f[1], s[1], left, r, 1, ceil)
     # windows of the ceil mode may run past the padding: pad further, with values that do not count
     eb = max((ho - 1) * s[0] + f[0] - (h + t + b), 0)
-    er = max((wo - 1) * s[1] + f[1] - (w + l + r), 0)
+    er = max((wo - 1) * s[1] + f[1] - (w + left + r), 0)
     fill = -np.inf if mode == "max" else 0.0
-    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=fill)
+    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=fill)
     xp = np.pad(xp, ((0, 0), (0, 0), (0, eb), (0, er)), constant_values=fill)
     taps = [p for _, _, p in _windows(xp, f[0], f[1], s, (1, 1), ho, wo)]
     if mode == "max":
         return np.max(taps, axis=0)
     # average with the padding counted (PyTorch's count_include_pad), the ceil overflow not counted
-    inside = np.pad(np.ones((1, 1, h + t + b, w + l + r)), ((0, 0), (0, 0), (0, eb), (0, er)))
+    inside = np.pad(np.ones((1, 1, h + t + b, w + left + r)), ((0, 0), (0, 0), (0, eb), (0, er)))
     count = np.sum([p for _, _, p in _windows(inside, f[0], f[1], s, (1, 1), ho, wo)], axis=0)
     return np.sum(taps, axis=0) / count
 
@@ -151,13 +152,13 @@ def run(model, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.nd
         ins = [vals[s] for s in srcs]
         x0 = ins[0]
         shape_in = g.nodes[srcs[0]]["shape"]
-        pads = lambda: resolve_pads(shape_in[0], shape_in[1], a)  # noqa: E731
+        pads = resolve_pads(shape_in[0], shape_in[1], a) if op in ("conv", "dwconv", "sepconv", "pool") else None
         if op == "conv":
-            y = _post(conv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], pads(), a["d"], a["g"]), n, a, W)
+            y = _post(conv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], pads, a["d"], a["g"]), n, a, W)
         elif op == "dwconv":
-            y = _post(conv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], pads(), a["d"], x0.shape[1]), n, a, W)
+            y = _post(conv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], pads, a["d"], x0.shape[1]), n, a, W)
         elif op == "sepconv":
-            mid = conv2d(x0, W[f"{n}.dw.weight"], W.get(f"{n}.dw.bias"), a["s"], pads(), a["d"], x0.shape[1])
+            mid = conv2d(x0, W[f"{n}.dw.weight"], W.get(f"{n}.dw.bias"), a["s"], pads, a["d"], x0.shape[1])
             mid = _post(mid, n, a, W, f"{n}.dw.bn")
             y = _post(conv2d(mid, W[f"{n}.pw.weight"], W.get(f"{n}.pw.bias"), (1, 1), (0, 0, 0, 0)), n, a, W,
                       f"{n}.pw.bn")
@@ -165,7 +166,7 @@ def run(model, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.nd
             y = _post(deconv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], a["p"], a["d"], a["g"], a["op"]),
                       n, a, W)
         elif op == "pool":
-            y = pool2d(x0, a["mode"], a["f"], a["s"], pads(), a["ceil"])
+            y = pool2d(x0, a["mode"], a["f"], a["s"], pads, a["ceil"])
         elif op == "gap":
             y = x0.mean(axis=(2, 3), keepdims=True)
         elif op in ("fc", "flatten"):

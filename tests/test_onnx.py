@@ -80,7 +80,7 @@ def test_spec_exports_and_runs(path):
     assert len(props["cnndsl.spec_sha256"]) == 64
     s = session(proto)
     x = np.random.default_rng(0).standard_normal(ob._nchw(m.input_shape, 2), dtype=np.float32)
-    for o, y in zip(m.outputs, s.run(None, {"input": x})):
+    for o, y in zip(m.outputs, s.run(None, {"input": x}), strict=True):
         assert list(y.shape) == ob._nchw(m.graph.nodes[o]["shape"], 2)
         assert np.isfinite(y).all()
 
@@ -103,8 +103,10 @@ KIND_SPECS: dict[str, list[str]] = {
         "input 6x6x2\nconv f=3 n=2 w=[sobel_v, sobel_h] bias=false",
         "input 6x6x3\nconv f=3 n=2 w=vertical",
     ],
-    "dwconv": ["input 10x10x3\ndwconv f=3 s=2 p=same m=2 bn=true act=relu6", "input 7x8x4\ndwconv f=3 d=2 bias=false"],
-    "sepconv": ["input 9x9x4\nsepconv f=3 n=8 p=1 bn=true act=relu6", "input 8x8x3\nsepconv f=5 s=2 n=4 p=same act=silu"],
+    "dwconv": ["input 10x10x3\ndwconv f=3 s=2 p=same m=2 bn=true act=relu6",
+               "input 7x8x4\ndwconv f=3 d=2 bias=false"],
+    "sepconv": ["input 9x9x4\nsepconv f=3 n=8 p=1 bn=true act=relu6",
+                "input 8x8x3\nsepconv f=5 s=2 n=4 p=same act=silu"],
     "deconv": [
         "input 5x5x4\ndeconv f=3 s=2 p=1 op=1 n=6",
         "input 4x6x4\ndeconv f=2x3 s=2 n=4 g=2 bias=false bn=true act=relu",
@@ -139,7 +141,8 @@ KIND_SPECS: dict[str, list[str]] = {
     ],
     "mul": [SE, "input 5x5x3\nmul { identity | conv f=3 n=3 p=same act=sigmoid }"],
     "upsample": ["input 3x4x2\nupsample 2", "input 3x4x2\nupsample 3 mode=bilinear"],
-    **{a: [f"input 5x5x3\nconv f=3 n=4 -> {a}", f"input 1x2x3\nflatten\nfc 4 act={a}", f"input 5x5x3\nconv f=1 n=2 act={a}"]
+    **{a: [f"input 5x5x3\nconv f=3 n=4 -> {a}", f"input 1x2x3\nflatten\nfc 4 act={a}",
+           f"input 5x5x3\nconv f=1 n=2 act={a}"]
        for a in ACTIVATIONS if a != "softmax"},
 }
 KIND_CASES = [(k, i, s) for k, specs in KIND_SPECS.items() for i, s in enumerate(specs)]
@@ -184,7 +187,7 @@ def test_kind_matches_numpy_reference(kind, i, text):
     x = np.random.default_rng(7).standard_normal(ob._nchw(m.input_shape, 2)).astype(np.float32)
     got = session(proto).run(None, {"input": x})
     want = reference(m, weights, x)
-    for o, y in zip(m.outputs, got):
+    for o, y in zip(m.outputs, got, strict=True):
         np.testing.assert_allclose(y, want[o], rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want[o]).max())),
                                    err_msg=f"{kind} case {i}: `{o}` differs from the NumPy reference")
 

@@ -107,7 +107,8 @@ def check_weights_file(model: Model, path: str) -> None:
     try:
         found = _npz_shapes(path)
     except (zipfile.BadZipFile, ValueError) as e:
-        raise WeightsError(path, [f"not a NumPy .npz archive ({e}); write one with numpy.savez or `cnndsl weights -o`"]) from None
+        raise WeightsError(path, [f"not a NumPy .npz archive ({e}); write one with numpy.savez or "
+                                  "`cnndsl weights -o`"]) from None
     problems = []
     expected = {e.name: e for e in expected_weights(model)}
     for name, e in expected.items():
