@@ -118,7 +118,12 @@ class Builder:
             ))
             raise _Fatal
         # NOTE: one edge per (source, layer) in a DiGraph, so a value cannot fill two input slots
-        dup = next((u for i, u in enumerate(inputs) if u != _DEAD and u in inputs[:i]), None)
+        dup, seen = None, set()
+        for u in inputs if len(inputs) > 1 else ():  # a set, not `u in inputs[:i]`: a merge may take 10,000 inputs
+            if u in seen and u != _DEAD:
+                dup = u
+                break
+            seen.add(u)
         if dup is not None:
             self.fail("duplicate-input", f"`{op}` would take `{dup}` twice", span,
                       help=f"a merge takes each value once; to use it twice, copy it first: `{dup}_2 = {dup} -> identity`")
