@@ -7,6 +7,7 @@ unreadable file), 3 internal error (a bug in cnndsl: please report it with the t
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import traceback
 
@@ -109,7 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
     p.add_argument("--seed", type=int, default=0, help="seed of the template's He normal weights (default 0)")
     _add_limit_args(p)
+    p = sub.add_parser(
+        "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
+        description="Time specs (exported in memory) or .onnx models in onnxruntime: for each batch size, warm-up "
+                    "runs, then timed runs; prints the median and 90th percentile latency and the throughput, "
+                    "several models side by side with their parameters and MACs.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or an .onnx model; give several to compare")
+    p.add_argument("--batch", type=_batches_arg, default=[1, 8, 32], metavar="B,B,...",
+                   help="batch sizes (default 1,8,32)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="onnxruntime intra-op threads (default 0: onnxruntime's choice, one per core)")
+    p.add_argument("--warmup", type=int, default=2, metavar="W", help="untimed runs per batch size first (default 2)")
+    p.add_argument("--runs", type=int, default=10, metavar="R", help="timed runs per batch size (default 10)")
+    p.add_argument("--providers", metavar="P,P,...",
+                   help="onnxruntime execution providers in order of preference: cpu (default), cuda, tensorrt, "
+                        "or any full name such as OpenVINOExecutionProvider; GPU ones need onnxruntime-gpu")
+    p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_weight_args(p)
     return ap
+
+
+def _batches_arg(text: str) -> list[int]:
+    parts = [b.strip() for b in text.split(",")]
+    if not parts or not all(b.isdigit() and int(b) > 0 for b in parts):
+        raise argparse.ArgumentTypeError(f"expected batch sizes such as 1,8,32, got {text!r}")
+    return list(dict.fromkeys(int(b) for b in parts))
 
 
 def _bytes_arg(text: str) -> int:
@@ -419,8 +445,111 @@ def cmd_weights(args) -> int:
     return EXIT_OK
 
 
+def _bench_session(path: str, args, providers: list[str]):
+    """(session, ModelResult without results) for a spec or an .onnx file; None after reporting a problem."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from . import bench
+
+    if Path(path).suffix.lower() == ".onnx":
+        import onnx
+
+        if args.weights or args.no_weights:
+            raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
+        try:
+            proto = onnx.load(path, load_external_data=False)
+            sess = bench.session(path, providers, args.threads)
+        except Exception as e:  # noqa: BLE001 - onnx and onnxruntime raise their own untyped errors for bad files
+            _fail(f"onnxruntime cannot load `{path}`: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")
+            return None
+        inits = {t.name for t in proto.graph.initializer}
+        params = sum(math.prod(t.dims) for t in proto.graph.initializer)
+        dims = [d if isinstance(d, int) else "N" for d in sess.get_inputs()[0].shape]
+        result = bench.ModelResult(file=os.path.basename(path), name=proto.graph.name or Path(path).stem,
+                                   params=params if inits else None, macs=None, input=dims)
+        return sess, result
+    from .backends import onnx as ob
+    from .model import compile_file
+
+    args.file = path  # diagnostics name the file
+    try:
+        m = compile_file(path, None, args.max_layers)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
+        raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
+    _print_warnings(m, args.format)
+    check_limits(m, args.max_params, args.max_memory, max(args.batch))
+    ex = _export(args, m)
+    if ex is None:
+        return None
+    if ex.weight_bytes < ob.PROTOBUF_LIMIT - (64 << 20):
+        sess = bench.session(ex.to_bytes(), providers, args.threads)
+    else:  # too big for one message: onnxruntime reads it from files
+        with tempfile.TemporaryDirectory() as d:
+            ob.save(ex, Path(d) / "model.onnx", external=True, check=False)
+            sess = bench.session(str(Path(d) / "model.onnx"), providers, args.threads)
+    dims = [d if isinstance(d, int) else "N" for d in sess.get_inputs()[0].shape]
+    return sess, bench.ModelResult(file=os.path.basename(path), name=m.name, params=m.totals.params,
+                                   macs=m.totals.macs, input=dims)
+
+
+def cmd_bench(args) -> int:
+    import os
+
+    from . import bench
+
+    if args.runs < 1 or args.warmup < 0 or args.threads < 0:
+        raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
+    for f in args.files:
+        if not os.path.isfile(f):
+            raise UsageError(f"cannot read `{f}`: " + ("it is a folder" if os.path.isdir(f) else "no such file"))
+    try:
+        providers = bench.provider_names(args.providers)
+    except bench.BenchError as e:
+        raise UsageError(str(e)) from None
+    tty = sys.stderr.isatty()
+
+    def show(text: str, final: bool = False) -> None:
+        if tty:  # one line that updates in place
+            sys.stderr.write("\r\x1b[K" + ("" if final else text))
+        elif not final:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    models = []
+    for path in args.files:
+        loaded = _bench_session(path, args, providers)
+        if loaded is None:
+            return EXIT_SPEC
+        sess, result = loaded
+        for b in args.batch:
+            fixed = bench.fixed_batch(result.input)
+            if fixed is not None and fixed != b:
+                result.skipped[b] = f"the model takes batch {fixed} only"
+                continue
+            label = f"bench: {result.file}, batch {b}"
+            show(label + " ...")
+            progress = (lambda i, n, label=label: show(f"{label}: run {i}/{n}")) if tty else None
+            result.results.append(bench.measure(sess, b, args.warmup, args.runs, args.seed, progress))
+        models.append(result)
+    show("", final=True)
+    import onnxruntime as ort
+
+    threads = (f"{args.threads} intra-op threads" if args.threads
+               else f"onnxruntime's default threads ({os.cpu_count()} cores)")
+    if args.json:
+        print(bench.to_json(models, dict(onnxruntime=ort.__version__, providers=providers, threads=args.threads,
+                                         warmup=args.warmup, runs=args.runs, batches=args.batch, seed=args.seed)))
+    else:
+        print(bench.table(models, args.batch, f"onnxruntime {ort.__version__}, {', '.join(providers)}, {threads}; "
+                                              f"{args.warmup} warm-up + {args.runs} timed runs per batch size, "
+                                              f"random normal input (seed {args.seed})"))
+    return EXIT_OK
+
+
 COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
-            "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights}
+            "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,7 +119,7 @@ class Builder:
             raise _Fatal
         # NOTE: one edge per (source, layer) in a DiGraph, so a value cannot fill two input slots
         dup, seen = None, set()
-        for u in inputs if len(inputs) > 1 else ():  # a set, not `u in inputs[:i]`: a merge may take 10,000 inputs
+        for u in inputs if len(inputs) > 1 else ():  # a set, not `u in inputs[:i]`: a merge may have 10,000
             if u in seen and u != _DEAD:
                 dup = u
                 break
