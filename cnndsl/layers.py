@@ -643,8 +643,9 @@ def _deconv_infer(ins, a) -> Shape:
         raise ShapeError(f"`deconv g={a['g']}` needs channels divisible by {a['g']}, got {c} -> {a['n']}")
     t, l, b, r = a["p"]
     (fh, fw), (sh, sw), (dh, dw), (oh, ow) = a["f"], a["s"], a["d"], a["op"]
-    if oh >= max(sh, dh) or ow >= max(sw, dw):
-        raise ShapeError(f"`deconv` output padding op={_show(a['op'])} must be smaller than the stride or dilation")
+    if oh >= sh or ow >= sw:  # PyTorch also allows op < d; onnxruntime does not run that model
+        raise ShapeError(f"`deconv` output padding op={_show(a['op'])} must be smaller than the stride s={_show(a['s'])}",
+                         help="`op` adds up to s - 1 rows and columns; use a smaller `op` or a larger `s`")
     ho = (h - 1) * sh - t - b + dh * (fh - 1) + oh + 1
     wo = (w - 1) * sw - l - r + dw * (fw - 1) + ow + 1
     if ho < 1 or wo < 1:

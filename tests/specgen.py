@@ -180,7 +180,7 @@ class Gen:
             g = self.pick(gs) if self.coin() else 1
             n = g * self.i(1, max(1, 8 // g))
             f, s, d = self.i(1, 4), self.i(1, 2), self.pick((1, 1, 2))
-            op = self.i(0, max(s, d) - 1)
+            op = self.i(0, s - 1)
             p = self.i(0, 1)
             ho = (h - 1) * s - 2 * p + d * (f - 1) + op + 1
             wo = (w - 1) * s - 2 * p + d * (f - 1) + op + 1

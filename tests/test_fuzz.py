@@ -83,6 +83,7 @@ def commands(path: Path, out: Path) -> list[list]:
         ["render", "-o", "-", "--collapse", path],
         ["render", "-o", out / "net.dot", path],
         ["compile", "-o", out / "net.onnx", *SMALL, path],
+        ["run", "--repeat", "0", *SMALL, path],
     ]
 
 
