@@ -54,5 +54,12 @@ lint: install
 zoo-docs: install
 	$(BIN)/python docs/gen_zoo.py
 
+# The benchmark suite: writes benchmarks/RESULTS.md and the scaling plot (see benchmarks/run.py). The
+# comparisons with PyTorch need the `bench` extra (torch, torchvision, torchinfo, matplotlib), which
+# `make bench` does not install; see the README's Performance section. RUNS=3 for a quicker run.
+RUNS ?= 5
+bench: install dot
+	$(BIN)/python benchmarks/run.py --runs $(RUNS)
+
 clean:
 	rm -rf $(VENV) $(OUT) build dist *.egg-info .pytest_cache
