@@ -233,8 +233,9 @@ def plot(facts: dict, out_base: Path) -> str:
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for kind, pts in series.items():
         ax.plot([n for n, _ in pts], [t for _, t in pts], marker="o", label=kind)
-    xs = [10, 10_000]
-    slope = max(t for pts in series.values() for n, t in pts if n == max(m for m, _ in pts)) / 10_000
+    # what a linear cost looks like on these axes: start-up plus the slowest kind's cost per layer
+    slope = max((pts[-1][1] - facts["startup"]) / pts[-1][0] for pts in series.values())
+    xs = [10 * 10 ** (i / 8) for i in range(25)]
     ax.plot(xs, [facts["startup"] + slope * x for x in xs], "k:", linewidth=1, label="start-up + linear")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -305,7 +306,8 @@ def latency(runs: int, tmp: Path) -> tuple[list[str], dict]:
 
     threads = os.cpu_count() or 1
     lines = [f"onnxruntime {ort.__version__}, CPUExecutionProvider, {threads} intra-op threads, every graph "
-             f"optimisation; 2 warm-up runs, then {max(2 * runs, 10)} runs of each model interleaved; median (min-max) ms.",
+             f"optimisation; 2 warm-up runs, then {max(2 * runs, 10)} runs of each model interleaved; "
+             "median (min-max) ms.",
              "", "| model | batch | cnndsl export | torch export (TorchScript) | ratio cnndsl/torch |",
              "|---|---:|---:|---:|---:|"]
     facts = {}
@@ -369,7 +371,15 @@ What profiling found, and what was changed (cProfile; before -> after on this ma
   ms for ResNet-50. `check` and `summary` import neither onnx, onnxruntime, graphviz nor numpy.
 - `compile` of ResNet-50: imports numpy and onnx (about 0.2 s), draws 25.6 M He-normal weights
   (0.33 s, numpy's float32 normal generator), writes 102 MB; the ONNX export streams the weights one
-  tensor at a time, so VGG-16's peak memory stays under its weight bytes.
+  tensor at a time, so VGG-16's peak memory stays under its weight bytes. The 0.7 s target is met or
+  missed by about 0.1 s depending on the machine's load (0.68 s and 0.80 s medians in the same run);
+  what is left to take is the weights: a faster generator, or drawing them on the second core while
+  the first writes, could bring it near 0.5 s (an estimate, not measured; a change to the export module).
+- onnxruntime latency: cnndsl's and torch's exports run within 3% of each other either way, and the
+  medians move by more than that between runs (ResNet-50 batch 1: 1.12 in a 1-run trial, 1.00 here),
+  so the two are at parity within the noise rather than one ahead; not investigated further.
+- The suite ran while other work shared the 2 cores (load average about 2), so absolute times carry
+  that noise; the ratios were measured side by side, and the latency runs interleave the two models.
 """
 
 
