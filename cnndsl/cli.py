@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
-    p.add_argument("--seed", type=int, default=0, help="seed of the template's He normal weights (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the template's He uniform weights (default 0)")
     _add_limit_args(p)
     p = sub.add_parser(
         "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
@@ -160,7 +160,7 @@ def _add_limit_args(p: argparse.ArgumentParser) -> None:
 def _add_weight_args(p: argparse.ArgumentParser) -> None:
     _add_limit_args(p)
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the default weights: He normal for conv and fc, ones and zeros for batch norm; "
+                   help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for batch norm; "
                         "the same spec and seed give the same bytes (default 0)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", metavar="FILE.npz", help="trained weights, by initializer name (see `cnndsl weights`)")
@@ -423,7 +423,7 @@ def cmd_weights(args) -> int:
     if args.output:  # the template holds every weight
         check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
-    inits = {"he": "He normal, fan_in {}", "zeros": "zeros", "ones": "ones", "fixed": "fixed by the spec: w={}"}
+    inits = {"he": "He uniform, fan_in {}", "zeros": "zeros", "ones": "ones", "fixed": "fixed by the spec: w={}"}
     table = [(e.name, fmt_shape(e.weight.shape),
               inits[e.weight.init].format(e.weight.fan_in if e.weight.init == "he" else getattr(e.weight.fixed, "text", "")),
               "yes" if e.weight.trainable else "no") for e in rows]
@@ -440,7 +440,7 @@ def cmd_weights(args) -> int:
             n = ob.save_weights(m, args.output, args.seed)
         except OSError as e:
             raise UsageError(f"cannot write `{args.output}`: {e.strerror or e}") from None
-        print(f"wrote {args.output}: {n} arrays (He normal from seed {args.seed}); replace them with trained values "
+        print(f"wrote {args.output}: {n} arrays (He uniform from seed {args.seed}); replace them with trained values "
               f"and pass it to `cnndsl compile --weights`")
     return EXIT_OK
 

@@ -154,7 +154,7 @@ class Weight:
 
     suffix: str
     shape: tuple[int, ...]
-    init: str  # "he" (Kaiming normal, fan_in), "zeros", "ones", "fixed" (the values are in `fixed`)
+    init: str  # "he" (Kaiming uniform, fan_in), "zeros", "ones", "fixed" (the values are in `fixed`)
     trainable: bool = True
     fan_in: int = 1
     fixed: FixedKernel | None = None  # a kernel written in the spec: broadcast to `shape`, never trained

@@ -30,7 +30,7 @@ OPSET = 21  # onnxruntime >= 1.20 runs it; Gelu (20) is the newest op we use
 IR_VERSION = 10  # the IR version that goes with opset 21 (onnx.helper.VERSION_TABLE)
 PROTOBUF_LIMIT = 2**31 - 1  # one serialised protobuf message; bigger models keep weights in a .data file
 INPUT = "input"
-INITS = ("he", "zeros")  # the default weights: He normal from the seed, or zeros (`--no-weights`)
+INITS = ("he", "zeros")  # the default weights: He (Kaiming) uniform from the seed, or zeros (`--no-weights`)
 
 
 class WeightsError(ValueError):
@@ -68,7 +68,7 @@ def _name_seed(seed: int, name: str) -> np.random.SeedSequence:
 
 
 def initial_value(e: Expected, seed: int = 0, init: str = "he") -> np.ndarray:
-    """The default float32 value of one weight: fixed kernels as written, ones/zeros, He normal."""
+    """The default float32 value of one weight: fixed kernels as written, ones/zeros, He (Kaiming) uniform."""
     w = e.weight
     if w.fixed is not None:
         k = np.asarray(w.fixed.values, dtype=np.float32).reshape((1,) * (4 - len(w.fixed.shape)) + w.fixed.shape)
@@ -79,8 +79,12 @@ def initial_value(e: Expected, seed: int = 0, init: str = "he") -> np.ndarray:
         return np.zeros(w.shape, np.float32)
     if w.init != "he":  # pragma: no cover - a new Weight.init needs a case here
         raise NotImplementedError(f"weight init {w.init!r} of {e.name} has no implementation")
-    arr = np.random.default_rng(_name_seed(seed, e.name)).standard_normal(w.shape, dtype=np.float32)
-    arr *= np.float32(np.sqrt(2.0 / w.fan_in))  # Kaiming normal, fan_in mode, gain sqrt(2)
+    # Kaiming uniform, fan_in mode, gain sqrt(2): U(-b, b) with b = sqrt(6 / fan_in) has He's variance 2 / fan_in.
+    # NOTE: uniform, not normal: drawing normals was half of `compile resnet50` (0.45 s vs 0.20 s for 25.6 M).
+    bound = np.float32(np.sqrt(6.0 / w.fan_in))
+    arr = np.random.default_rng(_name_seed(seed, e.name)).random(w.shape, dtype=np.float32)
+    arr *= 2 * bound
+    arr -= bound
     return arr
 
 
@@ -329,7 +333,7 @@ def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None =
     )
     spec = Path(model.path).name if model.path[:1] != "<" else model.path
     sha = hashlib.sha256(model.source.encode()).hexdigest()
-    how = (f"from {Path(weights).name}" if weights else "He normal, seed " + str(seed) if init == "he"
+    how = (f"from {Path(weights).name}" if weights else "He uniform, seed " + str(seed) if init == "he"
            else "zeros (--no-weights)")
     proto = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
