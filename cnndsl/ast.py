@@ -7,7 +7,6 @@ into the layer graph.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .diagnostics import Span
 
@@ -58,7 +57,7 @@ class Neg:
     span: Span
 
 
-Expr = Union[Num, Size, Name, Str, ListLit, BinOp, Neg]
+Expr = Num | Size | Name | Str | ListLit | BinOp | Neg
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ class Repeat:
     span: Span
 
 
-Element = Union[Layer, Branches, Residual, Shortcut, Repeat]
+Element = Layer | Branches | Residual | Shortcut | Repeat
 
 
 @dataclass(frozen=True)
@@ -187,7 +186,7 @@ class ChainStmt:
     span: Span
 
 
-Stmt = Union[Network, Input, Defaults, Import, Output, Block, Assign, ChainStmt]
+Stmt = Network | Input | Defaults | Import | Output | Block | Assign | ChainStmt
 
 
 @dataclass(frozen=True)

@@ -160,20 +160,21 @@ def _add_limit_args(p: argparse.ArgumentParser) -> None:
 def _add_weight_args(p: argparse.ArgumentParser) -> None:
     _add_limit_args(p)
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for batch norm; "
-                        "the same spec and seed give the same bytes (default 0)")
+                   help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for "
+                        "batch norm; the same spec and seed give the same bytes (default 0)")
     w = p.add_mutually_exclusive_group()
     w.add_argument("--weights", metavar="FILE.npz", help="trained weights, by initializer name (see `cnndsl weights`)")
     w.add_argument("--no-weights", action="store_true", help="zero conv and fc weights: fast, for shapes and timing")
 
 
-def _load(args):
+def _load(args, path: str | None = None):
     from .model import compile_file
 
+    path = path or args.file
     try:
-        return compile_file(args.file, args.input, args.max_layers)
+        return compile_file(path, getattr(args, "input", None), args.max_layers)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise UsageError(f"cannot read `{args.file}`: {e.strerror or e}") from None
+        raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
 
 
 def _print_warnings(model, fmt: str) -> None:
@@ -211,10 +212,9 @@ def cmd_layers(args) -> int:
     for k in kinds:
         pos = f" [{' '.join(k.positional)}]" if k.positional else ""
         print(f"{k.name}{pos}: {k.doc}")
-        if args.kind or True:
-            for name, p in k.params.items():
-                default = "required" if p.default is REQUIRED else f"default {_show(p.default)}"
-                print(f"    {name:<6} {p.doc} ({default})")
+        for name, p in k.params.items():
+            default = "required" if p.default is REQUIRED else f"default {_show(p.default)}"
+            print(f"    {name:<6} {p.doc} ({default})")
     return EXIT_OK
 
 
@@ -341,9 +341,41 @@ def cmd_compile(args) -> int:
     return draw(m, args.svg, args) if args.svg else EXIT_OK
 
 
+def _open_model(path: str, args, batch: int, open_session):
+    """(onnxruntime session, Model or None) for a .cnn spec, exported in memory, or an .onnx model.
+
+    `open_session` takes model bytes or a file name. Returns None after reporting a problem (exit 1).
+    """
+    from pathlib import Path
+
+    from .backends import onnx as ob
+
+    if Path(path).suffix.lower() == ".onnx":
+        if args.weights or args.no_weights:
+            raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
+        try:
+            return open_session(path), None
+        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
+            last = str(e).strip().splitlines()[-1] if str(e).strip() else repr(e)
+            _fail(f"onnxruntime cannot load `{path}`: {last}")
+            return None
+    m = _load(args, path)
+    _print_warnings(m, args.format)
+    check_limits(m, args.max_params, args.max_memory, batch)
+    ex = _export(args, m)
+    if ex is None:
+        return None
+    if ex.weight_bytes < ob.PROTOBUF_LIMIT - (64 << 20):
+        return open_session(ex.to_bytes()), m
+    import tempfile  # too big for one message: onnxruntime reads it from files
+
+    with tempfile.TemporaryDirectory() as d:
+        ob.save(ex, Path(d) / "model.onnx", external=True, check=False)
+        return open_session(str(Path(d) / "model.onnx")), m
+
+
 def cmd_run(args) -> int:
     import os
-    from pathlib import Path
 
     import numpy as np
     import onnxruntime as ort
@@ -351,38 +383,15 @@ def cmd_run(args) -> int:
     from .backends import runtime
 
     if not os.path.isfile(args.file):
-        raise UsageError(f"cannot read `{args.file}`: " + ("it is a folder" if os.path.isdir(args.file) else "no such file"))
+        why = "it is a folder" if os.path.isdir(args.file) else "no such file"
+        raise UsageError(f"cannot read `{args.file}`: {why}")
     if args.batch < 1 or args.top < 1 or args.repeat < 0:
         raise UsageError("--batch and --top must be at least 1, --repeat at least 0")
-    opts = dict(providers=["CPUExecutionProvider"])
-    if Path(args.file).suffix.lower() == ".onnx":
-        if args.weights or args.no_weights:
-            raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
-        try:
-            session = ort.InferenceSession(args.file, **opts)
-        except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
-            return _fail(f"onnxruntime cannot load `{args.file}`: {str(e).strip().splitlines()[-1]}")
-    else:
-        from .backends import onnx as ob
-        from .model import compile_file
-
-        try:
-            m = compile_file(args.file, None, args.max_layers)
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            raise UsageError(f"cannot read `{args.file}`: {e.strerror or e}") from None
-        _print_warnings(m, args.format)
-        check_limits(m, args.max_params, args.max_memory, args.batch)
-        ex = _export(args, m)
-        if ex is None:
-            return EXIT_SPEC
-        if ex.weight_bytes < ob.PROTOBUF_LIMIT - (64 << 20):
-            session = ort.InferenceSession(ex.to_bytes(), **opts)
-        else:  # too big for one message: onnxruntime reads it from files
-            import tempfile
-
-            with tempfile.TemporaryDirectory() as d:
-                ob.save(ex, Path(d) / "model.onnx", external=True, check=False)
-                session = ort.InferenceSession(str(Path(d) / "model.onnx"), **opts)
+    opened = _open_model(args.file, args, args.batch,
+                         lambda src: ort.InferenceSession(src, providers=["CPUExecutionProvider"]))
+    if opened is None:
+        return EXIT_SPEC
+    session, _ = opened
     inp = session.get_inputs()[0]
     if args.array:
         try:
@@ -404,7 +413,7 @@ def cmd_run(args) -> int:
     outs, timing = runtime.run(session, {inp.name: x}, args.repeat)
     print(f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x C x H x W): {how}"
           if x.ndim == 4 else f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x F): {how}")
-    for o, y in zip(session.get_outputs(), outs):
+    for o, y in zip(session.get_outputs(), outs, strict=True):
         print("\n".join(runtime.describe_output(o.name, y, args.top)))
     if timing.runs:
         print(f"latency: {timing.median_ms:.3g} ms, median of {timing.runs} runs (batch {x.shape[0]}, "
@@ -424,13 +433,15 @@ def cmd_weights(args) -> int:
         check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
     inits = {"he": "He uniform, fan_in {}", "zeros": "zeros", "ones": "ones", "fixed": "fixed by the spec: w={}"}
-    table = [(e.name, fmt_shape(e.weight.shape),
-              inits[e.weight.init].format(e.weight.fan_in if e.weight.init == "he" else getattr(e.weight.fixed, "text", "")),
-              "yes" if e.weight.trainable else "no") for e in rows]
+    def default(w) -> str:
+        return inits[w.init].format(w.fan_in if w.init == "he" else getattr(w.fixed, "text", ""))
+
+    table = [(e.name, fmt_shape(e.weight.shape), default(e.weight), "yes" if e.weight.trainable else "no")
+             for e in rows]
     head = ("name", "shape (ONNX layout)", "default value", "trainable")
     widths = [max(len(r[i]) for r in [head, *table]) for i in range(4)]
     for r in [head, *table]:
-        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
     total = sum(e.weight.size for e in rows)
     fixed = sum(e.weight.fixed is not None for e in rows)
     print(f"{len(rows)} arrays, {total:,} numbers ({_kb(4 * total)} float32)"
@@ -448,50 +459,25 @@ def cmd_weights(args) -> int:
 def _bench_session(path: str, args, providers: list[str]):
     """(session, ModelResult without results) for a spec or an .onnx file; None after reporting a problem."""
     import os
-    import tempfile
     from pathlib import Path
 
     from . import bench
 
-    if Path(path).suffix.lower() == ".onnx":
-        import onnx
-
-        if args.weights or args.no_weights:
-            raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
-        try:
-            proto = onnx.load(path, load_external_data=False)
-            sess = bench.session(path, providers, args.threads)
-        except Exception as e:  # noqa: BLE001 - onnx and onnxruntime raise their own untyped errors for bad files
-            _fail(f"onnxruntime cannot load `{path}`: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")
-            return None
-        inits = {t.name for t in proto.graph.initializer}
-        params = sum(math.prod(t.dims) for t in proto.graph.initializer)
-        dims = [d if isinstance(d, int) else "N" for d in sess.get_inputs()[0].shape]
-        result = bench.ModelResult(file=os.path.basename(path), name=proto.graph.name or Path(path).stem,
-                                   params=params if inits else None, macs=None, input=dims)
-        return sess, result
-    from .backends import onnx as ob
-    from .model import compile_file
-
     args.file = path  # diagnostics name the file
-    try:
-        m = compile_file(path, None, args.max_layers)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
-    _print_warnings(m, args.format)
-    check_limits(m, args.max_params, args.max_memory, max(args.batch))
-    ex = _export(args, m)
-    if ex is None:
+    opened = _open_model(path, args, max(args.batch), lambda src: bench.session(src, providers, args.threads))
+    if opened is None:
         return None
-    if ex.weight_bytes < ob.PROTOBUF_LIMIT - (64 << 20):
-        sess = bench.session(ex.to_bytes(), providers, args.threads)
-    else:  # too big for one message: onnxruntime reads it from files
-        with tempfile.TemporaryDirectory() as d:
-            ob.save(ex, Path(d) / "model.onnx", external=True, check=False)
-            sess = bench.session(str(Path(d) / "model.onnx"), providers, args.threads)
+    sess, m = opened
     dims = [d if isinstance(d, int) else "N" for d in sess.get_inputs()[0].shape]
-    return sess, bench.ModelResult(file=os.path.basename(path), name=m.name, params=m.totals.params,
-                                   macs=m.totals.macs, input=dims)
+    if m is not None:
+        return sess, bench.ModelResult(file=os.path.basename(path), name=m.name, params=m.totals.params,
+                                       macs=m.totals.macs, input=dims)
+    import onnx
+
+    proto = onnx.load(path, load_external_data=False)  # onnxruntime loaded it, so onnx can read its graph
+    params = sum(math.prod(t.dims) for t in proto.graph.initializer)
+    return sess, bench.ModelResult(file=os.path.basename(path), name=proto.graph.name or Path(path).stem,
+                                   params=params if proto.graph.initializer else None, macs=None, input=dims)
 
 
 def cmd_bench(args) -> int:

@@ -126,7 +126,8 @@ class Builder:
             seen.add(u)
         if dup is not None:
             self.fail("duplicate-input", f"`{op}` would take `{dup}` twice", span,
-                      help=f"a merge takes each value once; to use it twice, copy it first: `{dup}_2 = {dup} -> identity`")
+                      help=f"a merge takes each value once; to use it twice, copy it first: "
+                           f"`{dup}_2 = {dup} -> identity`")
         if as_name is None:
             naming.counters[op] += 1
             as_name = f"{naming.prefix}{op}{naming.counters[op]}"
@@ -209,7 +210,10 @@ class Builder:
         for extra in network[1:]:
             self.report(error("duplicate-statement", "`network` is given twice", extra.span,
                               notes=[Note("first given here", network[0].span)]))
-        self.g.graph["name"] = network[0].name if network else Path(prog.file).stem if prog.file[:1] != "<" else "network"
+        if network:
+            self.g.graph["name"] = network[0].name
+        else:
+            self.g.graph["name"] = Path(prog.file).stem if prog.file[:1] != "<" else "network"
 
         inputs = [s for s in prog.stmts if isinstance(s, ast.Input)]
         for extra in inputs[1:]:
@@ -225,8 +229,9 @@ class Builder:
                               help="add a line such as `input 32x32x3` (H x W x C) before the first layer"))
             return self.g
         if len(shape) not in (1, 3) or any(d < 1 for d in shape):
-            self.report(error("bad-input-shape", f"the input must be HxWxC (or a vector N), got `{'x'.join(map(str, shape))}`",
-                              span, help="write it like `input 32x32x3`"))
+            got = "x".join(map(str, shape))
+            self.report(error("bad-input-shape", f"the input must be HxWxC (or a vector N), got `{got}`", span,
+                              help="write it like `input 32x32x3`"))
             return self.g
         src = self.add_node("input", {"shape": tuple(shape)}, [], span, Naming(), as_name="input")
         self.g.graph["input"] = src
@@ -294,8 +299,8 @@ class Builder:
                                       help=_suggest(kw.name, kind.params) or f"`{s.kind}` takes {_param_list(kind)}"))
                     continue
                 if (s.kind, kw.name) in own:
-                    self.report(error("duplicate-default", f"a default for `{s.kind} {kw.name}` is already set", kw.span,
-                                      notes=[Note("first set here", own[(s.kind, kw.name)])]))
+                    self.report(error("duplicate-default", f"a default for `{s.kind} {kw.name}` is already set",
+                                      kw.span, notes=[Note("first set here", own[(s.kind, kw.name)])]))
                     continue
                 own[(s.kind, kw.name)] = kw.span
                 try:
@@ -315,8 +320,9 @@ class Builder:
 
     def define_block(self, b: ast.Block, defaults) -> None:
         if b.name in LAYERS or b.name in KEYWORDS:
-            self.report(error("reserved-name", f"`{b.name}` is a built-in {'layer kind' if b.name in LAYERS else 'keyword'}",
-                              b.name_span, help="give the block another name"))
+            what = "layer kind" if b.name in LAYERS else "keyword"
+            self.report(error("reserved-name", f"`{b.name}` is a built-in {what}", b.name_span,
+                              help="give the block another name"))
             return
         if b.name in self.blocks:
             first = self.blocks[b.name].node
@@ -528,8 +534,9 @@ class Builder:
                         "name the others, e.g. `f=3`"
             else:
                 help_ = f"name the argument, e.g. `{next(iter(kind.params), 'f')}=...`"
-            self.fail("unexpected-argument", f"unexpected argument `{_src(extra)}` for `{kind.name}`", extra.span, help=help_)
-        for pname, e in zip(kind.positional, positional):
+            self.fail("unexpected-argument", f"unexpected argument `{_src(extra)}` for `{kind.name}`", extra.span,
+                      help=help_)
+        for pname, e in zip(kind.positional, positional, strict=False):
             given[pname] = self.eval(e, env)
             spans[pname] = e.span
         for kw in el.kwargs:
@@ -560,8 +567,8 @@ class Builder:
             self.fail("not-a-merge", f"`{el.name}` does not take branches", el.name_span,
                       help=f"branches are merged by {', '.join(f'`{m}`' for m in merges)}")
         if len(el.branches) < kind.arity[0]:
-            self.fail("bad-arity", f"`{el.name}` needs at least {kind.arity[0]} branches, got {len(el.branches)}", el.span,
-                      help=f"separate branches with `|`: `{el.name} {{ identity | conv f=3 n=64 p=same }}`")
+            self.fail("bad-arity", f"`{el.name}` needs at least {kind.arity[0]} branches, got {len(el.branches)}",
+                      el.span, help=f"separate branches with `|`: `{el.name} {{ identity | conv f=3 n=64 p=same }}`")
         scope = as_name or self.auto_name(naming, el.name)
         inner = self.child(naming, scope, "branches", f"{el.name} of {len(el.branches)} branches", el.span)
         outs = []
@@ -631,7 +638,7 @@ class Builder:
             else:
                 bound[pname] = self.eval(e, env)
 
-        for p, e in zip(block.params, el.args):
+        for p, e in zip(block.params, el.args, strict=False):
             bind(p.name, e)
         for kw in el.kwargs:
             if kw.name not in params:

@@ -10,8 +10,9 @@ onnx themselves, so `cnndsl check` stays free of it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 Shape = tuple[int, ...]
 Attrs = dict[str, Any]
@@ -256,7 +257,9 @@ def _lower_act(ctx, name: str, x: str, y: str, a: Attrs, shape: Shape | None = N
         raise NotImplementedError(f"activation {name=} has no lowering")
 
 
-ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "leakyrelu", "elu", "silu", "hardswish", "hardsigmoid", "gelu", "softmax")
+ACTIVATIONS = (
+    "relu", "relu6", "sigmoid", "tanh", "leakyrelu", "elu", "silu", "hardswish", "hardsigmoid", "gelu", "softmax",
+)
 p_act = p_choice("none", *ACTIVATIONS)
 
 
@@ -321,7 +324,8 @@ def resolve_pads(h: int, w: int, a: Attrs) -> tuple[int, int, int, int]:
     if p != "same":
         return p
     pads = []
-    for n, f, s, d in ((h, a["f"][0], a["s"][0], a.get("d", (1, 1))[0]), (w, a["f"][1], a["s"][1], a.get("d", (1, 1))[1])):
+    dil = a.get("d", (1, 1))
+    for n, f, s, d in ((h, a["f"][0], a["s"][0], dil[0]), (w, a["f"][1], a["s"][1], dil[1])):
         eff = d * (f - 1) + 1
         want = -(-n // s)
         total = max((want - 1) * s + eff - n, 0)
@@ -330,8 +334,8 @@ def resolve_pads(h: int, w: int, a: Attrs) -> tuple[int, int, int, int]:
             pads.append((half, half))
         else:
             pads.append((total // 2, total - total // 2))
-    (t, b), (l, r) = pads
-    return (t, l, b, r)
+    (top, bottom), (left, right) = pads
+    return (top, left, bottom, right)
 
 
 def window_out(n: int, f: int, s: int, pad0: int, pad1: int, d: int = 1, ceil: bool = False) -> int:
@@ -369,8 +373,8 @@ def _window(ins: list[Shape], a: Attrs, kind: str, ceil: bool = False) -> tuple[
 
 
 def _onnx_pads(p: tuple[int, int, int, int]) -> list[int]:
-    t, l, b, r = p
-    return [t, l, b, r]
+    """ONNX orders pads as [H begin, W begin, H end, W end]: our (top, left, bottom, right)."""
+    return list(p)
 
 
 def _conv_label(name: str, a: Attrs, extra: str = "") -> str:
@@ -616,7 +620,8 @@ def _lower_sep(ctx, node, ins, out, a) -> None:
     mid = ctx.tmp("dw", dw_shape)
     _emit_dw(ctx, node, ctx.input(0), mid, ins, {**a, "m": 1}, "dw.", dw_shape)
     pre = ctx.output if not (a["bn"] or a["act"] != "none") else ctx.tmp("pw")
-    ctx.node("Conv", [mid, f"{node}.pw.weight"] + ([f"{node}.pw.bias"] if a["bias"] else []), [pre], kernel_shape=[1, 1])
+    pw = [mid, f"{node}.pw.weight"] + ([f"{node}.pw.bias"] if a["bias"] else [])
+    ctx.node("Conv", pw, [pre], kernel_shape=[1, 1])
     emit_post(ctx, node, pre, ctx.output, a, bn=f"{node}.pw.bn")
 
 
@@ -638,16 +643,18 @@ register(LayerKind(
 def _deconv_infer(ins, a) -> Shape:
     h, w, c = need_3d(ins, "deconv")
     if a["p"] == "same":
-        raise ShapeError("`deconv` does not take `p=same`", help="give `p` as a number; the output is (n-1)*s - 2p + f + op")
+        raise ShapeError("`deconv` does not take `p=same`",
+                         help="give `p` as a number; the output is (n-1)*s - 2p + f + op")
     if c % a["g"] or a["n"] % a["g"]:
         raise ShapeError(f"`deconv g={a['g']}` needs channels divisible by {a['g']}, got {c} -> {a['n']}")
-    t, l, b, r = a["p"]
+    top, left, bottom, right = a["p"]
     (fh, fw), (sh, sw), (dh, dw), (oh, ow) = a["f"], a["s"], a["d"], a["op"]
     if oh >= sh or ow >= sw:  # PyTorch also allows op < d; onnxruntime does not run that model
-        raise ShapeError(f"`deconv` output padding op={_show(a['op'])} must be smaller than the stride s={_show(a['s'])}",
+        raise ShapeError(f"`deconv` output padding op={_show(a['op'])} must be smaller than the stride "
+                         f"s={_show(a['s'])}",
                          help="`op` adds up to s - 1 rows and columns; use a smaller `op` or a larger `s`")
-    ho = (h - 1) * sh - t - b + dh * (fh - 1) + oh + 1
-    wo = (w - 1) * sw - l - r + dw * (fw - 1) + ow + 1
+    ho = (h - 1) * sh - top - bottom + dh * (fh - 1) + oh + 1
+    wo = (w - 1) * sw - left - right + dw * (fw - 1) + ow + 1
     if ho < 1 or wo < 1:
         raise ShapeError(f"`deconv` padding {_show(a['p'][:2])} leaves no output from a {h}x{w} input")
     return (ho, wo, a["n"])
@@ -720,11 +727,11 @@ def _pool_pads(h: int, w: int, a: Attrs) -> tuple[list[int], int]:
     if not any(gain):
         return pads, 0
     trimmed = list(pads)
-    for (n, f, s, i, j), gains in zip(axes, gain):
+    for (n, f, s, i, j), gains in zip(axes, gain, strict=True):
         r = (n + pads[i] + pads[j] - f) % s
         if not gains and r:
             if r > trimmed[j]:  # cannot trim: pad the gaining axes instead (max pool exact, avg counts the pad)
-                for (n2, f2, s2, i2, j2), g2 in zip(axes, gain):
+                for (n2, f2, s2, i2, j2), g2 in zip(axes, gain, strict=True):
                     if g2:
                         o = window_out(n2, f2, s2, pads[i2], pads[j2], 1, True)
                         pads[j2] += (o - 1) * s2 + f2 - (n2 + pads[i2] + pads[j2])
@@ -1073,7 +1080,8 @@ class Cost:
 
 
 __all__ = [
-    "ACTIVATIONS", "Attrs", "Cost", "FixedKernel", "INTERNAL", "KERNELS", "LAYERS", "LayerKind", "Param", "ParamError", "REQUIRED",
+    "ACTIVATIONS", "Attrs", "Cost", "FixedKernel", "INTERNAL", "KERNELS", "LAYERS", "LayerKind", "Param",
+    "ParamError", "REQUIRED",
     "Shape", "ShapeError", "Sym", "Weight", "fmt_shape", "register", "resolve_pads", "resolve_params",
     "window_out",
 ]

@@ -35,9 +35,9 @@ def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
         try:
             out = kind.infer(ins, d["attrs"])
         except ShapeError as e:
-            notes = [Note(f"input {i + 1} is {fmt_shape(sh)}, from {_describe(g, s)}", g.nodes[s]["span"])
-                     if len(srcs) > 1 else Note(f"the input is {fmt_shape(sh)}, from {_describe(g, s)}", g.nodes[s]["span"])
-                     for i, (s, sh) in enumerate(zip(srcs, ins))]
+            notes = [Note(f"{f'input {i + 1}' if len(srcs) > 1 else 'the input'} is {fmt_shape(sh)}, "
+                          f"from {_describe(g, s)}", g.nodes[s]["span"])
+                     for i, (s, sh) in enumerate(zip(srcs, ins, strict=True))]
             notes += [Note(f"in block `{name}`, called here", span) for name, span in reversed(d["calls"])]
             diags.append(error("shape-mismatch", str(e), d["span"], notes=notes, help=e.help))
             continue

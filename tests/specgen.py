@@ -131,7 +131,8 @@ class Gen:
         ptext = "valid" if kind == "valid" else sz(ph, pw)
         if pool and kind == "valid" and self.coin():
             ptext = "0"
-        text = f"f={sz(fh, fw)} s={sz(sh, sw)} p={ptext}" + (f" d={d}" if d > 1 else "") + (" ceil=true" if ceil else "")
+        text = f"f={sz(fh, fw)} s={sz(sh, sw)} p={ptext}" + (f" d={d}" if d > 1 else "")
+        text += " ceil=true" if ceil else ""
         return text, window(h, fh, sh, ph, ph, d, ceil), window(w, fw, sw, pw, pw, d, ceil)
 
     def layer3(self, shape: Shape, mode: str = "any") -> tuple[str, Shape]:
@@ -208,7 +209,7 @@ class Gen:
             return "identity"
         act = self.pick(ACTS)
         self.features.add("act")
-        return f"leakyrelu alpha=0.2" if act == "leakyrelu" and self.coin() else act
+        return "leakyrelu alpha=0.2" if act == "leakyrelu" and self.coin() else act
 
     def layer1(self, shape: Shape) -> tuple[str, Shape]:
         """One layer on a vector."""
@@ -216,7 +217,8 @@ class Gen:
         self.features.add(kind if kind != "act" else "act")
         if kind == "fc":
             n = self.i(1, 10)
-            return self.pick((f"fc {self.num(n, simple=True)}", f"fc(n={n})", f"fc n={n} act=relu", f"fc {n} bias=false")), (n,)
+            forms = (f"fc {self.num(n, simple=True)}", f"fc(n={n})", f"fc n={n} act=relu", f"fc {n} bias=false")
+            return self.pick(forms), (n,)
         if kind == "flatten":
             return "flatten", shape
         return self.same_shape_layer(kind), shape
@@ -355,7 +357,6 @@ class Gen:
         if "=1)" in sig and args[second] == 1:
             calls.append(f"{name}({args[first]})")
         return self.pick(calls), out
-        return call, out
 
 
 @st.composite
@@ -544,7 +545,7 @@ def _breakage(draw, shape: Shape) -> tuple[str, set[str]]:
         (f"pool f={k} p={k}", SHAPE),  # padding as large as the window
         ("lrn size=4", PARAM),  # an even window has no centre
         ("conv f=3 p=same n=3 bias=maybe", PARAM),
-        (f"fc 4 -> conv f=1 n=2", SHAPE),  # a volume layer after a vector (reported at the conv)
+        ("fc 4 -> conv f=1 n=2", SHAPE),  # a volume layer after a vector (reported at the conv)
     ]
     if c > 1:
         g = c + 1

@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-
 from conftest import SPECS, run_cli
 
 LENET = SPECS / "lenet5.cnn"

@@ -10,9 +10,9 @@ import os
 import re
 
 import pytest
+from conftest import ROOT
 
 from cnndsl import cli
-from conftest import ROOT
 
 ERRORS = sorted((ROOT / "tests" / "errors").glob("*.cnn"))
 

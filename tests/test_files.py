@@ -11,12 +11,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, SPECS
 
 import cnndsl
 from cnndsl import cli
 from cnndsl.backends import dot
 from cnndsl.backends import onnx as onnx_backend
-from conftest import ROOT, SPECS
 
 OLD = b"the previous output, which a failing run must leave alone\n"
 
@@ -62,7 +62,8 @@ def test_compile_failing_mid_write_keeps_the_old_model(tmp_path, lenet, monkeypa
     out = tmp_path / "net.onnx"
     out.write_bytes(OLD)
     write = onnx_backend.Exported.write
-    monkeypatch.setattr(onnx_backend.Exported, "write", lambda self, f, *a, **kw: write(self, FailingFile(f, 5000), *a, **kw))
+    monkeypatch.setattr(onnx_backend.Exported, "write",
+                        lambda self, f, *a, **kw: write(self, FailingFile(f, 5000), *a, **kw))
     assert cli.main(["compile", "-o", str(out), str(lenet)]) == 2
     assert "No space left" in capsys.readouterr().err
     assert _folder_after(tmp_path, out) == ["lenet5.cnn", "net.onnx"]

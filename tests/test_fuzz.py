@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SPECS
 from hypothesis import given
 from hypothesis import strategies as st
+from specgen import examples, valid_specs
+from test_properties import agree_end_to_end
 
 import cnndsl
 from cnndsl import cli
-from conftest import ROOT, SPECS
-from specgen import examples, valid_specs
-from test_properties import agree_end_to_end
 
 CORPUS = sorted((ROOT / "tests" / "fuzz_corpus").glob("*.cnn"))
 SEEDS = [p.read_bytes() for p in sorted(SPECS.glob("*.cnn")) + sorted((ROOT / "tests" / "errors").glob("*.cnn"))]

@@ -129,7 +129,8 @@ unit(n=4, k=3)
 
 
 def test_block_without_parentheses_and_space_call():
-    m = cnndsl.compile_text("input 8x8x3\nblock stem { conv f=3 n=8 -> relu }\nblock w(n) { conv f=1 n=n }\nstem\nw n=4")
+    m = cnndsl.compile_text("input 8x8x3\nblock stem { conv f=3 n=8 -> relu }\nblock w(n) { conv f=1 n=n }\n"
+                            "stem\nw n=4")
     assert names(m) == ["stem1.conv1", "stem1.relu1", "w1"]
 
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -14,13 +13,14 @@ from conftest import ROOT
 def installed(tmp_path_factory):
     """Build the wheel and install it, without dependencies, into a folder of its own."""
     tmp = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(ROOT)],
+    pip = [sys.executable, "-m", "pip"]
+    build = subprocess.run([*pip, "wheel", "-q", "--no-deps", "-w", str(tmp / "dist"), str(ROOT)],
                            capture_output=True, text=True)
     if build.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{build.stderr[-3000:]}")
     (wheel,) = (tmp / "dist").glob("cnndsl-*.whl")
     target = tmp / "site"
-    inst = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+    inst = subprocess.run([*pip, "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                           capture_output=True, text=True)
     assert inst.returncode == 0, inst.stderr
     return target

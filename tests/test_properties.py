@@ -15,11 +15,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 from hypothesis import given
+from specgen import examples, near_misses, valid_specs
 
 import cnndsl
 from cnndsl import cli
 from cnndsl.backends import onnx as onnx_backend
-from specgen import examples, near_misses, valid_specs
 
 BATCH = 2
 WEIGHT_OPS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "BatchNormalization": 1}  # op -> first weight input
@@ -77,7 +77,7 @@ def agree_end_to_end(text: str, expected_outputs: list) -> None:
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).standard_normal(_nchw(m.input_shape), dtype=np.float32)
     results = session.run(None, {onnx_backend.INPUT: x})
-    got = {o.name: list(r.shape) for o, r in zip(session.get_outputs(), results)}
+    got = {o.name: list(r.shape) for o, r in zip(session.get_outputs(), results, strict=True)}
 
     for name in outputs:
         assert got[name] == _nchw(m.graph.nodes[name]["shape"]), name

@@ -32,7 +32,7 @@ def to_text(m: Model) -> str:
     right = {2, 3, 4, 5}
 
     def line(row) -> str:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
         return "  ".join(cells).rstrip()
 
     rule = "-" * len(line(header))
