@@ -39,7 +39,7 @@ demo: install dot
 	$(BIN)/cnndsl compile specs/lenet5.cnn -o $(OUT)/lenet5.onnx
 	$(BIN)/cnndsl run $(OUT)/lenet5.onnx
 
-test: install dot
+test: install dot lint
 	$(BIN)/python -m pytest -q
 
 # The long generated and fuzzing campaigns (see docs/testing.md).
@@ -47,8 +47,7 @@ test-full: install dot
 	CNNDSL_FULL=1 $(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/python -m pip install --quiet ruff
-	$(BIN)/ruff check cnndsl tests benchmarks
+	$(BIN)/ruff check cnndsl tests benchmarks docs/gen_zoo.py
 
 # Regenerate the model zoo table in docs/zoo.md from specs/ (every number computed by cnndsl).
 zoo-docs: install
