@@ -348,7 +348,7 @@ def _span_at(file: str, text: str, u: UnexpectedInput) -> Span:
     return Span(file, u.line, u.column, u.line, u.column + 1)
 
 
-_PUNCT_CORE = re.compile(r"(?:[ \t\f\r\n]|#[^\n]*)*(->|[|,{}()\[\]])")
+_PUNCT_CORE = re.compile(r"(?:[ \t\f\r\n]|#[^\n]*(?![^\n]))*(->|[|,{}()\[\]])")  # as in the grammar
 
 
 def _unclosed(text: str, file: str) -> Diagnostic | None:
