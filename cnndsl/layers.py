@@ -185,6 +185,7 @@ class LayerKind:
     arity: tuple[int, int | None] = (1, 1)  # (min, max) inputs; max None = unbounded
     group: str = "other"  # for colours and docs: conv, pool, norm, act, merge, fc, shape, io
     finalize: Callable[[Attrs], Attrs] = lambda a: a  # derived defaults, e.g. pool's s = f
+    symbol: str = ""  # a merge's one-character diagram label, drawn in a small circle
 
     @property
     def is_merge(self) -> bool:
@@ -997,6 +998,7 @@ register(LayerKind(
     infer=_concat_infer,
     lower=_lower_nary("Concat", axis=1),  # channels in NCHW, features in [N, F]
     label=lambda a: "concat",
+    symbol="‖",
     arity=(1, None),
     group="merge",
 ))
@@ -1008,6 +1010,7 @@ register(LayerKind(
     infer=_add_infer,
     lower=_lower_nary("Add"),
     label=lambda a: "add",
+    symbol="⊕",
     arity=(2, None),
     group="merge",
 ))
@@ -1019,6 +1022,7 @@ register(LayerKind(
     infer=_mul_infer,
     lower=_lower_nary("Mul"),
     label=lambda a: "mul",
+    symbol="⊗",
     arity=(2, None),
     group="merge",
 ))

@@ -90,7 +90,7 @@ def _gc_paused(fn):
     # NOTE: compiling allocates many small objects that all stay alive (AST, graph, rows); the cyclic
     # collector would scan them again and again as they pile up, which made a 30,000-layer spec take
     # twice as long as it should (time per layer growing with the size). So the collector waits until
-    # compiling is done, and then collects the few cycles it made (caught exceptions and their frames).
+    # compiling is done, and then runs as before.
     @functools.wraps(fn)
     def paused(*args, **kwargs):
         was_enabled = gc.isenabled()

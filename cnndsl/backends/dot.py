@@ -34,7 +34,6 @@ GROUP_COLORS = {
 }
 FALLBACK = ("#d0e0e3", "#ead1dc", "#fce5cd", "#e6f2d9", "#e1d5e7", "#dae8fc", "#f8cecc", "#fff2cc")
 GROUP_NAMES = {"io": "input", "act": "activation"}  # legend wording where the group name is terse
-MERGE_SYMBOLS = {"add": "⊕", "concat": "‖", "mul": "⊗"}
 SKIP_COLOR = "#b45f06"
 TEXT_DIM = "#555555"
 
@@ -200,8 +199,8 @@ def _layer_node(n: str, d: dict, is_output: bool) -> str:
     label = kind.label(d["attrs"])
     tip = f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs"
     ring = 2 if is_output else None  # the network's outputs get a double border
-    if d["op"] in MERGE_SYMBOLS:
-        return _stmt(n, label=MERGE_SYMBOLS[d["op"]], shape="circle", fixedsize="true", width=0.36, fontsize=15,
+    if kind.symbol:
+        return _stmt(n, label=kind.symbol, shape="circle", fixedsize="true", width=0.36, fontsize=15,
                      style="filled", fillcolor="#ffffff", penwidth=1.2, tooltip=tip, peripheries=ring)
     return _stmt(n, label=_table(label, _facts(d["shape"], d["params"])), fillcolor=group_color(kind.group),
                  style="filled,bold" if d["op"] == "input" else None, tooltip=tip, peripheries=ring)
@@ -250,7 +249,7 @@ def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded:
     cells = [swatch.format(group_color(gr), _e(GROUP_NAMES.get(gr, gr))) for gr in groups]
     if folded:
         cells.append(swatch.format(GROUP_COLORS["block"], "folded block"))
-    cells += [f'<TD> {MERGE_SYMBOLS[op]} {op} </TD>' for op in merges]
+    cells += [f'<TD> {LAYERS[op].symbol} {op} </TD>' for op in merges]
     if skips:
         cells.append(f'<TD><FONT COLOR="{SKIP_COLOR}">- - - skip</FONT></TD>')
     return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2"><TR><TD ALIGN="LEFT">{head}</TD></TR>'
@@ -357,7 +356,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
         known = list(GROUP_COLORS)
         groups = sorted({LAYERS[op].group for op in drawn_ops} - {"merge"},
                         key=lambda gr: (known.index(gr) if gr in known else len(known), gr))
-        merges = [op for op in MERGE_SYMBOLS if op in drawn_ops]
+        merges = [op for op, k in LAYERS.items() if k.symbol and op in drawn_ops]
         skips = any("dashed" in line for _, line in edges.values())
         lines.append(f"  label={_legend(m, groups, merges, skips, bool(v.folded))};")
     lines.append("}")
