@@ -225,8 +225,13 @@ class Builder:
         elif inputs:
             shape, span = inputs[0].dims, inputs[0].span
         else:
+            help_ = "add a line such as `input 32x32x3` (H x W x C) before the first layer"
+            if not any(isinstance(s, (ast.Assign, ast.ChainStmt)) for s in prog.stmts) and self.blocks:
+                path = Path(prog.file)
+                how = path.stem if path.resolve().parent == LIB_DIR else f'"{path.name}"'
+                help_ = f"this file only defines blocks: use them from a spec with `import {how}` and an `input`"
             self.report(error("missing-input", "the spec does not declare its input", Span(prog.file, 1, 1, 1, 1),
-                              help="add a line such as `input 32x32x3` (H x W x C) before the first layer"))
+                              help=help_))
             return self.g
         if len(shape) not in (1, 3) or any(d < 1 for d in shape):
             got = "x".join(map(str, shape))
