@@ -24,7 +24,7 @@ import networkx as nx
 
 from . import ast
 from .diagnostics import CompileError, Diagnostic, Note, Span, error, warning
-from .layers import INTERNAL, LAYERS, ParamError, Sym, resolve_params
+from .layers import FOREIGN_KINDS, FOREIGN_PARAMS, INTERNAL, LAYERS, ParamError, Sym, foreign, resolve_params
 
 MAX_NODES = 250_000  # a spec that expands past this is almost certainly a runaway repeat
 KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat"}
@@ -498,7 +498,8 @@ class Builder:
         kind = LAYERS.get(name)
         if kind is None or name in INTERNAL:
             options = (set(LAYERS) - INTERNAL) | set(self.blocks) | set(env.values)
-            help_ = _suggest(name, options)
+            ours = foreign(FOREIGN_KINDS, name)
+            help_ = f"cnndsl calls it `{ours}`" if ours else _suggest(name, options)
             if help_ is None and name in env.vars:
                 help_ = f"`{name}` is a block parameter, not a layer"
             self.fail("unknown-layer", f"unknown layer kind `{name}`", el.name_span,
@@ -544,10 +545,20 @@ class Builder:
         for pname, e in zip(kind.positional, positional, strict=False):
             given[pname] = self.eval(e, env)
             spans[pname] = e.span
+            if "f" in kind.params and pname != "f" and (isinstance(e, ast.Size) or (
+                    pname == "mode" and isinstance(given[pname], int))):
+                # `conv 3x3 n=64`, `pool 2`: a window size given where another parameter goes first
+                self.fail("bad-param", f"`{_src(e)}` is not `{kind.name}`'s `{pname}`", e.span,
+                          help=f"write the {'filter' if kind.group == 'conv' else 'window'} size as "
+                               f"`f={_src(e)}`")
         for kw in el.kwargs:
             if kw.name not in kind.params:
-                self.fail("unknown-param", f"`{kind.name}` has no parameter `{kw.name}`", kw.span,
-                          help=_suggest(kw.name, kind.params) or f"`{kind.name}` takes {_param_list(kind)}")
+                ours = foreign(FOREIGN_PARAMS, kw.name)
+                if ours in kind.params:
+                    help_ = f"`{kind.name}` writes it `{ours}`: `{ours}={_src(kw.value)}`"
+                else:
+                    help_ = _suggest(kw.name, kind.params) or f"`{kind.name}` takes {_param_list(kind)}"
+                self.fail("unknown-param", f"`{kind.name}` has no parameter `{kw.name}`", kw.span, help=help_)
             if kw.name in given:
                 self.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
             given[kw.name] = self.eval(kw.value, env)

@@ -1066,6 +1066,36 @@ register(LayerKind(
 ))
 
 
+# What other frameworks call our kinds and parameters (PyTorch, Keras, Caffe, Darknet), for diagnostics
+# only: `dense 10` is an error whose help says `fc 10`. Keys are lowercase with `_` removed.
+FOREIGN_KINDS = {
+    "dense": "fc", "linear": "fc", "innerproduct": "fc", "connected": "fc",
+    "conv2d": "conv", "convolution": "conv", "convolutional": "conv",
+    "maxpool": "pool", "maxpool2d": "pool", "maxpooling2d": "pool", "pooling": "pool",
+    "avgpool": "pool avg", "avgpool2d": "pool avg", "averagepooling2d": "pool avg",
+    "globalaveragepooling2d": "gap", "adaptiveavgpool2d": "gap", "globalavgpool": "gap", "avgpoolglobal": "gap",
+    "batchnorm": "bn", "batchnorm2d": "bn", "batchnormalization": "bn",
+    "convtranspose2d": "deconv", "conv2dtranspose": "deconv", "deconvolution": "deconv", "transposedconv": "deconv",
+    "depthwiseconv2d": "dwconv", "depthwise": "dwconv", "separableconv2d": "sepconv",
+    "localresponsenorm": "lrn", "upsampling2d": "upsample", "resize": "upsample",
+    "concatenate": "concat", "cat": "concat", "route": "concat", "multiply": "mul",
+    "swish": "silu", "leaky": "leakyrelu", "linearactivation": "identity",
+}
+FOREIGN_PARAMS = {
+    "kernel": "f", "kernelsize": "f", "k": "f", "size": "f", "filtersize": "f", "poolsize": "f",
+    "stride": "s", "strides": "s", "padding": "p", "pad": "p",
+    "filters": "n", "outchannels": "n", "numoutput": "n", "units": "n", "outfeatures": "n", "channels": "n",
+    "groups": "g", "dilation": "d", "dilationrate": "d", "activation": "act", "usebias": "bias",
+    "p": "rate", "droprate": "rate", "ceilmode": "ceil", "scalefactor": "scale", "outputpadding": "op",
+    "depthmultiplier": "m", "multiplier": "m", "negativeslope": "alpha", "epsilon": "eps",
+}
+
+
+def foreign(table: dict[str, str], word: str) -> str | None:
+    """Our name for another framework's word (`stride` -> `s`), or None."""
+    return table.get(word.lower().replace("_", ""))
+
+
 # Kinds that the graph builder treats as keywords in the language (not user-facing layer kinds).
 INTERNAL = {"input"}
 
@@ -1084,8 +1114,9 @@ class Cost:
 
 
 __all__ = [
-    "ACTIVATIONS", "Attrs", "Cost", "FixedKernel", "INTERNAL", "KERNELS", "LAYERS", "LayerKind", "Param",
+    "ACTIVATIONS", "Attrs", "Cost", "FOREIGN_KINDS", "FOREIGN_PARAMS", "FixedKernel", "INTERNAL", "KERNELS",
+    "LAYERS", "LayerKind", "Param",
     "ParamError", "REQUIRED",
     "Shape", "ShapeError", "Sym", "Weight", "fmt_shape", "register", "resolve_pads", "resolve_params",
-    "window_out",
+    "foreign", "window_out",
 ]
