@@ -935,10 +935,16 @@ def _concat_infer(ins, a) -> Shape:
         raise ShapeError("`concat` cannot join volumes and vectors: " + ", ".join(fmt_shape(s) for s in ins))
     hw = {s[:2] for s in ins}
     if len(hw) > 1:
-        raise ShapeError(
-            "`concat` inputs must agree in H x W, got " + ", ".join(fmt_shape(s) for s in ins),
-            help="give every branch the same stride and `p=same` padding",
-        )
+        hs, ws = {h for h, _ in hw}, {w for _, w in hw}
+        if max(hs) - min(hs) <= 1 and max(ws) - min(ws) <= 1:
+            # a skip connection around a down- and upsampling path: an odd size halved rounds down
+            help_ = ("the sizes differ by one pixel: a stride-2 layer on an odd size rounds down, and doubling "
+                     "it again comes back one short; use an input that stays even at every downsampling "
+                     "(a multiple of 16 for four)")
+        else:
+            help_ = "give every branch the same stride and `p=same` padding"
+        raise ShapeError("`concat` inputs must agree in H x W, got " + ", ".join(fmt_shape(s) for s in ins),
+                         help=help_)
     return (*ins[0][:2], sum(s[2] for s in ins))
 
 
