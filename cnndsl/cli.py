@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="per-layer table: activation shape and size, parameters, MACs")
     _add_spec_args(p)
     p.add_argument("--json", action="store_true", help="print a stable JSON document instead of the table")
+    p.add_argument("--collapse", action="store_true",
+                   help="one row for each innermost block (a bottleneck, an Inception module) with its totals")
+    p.add_argument("--depth", type=_depth_arg, metavar="N",
+                   help="show N levels of nested blocks, one row for each deeper one (0: one row per top-level "
+                        "block); the JSON document always lists every layer")
     p = sub.add_parser("layers", help="list the layer kinds and their parameters")
     p.add_argument("kind", nargs="?", help="show one kind in detail")
     p = sub.add_parser("render", help="draw the architecture with Graphviz: SVG, PNG, PDF or DOT")
@@ -197,7 +202,7 @@ def cmd_summary(args) -> int:
 
     m = _load(args)
     _print_warnings(m, args.format)
-    print(summary.to_json(m) if args.json else summary.to_text(m))
+    print(summary.to_json(m) if args.json else summary.to_text(m, args.collapse, args.depth))
     return EXIT_OK
 
 

@@ -152,3 +152,32 @@ def test_readme_examples_are_real_output(tmp_path):
     (tmp_path / "bad.cnn").write_text("input 32x32x3\nconv f=5 n=6 -> pool f=2 s=2\nconv f=7 n=16 s=2\nconv f=7 n=32\n")
     shown = readme.split("$ cnndsl check bad.cnn\n", 1)[1].split("```", 1)[0]
     assert run_cli("check", "bad.cnn", cwd=tmp_path).err == shown
+
+
+@pytest.mark.parametrize("spec,args", [("resnet152", ["--collapse"]), ("googlenet", ["--depth", "0"]),
+                                       ("densenet121", ["--depth", "1"])])
+def test_summary_folds_blocks_and_keeps_the_totals(cli, spec, args):
+    full = cli("summary", SPECS / f"{spec}.cnn")
+    folded = cli("summary", *args, SPECS / f"{spec}.cnn")
+    assert folded.code == 0, folded.err
+
+    def rows(out: str) -> list[list[str]]:
+        lines = out.splitlines()
+        body = lines[lines.index(next(x for x in lines if x.startswith("---"))) + 1:]
+        return [x.split("  ") for x in body[: body.index(next(x for x in body if x.startswith("---")))]]
+
+    def column_sum(out: str, i: int) -> int:
+        return sum(int([c for c in r if c.strip()][i].strip().replace(",", "")) for r in rows(out))
+
+    assert len(rows(folded.out)) < len(rows(full.out)) / 3
+    # every parameter and MAC is still counted once: the folded rows carry their blocks' totals
+    assert column_sum(folded.out, -2) == column_sum(full.out, -2)
+    assert column_sum(folded.out, -1) == column_sum(full.out, -1)
+    assert folded.out.splitlines()[-4:] == full.out.splitlines()[-4:]
+
+
+def test_summary_collapse_shows_runs_of_identical_blocks(cli):
+    # ResNet-152's conv4_x: one projection bottleneck, then 35 identical ones (He et al. 2016, Table 1)
+    out = cli("summary", "--collapse", SPECS / "resnet152.cnn").out
+    assert "bottleneck(n=256) × 35: 175 layers" in out
+    assert cli("summary", "--depth", "x", SPECS / "resnet152.cnn").code == 2

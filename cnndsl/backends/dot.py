@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import os
-import re
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import networkx as nx
 
 from ..layers import LAYERS, fmt_shape
 from ..model import Model
+from .fold import FOLDABLE, Fold, fold, scope_chain, scope_title  # noqa: F401 - FOLDABLE is part of this module's API
 
 FORMATS = ("svg", "png", "pdf", "dot")
 RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -45,7 +45,6 @@ SCOPE_STYLE = {
     "named": ("#9a9a9a", None, "dashed"),
     "repeat": ("#9a9a9a", None, "dotted"),
 }
-FOLDABLE = {"block", "residual", "branches"}  # what --collapse may fold; named values and repeats stay clusters
 
 
 class FormatError(ValueError):
@@ -74,87 +73,19 @@ def si(n: int) -> str:
     return str(n)
 
 
-# --- which scopes are drawn as clusters and which are folded into one node ------------------------
+# --- which scopes are drawn as clusters and which are folded into one node (cnndsl.backends.fold) --------
 
 
 @dataclass
 class _View:
     g: nx.DiGraph
     scopes: dict
-    rep: dict[str, str]  # node id -> the id it is drawn as (itself, or the scope it is folded into)
-    folded: dict[str, list[str]]  # folded scope id -> its layers, in node order
+    fold: Fold
     order: dict[str, int]
-    times: dict[str, int]  # folded scope id -> how many identical blocks in a row it stands for
-
-    def is_folded(self, n: str) -> bool:
-        # NOTE: not `rep[n] != n`: a residual's or branches' merge node has its scope's id
-        return self.rep[n] in self.folded
-
-
-def scope_title(scopes: dict, s: str) -> str:
-    """`bottleneck(n=64)`, or `conv2_x = bottleneck_stage(n=64, blocks=3)` when the user named the value."""
-    sc = scopes[s]
-    local = s.rsplit(".", 1)[-1]
-    auto = sc.get("block") or sc["label"].split(" ", 1)[0]
-    if local == sc["label"] or re.fullmatch(re.escape(auto) + r"\d+", local):
-        return sc["label"]
-    return f"{local} = {sc['label']}"
-
-
-def _chain(scopes: dict, s: str) -> list[str]:
-    """The scope and its ancestors, outermost first ("" is the top level and is not included)."""
-    out = []
-    while s:
-        out.append(s)
-        s = scopes[s]["parent"]
-    return out[::-1]
 
 
 def _view(g: nx.DiGraph, collapse: bool, depth: int | None) -> _View:
-    scopes = g.graph.get("scopes", {})
-    order = {n: i for i, n in enumerate(g)}
-
-    # --collapse folds the smallest units the spec names: a block call with no block call inside (a
-    # ResNet bottleneck, not the stage made of them), or a residual/branches outside any block.
-    holds_block = {a for s, d in scopes.items() if d["kind"] == "block" for a in _chain(scopes, d["parent"])}
-
-    def folds(s: str, level: int) -> bool:
-        unit = scopes[s]["kind"] in FOLDABLE and s not in holds_block
-        return (collapse and unit) or (depth is not None and level > depth)
-
-    rep, folded = {}, {}
-    for n, d in g.nodes(data=True):
-        rep[n] = n
-        for level, s in enumerate(_chain(scopes, d["scope"]), 1):
-            if folds(s, level):
-                rep[n] = s
-                folded.setdefault(s, []).append(n)
-                break
-    return _View(g, scopes, rep, folded, order, _merge_runs(g, scopes, rep, folded))
-
-
-def _merge_runs(g: nx.DiGraph, scopes: dict, rep: dict, folded: dict) -> dict[str, int]:
-    """Fold a chain of identical folded blocks (ResNet-152's 35 `bottleneck(n=256)`) into its first one,
-    drawn `x 35` as the papers' tables write it. Updates `rep` and `folded`; returns the run lengths."""
-    preds: dict[str, set[str]] = {}
-    succs: dict[str, set[str]] = {}
-    for u, w in g.edges:
-        if rep[u] != rep[w]:
-            succs.setdefault(rep[u], set()).add(rep[w])
-            preds.setdefault(rep[w], set()).add(rep[u])
-    times = {s: 1 for s in folded}
-    head = last = None
-    for s in list(folded):
-        same = last is not None and all(scopes[s][k] == scopes[last][k] for k in ("label", "kind", "parent"))
-        if same and succs.get(last) == {s} and preds.get(s) == {last}:
-            for n in folded[s]:
-                rep[n] = head
-            folded[head] += folded.pop(s)
-            times[head] += times.pop(s)
-        else:
-            head = s
-        last = s
-    return times
+    return _View(g, g.graph.get("scopes", {}), fold(g, collapse, depth), {n: i for i, n in enumerate(g)})
 
 
 # --- labels ---------------------------------------------------------------------------------------
@@ -207,16 +138,12 @@ def _layer_node(n: str, d: dict, is_output: bool) -> str:
 
 
 def _folded_node(v: _View, s: str) -> str:
-    g, members = v.g, v.folded[s]
-    member_set = set(members)
+    g, members = v.g, v.fold.folded[s]
     outs = g.graph.get("outputs", [])
-    exits = [n for n in members if n in outs or any(w not in member_set for w in g.successors(n))]
-    out_shape = g.nodes[(exits or members)[-1]]["shape"]
-    params = sum(g.nodes[n]["params"] for n in members)
-    macs = sum(g.nodes[n]["macs"] for n in members)
+    out_shape, params, macs = v.fold.totals(g, s)
     sc = v.scopes[s]
     kind = sc["kind"] if sc["kind"] != "named" else "chain"
-    k = v.times[s]
+    k = v.fold.times[s]
     count = f"{kind}{f' × {k}' if k > 1 else ''} · {len(members)} layer{'s' if len(members) != 1 else ''}"
     title = scope_title(v.scopes, s) + (f" × {k}" if k > 1 else "")
     tip = f"{s}: {title} ({count}) -> {fmt_shape(out_shape)}, {params:,} params, {macs:,} MACs"
@@ -280,14 +207,14 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
     opened: set[str] = set()  # clusters and folded scopes already placed
     clusters: list[str] = []
     for n, d in g.nodes(data=True):
-        drawn = v.rep[n]
-        if v.is_folded(n):
+        drawn = v.fold.rep[n]
+        if v.fold.is_folded(n):
             if drawn in opened:
                 continue
             opened.add(drawn)
-        home = v.scopes[drawn]["parent"] if v.is_folded(n) else d["scope"]
+        home = v.scopes[drawn]["parent"] if v.fold.is_folded(n) else d["scope"]
         items.setdefault(home, []).append((v.order[n], "node", drawn))
-        for s in reversed(_chain(v.scopes, home)):
+        for s in reversed(scope_chain(v.scopes, home)):
             if s in opened:
                 break
             opened.add(s)
@@ -314,7 +241,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
                 lines.append(f"{indent}  graph [{frame}];")
                 emit(ident, indent + "  ")
                 lines.append(f"{indent}}}")
-            elif ident in v.folded:
+            elif ident in v.fold.folded:
                 lines.append(indent + _folded_node(v, ident))
             else:
                 lines.append(indent + _layer_node(ident, g.nodes[ident], ident in outs))
@@ -323,14 +250,14 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
 
     edges: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
     for u, w, slot in g.edges(data="slot"):
-        ru, rw = v.rep[u], v.rep[w]
+        ru, rw = v.fold.rep[u], v.fold.rep[w]
         if ru == rw:
             continue
         key = (v.order[w], slot or 0, v.order[u])
         if (ru, rw) in edges and edges[(ru, rw)][0] <= key:
             continue
         shape = fmt_shape(g.nodes[u]["shape"])
-        skip = not v.is_folded(w) and _is_skip(v, u, w, slot or 0)
+        skip = not v.fold.is_folded(w) and _is_skip(v, u, w, slot or 0)
         style = _attrs(label=shape, tooltip=f"{u} -> {w}: {shape}", style="dashed" if skip else None,
                        color=SKIP_COLOR if skip else None, fontcolor=SKIP_COLOR if skip else None,
                        penwidth=1.4 if skip else None)
@@ -341,24 +268,24 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
     # constraint span clusters); otherwise dot moves a short branch to whichever rank is emptier.
     rep_order: dict[str, int] = {}
     for n in g:
-        rep_order.setdefault(v.rep[n], v.order[n])
+        rep_order.setdefault(v.fold.rep[n], v.order[n])
     for s in clusters:
         if v.scopes[s]["kind"] != "branches":
             continue
-        inside = {n for n in g if s in _chain(v.scopes, g.nodes[n]["scope"])}
-        heads = {v.rep[n] for n in inside if all(u not in inside for u in g.predecessors(n))}
+        inside = {n for n in g if s in scope_chain(v.scopes, g.nodes[n]["scope"])}
+        heads = {v.fold.rep[n] for n in inside if all(u not in inside for u in g.predecessors(n))}
         if len(heads) > 1:
             heads = sorted(heads, key=rep_order.get)
             lines.append(f"  {{rank=same; {' '.join(_q(h) for h in heads)}}}")
 
     if legend:
-        drawn_ops = [g.nodes[n]["op"] for n in g if not v.is_folded(n)]
+        drawn_ops = [g.nodes[n]["op"] for n in g if not v.fold.is_folded(n)]
         known = list(GROUP_COLORS)
         groups = sorted({LAYERS[op].group for op in drawn_ops} - {"merge"},
                         key=lambda gr: (known.index(gr) if gr in known else len(known), gr))
         merges = [op for op, k in LAYERS.items() if k.symbol and op in drawn_ops]
         skips = any("dashed" in line for _, line in edges.values())
-        lines.append(f"  label={_legend(m, groups, merges, skips, bool(v.folded))};")
+        lines.append(f"  label={_legend(m, groups, merges, skips, bool(v.fold.folded))};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

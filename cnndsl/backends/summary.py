@@ -7,6 +7,7 @@ import json
 
 from .. import __version__
 from ..model import Model
+from .fold import fold, scope_title
 
 JSON_SCHEMA_VERSION = 1
 
@@ -23,11 +24,23 @@ def shape_str(shape) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
-def to_text(m: Model) -> str:
+def to_text(m: Model, collapse: bool = False, depth: int | None = None) -> str:
+    """The table; with `collapse` or `depth`, folded blocks are one row each with their totals, as in
+    `cnndsl render` (cnndsl.backends.fold)."""
     header = ("layer", "kind", "activation shape", "activation size", "# parameters", "MACs")
     rows = [("input", "input", shape_str(m.input_shape), f"{_size(m.input_shape):,}", "0", "0")]
+    f = fold(m.graph, collapse, depth) if collapse or depth is not None else None
     for r in m.layers:
-        rows.append((r.name, r.label, shape_str(r.shape), f"{r.size:,}", f"{r.params:,}", f"{r.macs:,}"))
+        if f is None or not f.is_folded(r.name):
+            rows.append((r.name, r.label, shape_str(r.shape), f"{r.size:,}", f"{r.params:,}", f"{r.macs:,}"))
+            continue
+        s = f.rep[r.name]
+        if r.name != f.folded[s][0]:
+            continue  # the folded scope's row stands where its first layer would
+        shape, params, macs = f.totals(m.graph, s)
+        k, n = f.times[s], len(f.folded[s])
+        title = scope_title(m.graph.graph["scopes"], s) + (f" × {k}" if k > 1 else "")
+        rows.append((s, f"{title}: {n} layers", shape_str(shape), f"{_size(shape):,}", f"{params:,}", f"{macs:,}"))
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     right = {2, 3, 4, 5}
 
