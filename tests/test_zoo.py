@@ -174,6 +174,47 @@ def test_resnet50_block_by_block(zoo):
         assert m.layer(f"{body}.shortcut").label == f"conv 1x1, s={s}, n={c}, bn"
 
 
+# ResNet-50 layer by layer: every conv (with the batch norm after it) and the fc, in forward order, as
+# torchvision 0.29.1 resnet50() computes them at 224x224 (forward hooks on Conv2d/Linear; trainable
+# parameters = conv weight + its BatchNorm2d's weight and bias; fc weight + bias). Torch names for reading.
+RESNET50_LAYERS = [
+    ("conv1", (112, 112, 64), 9536), ("layer1.0.conv1", (56, 56, 64), 4224), ("layer1.0.conv2", (56, 56, 64), 36992),
+    ("layer1.0.conv3", (56, 56, 256), 16896), ("layer1.0.downsample.0", (56, 56, 256), 16896),
+    ("layer1.1.conv1", (56, 56, 64), 16512), ("layer1.1.conv2", (56, 56, 64), 36992),
+    ("layer1.1.conv3", (56, 56, 256), 16896), ("layer1.2.conv1", (56, 56, 64), 16512),
+    ("layer1.2.conv2", (56, 56, 64), 36992), ("layer1.2.conv3", (56, 56, 256), 16896),
+    ("layer2.0.conv1", (56, 56, 128), 33024), ("layer2.0.conv2", (28, 28, 128), 147712),
+    ("layer2.0.conv3", (28, 28, 512), 66560), ("layer2.0.downsample.0", (28, 28, 512), 132096),
+    ("layer2.1.conv1", (28, 28, 128), 65792), ("layer2.1.conv2", (28, 28, 128), 147712),
+    ("layer2.1.conv3", (28, 28, 512), 66560), ("layer2.2.conv1", (28, 28, 128), 65792),
+    ("layer2.2.conv2", (28, 28, 128), 147712), ("layer2.2.conv3", (28, 28, 512), 66560),
+    ("layer2.3.conv1", (28, 28, 128), 65792), ("layer2.3.conv2", (28, 28, 128), 147712),
+    ("layer2.3.conv3", (28, 28, 512), 66560), ("layer3.0.conv1", (28, 28, 256), 131584),
+    ("layer3.0.conv2", (14, 14, 256), 590336), ("layer3.0.conv3", (14, 14, 1024), 264192),
+    ("layer3.0.downsample.0", (14, 14, 1024), 526336), ("layer3.1.conv1", (14, 14, 256), 262656),
+    ("layer3.1.conv2", (14, 14, 256), 590336), ("layer3.1.conv3", (14, 14, 1024), 264192),
+    ("layer3.2.conv1", (14, 14, 256), 262656), ("layer3.2.conv2", (14, 14, 256), 590336),
+    ("layer3.2.conv3", (14, 14, 1024), 264192), ("layer3.3.conv1", (14, 14, 256), 262656),
+    ("layer3.3.conv2", (14, 14, 256), 590336), ("layer3.3.conv3", (14, 14, 1024), 264192),
+    ("layer3.4.conv1", (14, 14, 256), 262656), ("layer3.4.conv2", (14, 14, 256), 590336),
+    ("layer3.4.conv3", (14, 14, 1024), 264192), ("layer3.5.conv1", (14, 14, 256), 262656),
+    ("layer3.5.conv2", (14, 14, 256), 590336), ("layer3.5.conv3", (14, 14, 1024), 264192),
+    ("layer4.0.conv1", (14, 14, 512), 525312), ("layer4.0.conv2", (7, 7, 512), 2360320),
+    ("layer4.0.conv3", (7, 7, 2048), 1052672), ("layer4.0.downsample.0", (7, 7, 2048), 2101248),
+    ("layer4.1.conv1", (7, 7, 512), 1049600), ("layer4.1.conv2", (7, 7, 512), 2360320),
+    ("layer4.1.conv3", (7, 7, 2048), 1052672), ("layer4.2.conv1", (7, 7, 512), 1049600),
+    ("layer4.2.conv2", (7, 7, 512), 2360320), ("layer4.2.conv3", (7, 7, 2048), 1052672), ("fc", (1000,), 2049000),
+]
+
+
+def test_resnet50_layer_by_layer(zoo):
+    m = zoo("resnet50")
+    rows = [r for r in m.layers if r.op in ("conv", "fc")]
+    assert len(rows) == len(RESNET50_LAYERS) == 54
+    for r, (torch_name, shape, trainable) in zip(rows, RESNET50_LAYERS, strict=True):
+        assert (r.shape, r.trainable) == (shape, trainable), f"{r.name} (torchvision {torch_name})"
+
+
 # --- regressions found while writing the zoo -----------------------------------------------------
 
 
