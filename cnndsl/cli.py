@@ -217,15 +217,20 @@ def cmd_layers(args) -> int:
     for k in kinds:
         pos = f" [{' '.join(k.positional)}]" if k.positional else ""
         print(f"{k.name}{pos}: {k.doc}")
-        for name, p in k.params.items():
-            default = "required" if p.default is REQUIRED else f"default {_show(p.default)}"
-            print(f"    {name:<6} {p.doc} ({default})")
+        required = [n for n, p in k.params.items() if p.default is REQUIRED]
+        for name in required + [n for n in k.params if n not in required]:
+            p = k.params[name]
+            if p.default is REQUIRED:
+                note = " (required)"
+            elif p.default is None:  # no fixed default: the doc says what happens
+                note = "" if "default" in p.doc else " (optional)"
+            else:
+                note = f" (default {_show(p.default)})"
+            print(f"    {name:<6} {p.doc}{note}")
     return EXIT_OK
 
 
 def _show(v) -> str:
-    if v is None:
-        return "see above"
     if isinstance(v, bool):
         return str(v).lower()
     return str(v)
