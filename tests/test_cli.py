@@ -181,3 +181,13 @@ def test_summary_collapse_shows_runs_of_identical_blocks(cli):
     out = cli("summary", "--collapse", SPECS / "resnet152.cnn").out
     assert "bottleneck(n=256) × 35: 175 layers" in out
     assert cli("summary", "--depth", "x", SPECS / "resnet152.cnn").code == 2
+
+
+def test_readme_language_example_compiles():
+    import cnndsl
+
+    readme = (SPECS.parent / "README.md").read_text()
+    example = readme.split("## The language at a glance\n\n```\n", 1)[1].split("```", 1)[0]
+    m = cnndsl.compile_text(example)
+    assert m.name == "ResNetish" and m.layers[-1].shape == (1000,)
+    assert m.warnings == []
