@@ -1,4 +1,4 @@
-"""Regenerate the model zoo table in docs/zoo.md from the specs themselves (`make zoo-docs`).
+"""Regenerate the model zoo table in docs/zoo.md from the specs themselves (`./dev zoo-docs`).
 
 Every number in the table is computed by cnndsl from specs/*.cnn; only the "checked against" column is
 written here. The table sits between the two marker comments in docs/zoo.md; the prose around it is kept.
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
     new = render(doc)
     if "--check" in argv:
         if new != doc:
-            print("docs/zoo.md is out of date: run `make zoo-docs`", file=sys.stderr)
+            print("docs/zoo.md is out of date: run `./dev zoo-docs`", file=sys.stderr)
             return 1
         return 0
     DOC.write_text(new, encoding="utf-8")

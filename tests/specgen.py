@@ -3,7 +3,7 @@ while generating, with the notes' formulas written out again here), and near mis
 
 `valid_specs()` draws a `Generated` (the text, the expected output shapes); `near_misses()` draws a
 `NearMiss` (the text and where the offending layer is). The budget of both campaigns is `examples()`:
-a few hundred cases in the normal run, many more with CNNDSL_FULL=1 (`make test-full`).
+a few hundred cases in the normal run, many more with CNNDSL_FULL=1 (`./dev test-full`).
 """
 
 from __future__ import annotations

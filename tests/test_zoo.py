@@ -233,7 +233,7 @@ def test_punctuation_inside_a_comment_is_not_code():
 
 
 def test_docs_zoo_table_is_up_to_date():
-    # docs/zoo.md's table is generated from the specs by docs/gen_zoo.py (`make zoo-docs`)
+    # docs/zoo.md's table is generated from the specs by docs/gen_zoo.py (`./dev zoo-docs`)
     import importlib.util
 
     path = SPECS.parent / "docs" / "gen_zoo.py"
@@ -241,5 +241,5 @@ def test_docs_zoo_table_is_up_to_date():
     gen = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen)
     doc = gen.DOC.read_text(encoding="utf-8")
-    assert gen.render(doc) == doc, "run `make zoo-docs`"
+    assert gen.render(doc) == doc, "run `./dev zoo-docs`"
     assert set(gen.ZOO) == set(ZOO)
