@@ -247,3 +247,20 @@ def test_no_code_is_executed_from_a_spec(tmp_path):
     with pytest.raises(cnndsl.CompileError):
         cnndsl.compile_text(text)
     assert not marker.exists()
+
+
+def test_rebinding_a_name_grows_a_dense_block():
+    # DenseNet-style wiring by hand: each new feature map is concatenated onto everything before it
+    m = cnndsl.compile_text("""
+input 8x8x4
+x = conv f=1 n=4
+y = conv f=3 p=same n=2
+x = concat(x, y)
+y = conv f=3 p=same n=2
+x = concat(x, y)
+gap -> fc 3
+""")
+    assert [(r.name, r.shape[-1]) for r in m.layers] == [
+        ("x", 4), ("y", 2), ("x_2", 6), ("y_2", 2), ("x_3", 8), ("gap1", 8), ("fc1", 3)]
+    assert inputs_of(m.graph, "x_3") == ["x_2", "y_2"]
+    assert m.warnings == []
