@@ -1,7 +1,11 @@
 """The `cnndsl` command line: the only module that prints or exits.
 
 Exit codes: 0 ok, 1 the spec has errors (diagnostics printed), 2 usage error (bad command line,
-unreadable file), 3 internal error (a bug in cnndsl: please report it with the traceback).
+unreadable file, or Graphviz missing for an image), 3 internal error (a bug in cnndsl: please report it
+with the traceback).
+
+Startup is kept light (`--help` and `--version` import no compiler module): everything else is
+imported inside the command that needs it.
 """
 
 from __future__ import annotations
@@ -10,13 +14,17 @@ import argparse
 import math
 import sys
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import __version__
 from .diagnostics import CompileError, render
-from .ir import MAX_NODES
-from .model import check_limits
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# The defaults of cnndsl.ir.MAX_NODES and cnndsl.model.MAX_PARAMS / MAX_MEMORY, written here so that
+# `--help` need not import the compiler (tests/test_cli_conventions.py checks they agree).
+MAX_NODES, MAX_PARAMS, MAX_MEMORY = 250_000, 2**31, 2**34
+STDIN = "-"
 
 
 class UsageError(Exception):
@@ -32,108 +40,10 @@ def _shape_arg(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _add_spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="the .cnn spec")
-    p.add_argument("--input", type=_shape_arg, metavar="HxWxC", help="override the spec's input shape")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N",
-                   help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
-
-
 def _depth_arg(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a whole number of levels such as 1, got {text!r}")
     return int(text)
-
-
-def _add_diagram_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--collapse", action="store_true",
-                   help="fold each innermost block (a bottleneck, an Inception module) into one node with its totals")
-    p.add_argument("--depth", type=_depth_arg, metavar="N",
-                   help="draw N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
-    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
-                   help="layout direction: TB top to bottom (default), LR left to right")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="cnndsl",
-        description="Write down, check, cost, draw and run convolutional network architectures.",
-        epilog="exit codes: 0 ok, 1 the spec has errors, 2 usage error, 3 internal error",
-    )
-    ap.add_argument("--version", action="version", version=f"cnndsl {__version__}")
-    ap.add_argument("--format", choices=("full", "concise", "json"), default="full",
-                    help="how to print diagnostics (default: full, with the source line and a caret)")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    p = sub.add_parser("check", help="check a spec: shapes, parameters, structure")
-    _add_spec_args(p)
-    p = sub.add_parser("summary", help="per-layer table: activation shape and size, parameters, MACs")
-    _add_spec_args(p)
-    p.add_argument("--json", action="store_true", help="print a stable JSON document instead of the table")
-    p.add_argument("--collapse", action="store_true",
-                   help="one row for each innermost block (a bottleneck, an Inception module) with its totals")
-    p.add_argument("--depth", type=_depth_arg, metavar="N",
-                   help="show N levels of nested blocks, one row for each deeper one (0: one row per top-level "
-                        "block); the JSON document always lists every layer")
-    p = sub.add_parser("layers", help="list the layer kinds and their parameters")
-    p.add_argument("kind", nargs="?", help="show one kind in detail")
-    p = sub.add_parser("render", help="draw the architecture with Graphviz: SVG, PNG, PDF or DOT")
-    _add_spec_args(p)
-    p.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.svg, .png, .pdf or .dot; `-` prints the DOT text (default: the spec's name with .svg, "
-                        "beside it)")
-    _add_diagram_args(p)
-    p = sub.add_parser("compile", help="export an ONNX model (NCHW, float32) that onnxruntime runs")
-    _add_spec_args(p)
-    p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
-                   "beside it)")
-    _add_weight_args(p)
-    p.add_argument("--external-data", action="store_true",
-                   help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
-    p.add_argument("--svg", metavar="PATH",
-                   help="also draw the architecture, as `cnndsl render` does (.svg, .png, .pdf or .dot)")
-    _add_diagram_args(p)
-    p = sub.add_parser(
-        "run", help="run a spec or an .onnx model in onnxruntime: output values, top-k, latency",
-        description="Run a .cnn spec (exported in memory) or an .onnx model in onnxruntime, and print the output "
-                    "shape and values (the top classes of a classifier) and the latency.")
-    p.add_argument("file", help="a .cnn spec or an .onnx model")
-    p.add_argument("--input", metavar="X.npy", dest="array",
-                   help="the input: one image as H x W x C (the notes' layout; H x W for one channel) or a batch "
-                        "as N x C x H x W (ONNX's layout), told apart by their shapes; default: random normal "
-                        "values from --seed")
-    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the random input (default 1)")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show for a vector output (default 5)")
-    p.add_argument("--repeat", type=int, default=10, metavar="R",
-                   help="timed runs after a warm-up run; the latency is their median (default 10)")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
-    _add_weight_args(p)
-    p = sub.add_parser("weights", help="list the weight tensors a spec expects (names, shapes); -o writes a template")
-    _add_spec_args(p)
-    p.add_argument("-o", "--output", metavar="OUT.npz",
-                   help="write the default weights (from --seed) as an .npz to fill with trained values")
-    p.add_argument("--seed", type=int, default=0, help="seed of the template's He uniform weights (default 0)")
-    _add_limit_args(p)
-    p = sub.add_parser(
-        "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
-        description="Time specs (exported in memory) or .onnx models in onnxruntime: for each batch size, warm-up "
-                    "runs, then timed runs; prints the median and 90th percentile latency and the throughput, "
-                    "several models side by side with their parameters and MACs.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or an .onnx model; give several to compare")
-    p.add_argument("--batch", type=_batches_arg, default=[1, 8, 32], metavar="B,B,...",
-                   help="batch sizes (default 1,8,32)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="onnxruntime intra-op threads (default 0: onnxruntime's choice, one per core)")
-    p.add_argument("--warmup", type=int, default=2, metavar="W", help="untimed runs per batch size first (default 2)")
-    p.add_argument("--runs", type=int, default=10, metavar="R", help="timed runs per batch size (default 10)")
-    p.add_argument("--providers", metavar="P,P,...",
-                   help="onnxruntime execution providers in order of preference: cpu (default), cuda, tensorrt, "
-                        "or any full name such as OpenVINOExecutionProvider; GPU ones need onnxruntime-gpu")
-    p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
-    _add_weight_args(p)
-    return ap
 
 
 def _batches_arg(text: str) -> list[int]:
@@ -152,9 +62,76 @@ def _bytes_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _add_limit_args(p: argparse.ArgumentParser) -> None:
-    from .model import MAX_MEMORY, MAX_PARAMS
+# --- the subcommands: each is declared once, by @subcommand on its handler ------------------------
 
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: Callable[[argparse.Namespace], int]
+    help: str
+    declare: Callable[[argparse.ArgumentParser], None]  # adds the command's own arguments
+    description: str | None = None
+    many: bool = False  # takes several FILEs (args.files); the handler sees one at a time as args.file
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def subcommand(name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None, *,
+               description: str | None = None, many: bool = False):
+    """Register the decorated handler as `cnndsl NAME`: the one place a subcommand is declared.
+
+    `args(parser)` adds its arguments; the shared options (--format, --color) are added to every
+    subcommand, so they work before or after its name. With `many`, the parser takes `files` (FILE...,
+    `-` for stdin) and the handler runs once per file with `args.file` set; the exit code is the worst.
+    """
+    def wrap(handler):
+        COMMANDS[name] = Command(name, handler, help, args, description, many)
+        return handler
+
+    return wrap
+
+
+def _add_shared(p: argparse.ArgumentParser, default) -> None:
+    """Options every subcommand takes, before or after its name; `default` is SUPPRESS on the
+    subcommands so that a value given before the name is kept."""
+    p.add_argument("--format", choices=("full", "concise", "json"), default=default("full"),
+                   help="how to print diagnostics: full (the source line and a caret; default), concise (one line "
+                        "each), json (a JSON list on stdout)")
+    p.add_argument("--color", "--colour", choices=("auto", "always", "never"), default=default("auto"),
+                   help="colour the diagnostics: auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR forces "
+                        "it), always, never")
+
+
+def _add_spec_args(p: argparse.ArgumentParser, many: bool = False) -> None:
+    if many:
+        p.add_argument("files", nargs="+", metavar="FILE", help="the .cnn specs (`-` reads standard input)")
+    else:
+        p.add_argument("file", help="the .cnn spec (`-` reads standard input)")
+    p.add_argument("--shape", "--input", dest="shape", type=_shape_arg, metavar="HxWxC",
+                   help="override the spec's input shape (H x W x C, or N for a vector)")
+    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N",
+                   help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
+
+
+def _add_fold_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--collapse", action="store_true",
+                   help=f"{what} each innermost block (a bottleneck, an Inception module) with its totals")
+    p.add_argument("--depth", type=_depth_arg, metavar="N",
+                   help="show N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
+
+
+def _add_diagram_args(p: argparse.ArgumentParser) -> None:
+    _add_fold_args(p, "one node for")
+    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
+                   help="layout direction: TB top to bottom (default), LR left to right")
+    p.add_argument("--dpi", type=int, default=None, metavar="N",
+                   help="resolution of a PNG (default 200; a bitmap Graphviz cannot make that large is drawn "
+                        "folded, or refused); SVG and PDF are vector formats")
+
+
+def _add_limit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-params", type=int, default=MAX_PARAMS, metavar="N",
                    help=f"refuse, before allocating anything, a network with more parameters (default {MAX_PARAMS:,})")
     p.add_argument("--max-memory", type=_bytes_arg, default=MAX_MEMORY, metavar="SIZE",
@@ -172,12 +149,157 @@ def _add_weight_args(p: argparse.ArgumentParser) -> None:
     w.add_argument("--no-weights", action="store_true", help="zero conv and fc weights: fast, for shapes and timing")
 
 
+def _check_args(p):
+    _add_spec_args(p, many=True)
+
+
+def _summary_args(p):
+    _add_spec_args(p, many=True)
+    p.add_argument("--json", action="store_true",
+                   help="print a stable JSON document instead of the table (every layer, its parameters, and the "
+                        "rows the options ask for)")
+    _add_fold_args(p, "one row for")
+    p.add_argument("--tree", action="store_true",
+                   help="show the layers as a tree of their blocks, each indented under its block with its depth "
+                        "(torchinfo's layout); --depth limits the levels")
+    p.add_argument("--columns", type=_columns_arg, default=[], metavar="C,C,...",
+                   help=f"extra columns: {', '.join(EXTRA_COLUMNS)}")
+    p.add_argument("--width", type=int, metavar="N",
+                   help="the widest a line may be (default: the terminal's width; unlimited when not a terminal)")
+
+
+EXTRA_COLUMNS = ("kernel", "stride", "padding", "input", "percent")
+
+
+def _columns_arg(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in cols if c not in EXTRA_COLUMNS]
+    if bad or not cols:
+        raise argparse.ArgumentTypeError(f"unknown column {bad[0]!r}; choose from {', '.join(EXTRA_COLUMNS)}"
+                                         if bad else f"expected columns such as kernel,stride, got {text!r}")
+    return list(dict.fromkeys(cols))
+
+
+def _layers_args(p):
+    p.add_argument("kind", nargs="?", help="show one kind in detail")
+
+
+def _render_args(p):
+    _add_spec_args(p, many=True)
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.svg, .png, .pdf or .dot; `-` prints the DOT text (default: the spec's name with .svg, "
+                        "beside it; one spec only)")
+    _add_diagram_args(p)
+
+
+def _compile_args(p):
+    _add_spec_args(p, many=True)
+    p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
+                   "beside it; one spec only)")
+    _add_weight_args(p)
+    p.add_argument("--external-data", action="store_true",
+                   help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
+    p.add_argument("--svg", metavar="PATH",
+                   help="also draw the architecture, as `cnndsl render` does (.svg, .png, .pdf or .dot)")
+    _add_diagram_args(p)
+
+
+def _run_args(p):
+    p.add_argument("file", help="a .cnn spec or an .onnx model")
+    p.add_argument("--input", metavar="X.npy", dest="array",
+                   help="the input array: one image as H x W x C (the notes' layout; H x W for one channel) or a "
+                        "batch as N x C x H x W (ONNX's layout), told apart by their shapes; default: random normal "
+                        "values from --seed")
+    p.add_argument("--shape", type=_shape_arg, metavar="HxWxC", help="run a .cnn spec at another input shape")
+    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the random input (default 1)")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show for a vector output (default 5)")
+    p.add_argument("--repeat", type=int, default=10, metavar="R",
+                   help="timed runs after a warm-up run; the latency is their median (default 10)")
+    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_weight_args(p)
+
+
+def _weights_args(p):
+    _add_spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.npz",
+                   help="write the default weights (from --seed) as an .npz to fill with trained values")
+    p.add_argument("--seed", type=int, default=0, help="seed of the template's He uniform weights (default 0)")
+    _add_limit_args(p)
+
+
+def _bench_args(p):
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or an .onnx model; give several to compare")
+    p.add_argument("--shape", type=_shape_arg, metavar="HxWxC", help="time the .cnn specs at another input shape")
+    p.add_argument("--batch", type=_batches_arg, default=[1, 8, 32], metavar="B,B,...",
+                   help="batch sizes (default 1,8,32)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="onnxruntime intra-op threads (default 0: onnxruntime's choice, one per core)")
+    p.add_argument("--warmup", type=int, default=2, metavar="W", help="untimed runs per batch size first (default 2)")
+    p.add_argument("--runs", type=int, default=10, metavar="R", help="timed runs per batch size (default 10)")
+    p.add_argument("--providers", metavar="P,P,...",
+                   help="onnxruntime execution providers in order of preference: cpu (default), cuda, tensorrt, "
+                        "or any full name such as OpenVINOExecutionProvider; GPU ones need onnxruntime-gpu")
+    p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_weight_args(p)
+
+
+def _completion_args(p):
+    p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete for")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus a did-you-mean for a mistyped subcommand."""
+
+    def error(self, message: str):
+        import re
+
+        m = re.search(r"invalid choice: '([^']*)'", message)
+        if m and "COMMAND" in message:
+            import difflib
+
+            close = difflib.get_close_matches(m[1], list(COMMANDS), n=1, cutoff=0.5)
+            message = f"unknown command `{m[1]}`" + (f"; did you mean `{close[0]}`?" if close else
+                                                      f"; the commands are {', '.join(COMMANDS)}")
+        super().error(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(
+        prog="cnndsl",
+        description="Write down, check, cost, draw and run convolutional network architectures.",
+        epilog="exit codes: 0 ok, 1 the spec has errors, 2 usage error (or Graphviz missing for an image), "
+               "3 internal error",
+    )
+    ap.add_argument("--version", action="version", version=f"cnndsl {__version__}")
+    _add_shared(ap, lambda v: v)
+    shared = argparse.ArgumentParser(add_help=False)
+    _add_shared(shared, lambda v: argparse.SUPPRESS)
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=argparse.ArgumentParser)
+    sub.required = True
+    for c in COMMANDS.values():
+        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help[:1].upper() + c.help[1:],
+                           parents=[shared])
+        c.declare(p)
+    return ap
+
+
 def _load(args, path: str | None = None):
-    from .model import compile_file
+    """Compile the spec at `path` (default args.file; `-` reads standard input, named `<stdin>`)."""
+    from .model import compile_file, compile_text
 
     path = path or args.file
+    shape = getattr(args, "shape", None)
+    if path == STDIN:
+        data = sys.stdin.buffer.read()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise UsageError(f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+                             ) from None
+        return compile_text(text, "<stdin>", shape, args.max_layers)
     try:
-        return compile_file(path, getattr(args, "input", None), args.max_layers)
+        return compile_file(path, shape, args.max_layers)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
 
@@ -187,25 +309,70 @@ def _print_warnings(model, fmt: str) -> None:
         print(render(w, model.sources, "concise" if fmt == "json" else fmt), file=sys.stderr)
 
 
+@subcommand("check", "check specs: shapes, parameters, structure; one line each on success", _check_args,
+            many=True)
 def cmd_check(args) -> int:
     m = _load(args)
+    if args.format == "json":  # stdout is exactly one JSON list of diagnostics, warnings included
+        args.diagnostics.extend(m.warnings)
+        return EXIT_OK
     _print_warnings(m, args.format)
     t = m.totals
-    print(f"{args.file}: ok: {m.name}, {len(m.layers)} layers, input {'x'.join(map(str, m.input_shape))} -> "
+    print(f"{m.path}: ok: {m.name}, {len(m.layers)} layers, input {'x'.join(map(str, m.input_shape))} -> "
           f"{', '.join('x'.join(map(str, m.graph.nodes[o]['shape'])) for o in m.outputs)}, "
           f"{t.params:,} parameters, {t.macs:,} MACs")
     return EXIT_OK
 
 
+@subcommand("summary", "per-layer table: activation shape and size, parameters, MACs (a .cnn spec or an .onnx "
+            "model)", _summary_args, many=True)
 def cmd_summary(args) -> int:
     from .backends import summary
 
+    if args.file != STDIN and args.file.lower().endswith(".onnx"):
+        return _summary_onnx(args)
     m = _load(args)
     _print_warnings(m, args.format)
-    print(summary.to_json(m) if args.json else summary.to_text(m, args.collapse, args.depth))
+    options = dict(collapse=args.collapse, depth=args.depth, tree=args.tree, columns=args.columns)
+    if args.json:
+        args.documents.append(summary.to_dict(m, **options))
+    else:
+        print(summary.to_text(m, **options, width=_width(args)))
     return EXIT_OK
 
 
+def _width(args) -> int | None:
+    """--width, else the terminal's width when stdout is one (None: no limit, as in a pipe or a file)."""
+    if args.width:
+        return args.width
+    if sys.stdout.isatty():
+        import shutil
+
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _summary_onnx(args) -> int:
+    """`cnndsl summary MODEL.onnx`: an ONNX file cnndsl did not write, node by node."""
+    import os
+
+    from .backends import onnx_summary
+
+    if not os.path.isfile(args.file):
+        raise UsageError(f"cannot read `{args.file}`: " + ("it is a folder" if os.path.isdir(args.file)
+                                                           else "no such file"))
+    try:
+        s = onnx_summary.summarize(args.file, getattr(args, "shape", None))
+    except onnx_summary.OnnxFileError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        args.documents.append(s.to_dict())
+    else:
+        print(s.to_text(width=_width(args)))
+    return EXIT_OK
+
+
+@subcommand("layers", "list the layer kinds and their parameters", _layers_args)
 def cmd_layers(args) -> int:
     from .layers import INTERNAL, LAYERS, REQUIRED
 
@@ -237,25 +404,32 @@ def _show(v) -> str:
 
 
 def draw(model, out: str, args) -> int:
-    """Write the diagram of `model` to `out` with the --collapse/--depth/--rankdir options in `args`."""
+    """Write the diagram of `model` to `out` with the --collapse/--depth/--rankdir/--dpi options in `args`."""
     from .backends import dot
 
     try:
-        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir)
+        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir,
+                               dpi=args.dpi)
     except OSError as e:
         raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
+    except dot.TooLarge as e:
+        raise UsageError(f"{e}; nothing written: write .svg or .pdf (no size limit), lower --dpi, or fold more "
+                         f"with --depth 0") from None
     except dot.RenderError as e:  # our DOT text is always valid, so this is a bug or a broken Graphviz
         print(f"cnndsl: internal error: {e}", file=sys.stderr)
         return EXIT_INTERNAL
-    if done.image:
-        print(f"wrote {done.path}")
-    else:
-        print(f"cnndsl: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {out}; "
+    if not done.image:  # the user asked for an image we could not make: not a success
+        print(f"cnndsl: error: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {out}; "
               f"{dot.INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {done.path}")
+    if done.folded:
+        print(f"cnndsl: note: {model.name} is too large for a {done.format.upper()} bitmap, so it is drawn with "
+              f"every innermost block folded (--collapse); write .svg or .pdf for every layer", file=sys.stderr)
     return EXIT_OK
 
 
-def _check_output(out: str) -> None:
+def _check_output(out: str, args) -> None:
     """Refuse an unknown format or a missing folder before compiling, as a usage error."""
     from .backends.dot import FormatError, output_format
 
@@ -264,22 +438,34 @@ def _check_output(out: str) -> None:
     except FormatError as e:
         raise UsageError(str(e)) from None
     _writable(out)
+    dpi = getattr(args, "dpi", None)
+    if dpi is not None and not 10 <= dpi <= 2400:
+        raise UsageError(f"--dpi must be between 10 and 2400, got {dpi}")
 
 
+@subcommand("render", "draw the architecture with Graphviz: SVG, PNG, PDF or DOT", _render_args, many=True)
 def cmd_render(args) -> int:
     from pathlib import Path
 
     from .backends import dot
 
+    if args.file == STDIN and not args.output:
+        raise UsageError("a spec read from standard input needs `-o OUT` (`-o -` prints the DOT text)")
     out = args.output or str(Path(args.file).with_suffix(".svg"))
     if out != "-":
-        _check_output(out)
+        _check_output(out, args)
     m = _load(args)
     _print_warnings(m, args.format)
     if out == "-":
         sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir))
         return EXIT_OK
     return draw(m, out, args)
+
+
+def _check_limits(*a) -> None:
+    from .model import check_limits
+
+    check_limits(*a)
 
 
 def _fail(message: str, details=()) -> int:
@@ -321,16 +507,19 @@ def _kb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB"
 
 
+@subcommand("compile", "export an ONNX model (NCHW, float32) that onnxruntime runs", _compile_args, many=True)
 def cmd_compile(args) -> int:
     from pathlib import Path
 
+    if args.file == STDIN and not args.output:
+        raise UsageError("a spec read from standard input needs `-o OUT.onnx`")
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
     _writable(out)
     if args.svg:
-        _check_output(args.svg)
+        _check_output(args.svg, args)
     m = _load(args)
     _print_warnings(m, args.format)
-    check_limits(m, args.max_params, args.max_memory)
+    _check_limits(m, args.max_params, args.max_memory)
     from .backends import onnx as ob
 
     ex = _export(args, m)
@@ -371,7 +560,7 @@ def _open_model(path: str, args, batch: int, open_session):
             return None
     m = _load(args, path)
     _print_warnings(m, args.format)
-    check_limits(m, args.max_params, args.max_memory, batch)
+    _check_limits(m, args.max_params, args.max_memory, batch)
     ex = _export(args, m)
     if ex is None:
         return None
@@ -384,6 +573,9 @@ def _open_model(path: str, args, batch: int, open_session):
         return open_session(str(Path(d) / "model.onnx")), m
 
 
+@subcommand("run", "run a spec or an .onnx model in onnxruntime: output values, top-k, latency", _run_args,
+            description="Run a .cnn spec (exported in memory) or an .onnx model in onnxruntime, and print the "
+                        "output shape and values (the top classes of a classifier) and the latency.")
 def cmd_run(args) -> int:
     import os
 
@@ -407,15 +599,17 @@ def cmd_run(args) -> int:
         try:
             x = np.load(args.array, allow_pickle=False)
         except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            raise UsageError(f"cannot read `{args.array}`: {e.strerror or e}") from None
+            hint = ("; `--input` is an array in `run`, the input shape is `--shape`"
+                    if not os.path.exists(args.array) and _looks_like_shape(args.array) else "")
+            raise UsageError(f"cannot read `{args.array}`: {e.strerror or e}{hint}") from None
         except (ValueError, OSError, EOFError) as e:
-            return _fail(f"`{args.array}` is not a NumPy .npy array: {e}")
+            raise UsageError(f"`{args.array}` is not a NumPy .npy array: {e}") from None
         if not isinstance(x, np.ndarray):
-            return _fail(f"`{args.array}` is an .npz archive; give one array as .npy")
+            raise UsageError(f"`{args.array}` is an .npz archive; give one array as .npy")
         try:
             x, how = runtime.fit_input(x, list(inp.shape))
         except runtime.InputError as e:
-            return _fail(f"`{args.array}`: {e}")
+            raise UsageError(f"`{args.array}`: {e}") from None
         how = f"`{args.array}`, read as {how}"
     else:
         x = runtime.random_input(list(inp.shape), args.batch, args.seed)
@@ -431,6 +625,12 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _looks_like_shape(text: str) -> bool:
+    return all(p.strip().isdigit() for p in text.lower().split("x"))
+
+
+@subcommand("weights", "list the weight tensors a spec expects (names, shapes); -o writes a template",
+            _weights_args)
 def cmd_weights(args) -> int:
     from .backends import onnx as ob
     from .layers import fmt_shape
@@ -440,7 +640,7 @@ def cmd_weights(args) -> int:
     m = _load(args)
     _print_warnings(m, args.format)
     if args.output:  # the template holds every weight
-        check_limits(m, args.max_params, args.max_memory)
+        _check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
     inits = {"he": "He uniform, fan_in {}", "zeros": "zeros", "ones": "ones", "fixed": "fixed by the spec: w={}"}
     def default(w) -> str:
@@ -490,6 +690,10 @@ def _bench_session(path: str, args, providers: list[str]):
                                    params=params if proto.graph.initializer else None, macs=None, input=dims)
 
 
+@subcommand("bench", "onnxruntime latency and throughput of specs or .onnx models across batch sizes", _bench_args,
+            description="Time specs (exported in memory) or .onnx models in onnxruntime: for each batch size, "
+                        "warm-up runs, then timed runs; prints the median and 90th percentile latency and the "
+                        "throughput, several models side by side with their parameters and MACs.")
 def cmd_bench(args) -> int:
     import os
 
@@ -544,29 +748,77 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
-            "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
+@subcommand("completion", "print a shell completion script: bash, zsh or fish", _completion_args,
+            description="Print a completion script for the shell, generated from cnndsl's own options: "
+                        "`cnndsl completion bash > ~/.local/share/bash-completion/completions/cnndsl`, "
+                        "`cnndsl completion zsh > ~/.zfunc/_cnndsl`, "
+                        "`cnndsl completion fish > ~/.config/fish/completions/cnndsl.fish`.")
+def cmd_completion(args) -> int:
+    from .completion import script
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return EXIT_OK
+
+
+def _report(e: CompileError, args) -> None:
+    """Print a spec's diagnostics: on stderr as text, or kept for the one JSON list on stdout."""
+    if args.format == "json":
+        args.diagnostics.extend(e.diagnostics)
+        return
+    from .term import paint, wants_color
+
+    color = wants_color(sys.stderr, args.color)
+    for d in e.diagnostics:
+        text = render(d, e.sources, args.format)
+        print(paint(text) if color else text, file=sys.stderr)
+    n = sum(d.severity == "error" for d in e.diagnostics)
+    file = getattr(args, "file", None) or "the spec"
+    print(f"{n} error{'s' if n != 1 else ''} in {'<stdin>' if file == STDIN else file}", file=sys.stderr)
+
+
+def _run_one(cmd: Command, args) -> int:
+    try:
+        return cmd.handler(args)
+    except CompileError as e:
+        _report(e, args)
+        return EXIT_SPEC
+    except UsageError as e:
+        print(f"cnndsl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .term import make_safe
+
+    make_safe()  # `×` and `‖` become `x` and `||` on an ASCII-only stdout instead of a crash
     ap = build_parser()
     try:
         args = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 for --help
         return int(e.code or 0)
+    cmd = COMMANDS[args.command]
+    args.diagnostics = []  # with --format json: every file's, printed as one list on stdout
+    args.documents = []  # `summary --json`: one document per file, printed together at the end
     try:
-        return COMMANDS[args.command](args)
-    except CompileError as e:
-        if args.format == "json":
+        files = list(getattr(args, "files", None) or [None]) if cmd.many else [None]
+        if len(files) > 1 and (getattr(args, "output", None) or getattr(args, "svg", None)):
+            raise UsageError(f"-o/--output and --svg name one file: give one spec, not {len(files)}")
+        if files.count(STDIN) > 1:
+            raise UsageError("standard input (`-`) can be read once")
+        code = EXIT_OK
+        for f in files:
+            if f is not None:
+                args.file = f
+            code = max(code, _run_one(cmd, args))
+        if args.documents:
+            import json
+
+            print(json.dumps(args.documents[0] if len(files) == 1 else args.documents, indent=2))
+        if args.format == "json" and (args.diagnostics or cmd.name == "check"):
             from .diagnostics import dumps
 
-            print(dumps(e.diagnostics), file=sys.stderr)
-        else:
-            for d in e.diagnostics:
-                print(render(d, e.sources, args.format), file=sys.stderr)
-            n = sum(d.severity == "error" for d in e.diagnostics)
-            print(f"{n} error{'s' if n != 1 else ''} in {getattr(args, 'file', 'the spec')}", file=sys.stderr)
-        return EXIT_SPEC
+            print(dumps(args.diagnostics))
+        return code
     except UsageError as e:
         print(f"cnndsl: error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -188,13 +188,14 @@ def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded:
 
 
 def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: str = "TB",
-           legend: bool = True) -> str:
+           legend: bool = True, dpi: int | None = None) -> str:
     """The diagram as DOT text: the same model and options always give the same bytes.
 
     Args:
         collapse: fold each innermost block call (and each residual or branches outside any block) into
             one node with its totals: ResNet's bottlenecks, GoogLeNet's Inception modules.
         depth: fold the scopes nested deeper than `depth` (0 folds the top-level ones; None folds none).
+        dpi: the resolution of a bitmap drawn from the text (None: Graphviz's default).
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
@@ -223,7 +224,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
 
     # newrank: rank constraints may span clusters (the branches' heads below)
     graph = _attrs(rankdir=rankdir, fontname=FONT, fontsize=11, nodesep=0.3, ranksep=0.35, newrank="true",
-                   labelloc="b", labeljust="l", tooltip=m.name)
+                   labelloc="b", labeljust="l", tooltip=m.name, dpi=dpi)
     node = _attrs(shape="box", style="rounded,filled", fontname=FONT, fontsize=11, color="#444444", penwidth=0.8,
                   margin="0.12,0.05")
     edge = _attrs(fontname=FONT, fontsize=8, fontcolor="#666666", color="#555555", arrowsize=0.6, penwidth=0.9)
@@ -300,6 +301,7 @@ class Rendered:
     path: Path
     format: str
     image: bool  # False: Graphviz's `dot` was not found and only the DOT text was written
+    folded: bool = False  # True: too large for a bitmap as asked, so drawn with every innermost block folded
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
@@ -325,29 +327,63 @@ class RenderError(RuntimeError):
     """Graphviz's `dot` ran but failed."""
 
 
+class TooLarge(RuntimeError):
+    """The bitmap would pass Graphviz's 32,767 px limit even folded: use SVG or PDF, or fold more."""
+
+
+PNG_DPI = 200  # as Keras's plot_model; Graphviz's own default (96) gives a 12 px shape line
+BITMAP_LIMIT = 32_767  # px on a side: cairo's limit, past which Graphviz shrinks the picture with a warning
+
+
+def _graphviz(text: str, fmt: str) -> tuple[bytes, str] | None:
+    """Run `dot -T<fmt>`; (image, its warnings) or None when `dot` is not installed."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("dot")
+    if exe is None:
+        return None
+    p = subprocess.run([exe, f"-T{fmt}"], input=text.encode(), capture_output=True)
+    err = p.stderr.decode(errors="replace").strip()
+    if p.returncode != 0:
+        raise RenderError(f"Graphviz `dot` failed: {err.splitlines()[0] if err else p.returncode}")
+    return p.stdout, err
+
+
 def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int | None = None,
-                rankdir: str = "TB") -> Rendered:
+                rankdir: str = "TB", dpi: int | None = None) -> Rendered:
     """Draw `m` to `path`; the suffix picks the format (.svg, .png, .pdf or .dot).
+
+    A PNG is drawn at `dpi` (default PNG_DPI). One that Graphviz would have to shrink to fit its bitmap
+    limit is drawn folded (`collapse`) instead, which the result reports (`folded=True`); if even that
+    is too large, TooLarge is raised. Graphviz's own warnings never reach the terminal.
 
     Without Graphviz's `dot` program the DOT text is written beside `path` (same name, `.dot`) and the
     result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path.
     """
     path = Path(path)
     fmt = output_format(path)
-    text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir)
+    if fmt != "png" and dpi is not None:
+        dpi = None  # vector formats have no resolution
+    dpi = dpi or (PNG_DPI if fmt == "png" else None)
+    text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir, dpi=dpi)
     if fmt == "dot":
         write_atomic(path, text.encode())
         return Rendered(path, fmt, True)
-    import graphviz  # lazily: `cnndsl check` and `summary` never load it
-
-    try:
-        data = graphviz.Source(text).pipe(format=fmt, engine="dot")
-    except graphviz.ExecutableNotFound:
+    done = _graphviz(text, fmt)
+    if done is None:
         dot_path = path.with_suffix(".dot")
         write_atomic(dot_path, text.encode())
         return Rendered(dot_path, "dot", False)
-    except graphviz.CalledProcessError as e:
-        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise RenderError(f"Graphviz `dot` failed: {err[0] if err else e}") from None
+    data, warnings = done
+    folded = False
+    if "too large" in warnings:
+        if collapse or depth == 0:
+            raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi")
+        text = to_dot(m, collapse=True, depth=depth, rankdir=rankdir, dpi=dpi)
+        data, warnings = _graphviz(text, fmt) or (b"", "")
+        if "too large" in warnings:
+            raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi, even folded")
+        folded = True
     write_atomic(path, data)
-    return Rendered(path, fmt, True)
+    return Rendered(path, fmt, True, folded)
