@@ -188,7 +188,7 @@ def _is_long_skip(v: _View, u: str, w: str) -> bool:
 
 def _u_shape(v: _View, skips: list[tuple[str, str]], shapes: dict[str, tuple]) -> tuple[int, list] | None:
     """An encoder-decoder (U-Net): two or more skips that nest (u1 < u2 < w2 < w1, in source order) and
-    join tensors of the same H x W. Returns (the order of the bottom of the U, the nested pairs), or None."""
+    join tensors of the same H x W. Returns (the bottom of the U, the nested pairs), or None."""
     pairs = sorted(((u, w) for u, w in skips if len(shapes[u]) == 3 and shapes[u][:2] == shapes[w][:2]),
                    key=lambda e: v.order[e[0]])
     nested = []
@@ -202,7 +202,7 @@ def _u_shape(v: _View, skips: list[tuple[str, str]], shapes: dict[str, tuple]) -
     if not between:
         return None
     bottom = min(between, key=lambda n: (shapes[n][0] * shapes[n][1], -v.order[n]))
-    return v.order[bottom], nested
+    return bottom, nested
 
 
 def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded: bool) -> str:
@@ -279,7 +279,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
                 color, fill, style = SCOPE_STYLE.get(sc["kind"], ("#9a9a9a", None, "solid"))
                 styles = ["rounded"] + (["filled"] if fill else []) + ([style] if style != "solid" else [])
                 lines.append(f"{indent}subgraph {_q('cluster_' + ident)} {{")
-                frame = _attrs(label=" ", style=",".join(styles), color=color, fillcolor=fill, fontsize=4,
+                frame = _attrs(label="", style=",".join(styles), color=color, fillcolor=fill,
                                labeljust="l", labelloc="t", penwidth=1.1, tooltip=ident)
                 lines.append(f"{indent}  graph [{frame}];")
                 # NOTE: the title is a text node beside the frame's first node, not the frame's label:
@@ -314,9 +314,8 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
     rep_order: dict[str, int] = {}
     for n in g:
         rep_order.setdefault(v.fold.rep[n], v.order[n])
-    u_shape = _u_shape(v, [(u, w) for (_, u, w, skip) in drawn.values() if skip and not v.fold.is_folded(u)],
-                       {n: g.nodes[n]["shape"] for n in g})
-    bottom = u_shape[0] if u_shape else None
+    u_shape = _u_shape(v, [(u, w) for (_, u, w, skip) in drawn.values() if skip], {n: g.nodes[n]["shape"] for n in g})
+    bottom = rep_order[v.fold.rep[u_shape[0]]] if u_shape else None
     same_rank = [(v.fold.rep[u], v.fold.rep[w]) for u, w in u_shape[1]] if u_shape else []
 
     edges = {}
