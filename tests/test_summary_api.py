@@ -30,12 +30,23 @@ def test_tree_by_block_with_depth_index():
     lines = out.splitlines()
     assert lines[4].startswith("ResNet50 ")
     assert lines[5].startswith("├─conv1: 1-1 ")
-    stage = next(x for x in lines if x.startswith("├─conv2_x = bottleneck_stage(n=64, blocks=3, s=1): 1-3"))
-    assert "16 layers" in stage and stage.split()[-2] == "218,624"  # 76,288 + 2 x 71,168 (torchvision's layer1)
-    assert any(x.startswith("│ ├─bottleneck_down(n=64, s=1): 2-1") for x in lines)
+    stage = next(x for x in lines if x.startswith("├─conv2_x: 1-3 "))
+    # torchvision's layer1: 76,288 + 2 x 71,168 parameters
+    assert "bottleneck_stage(n=64, blocks=3, s=1): 16 layers" in stage and stage.split()[-2] == "218,624"
+    assert any(x.startswith("│ ├─bottleneck_down1: 2-1") and "bottleneck_down(n=64, s=1): 6 layers" in x
+               for x in lines)
     assert lines[lines.index(next(x for x in lines if x.startswith("---")), 5) - 1].startswith("└─fc1: 1-")
     # depth 1 shows the blocks one level down folded, no deeper
     assert not any(x.startswith("│ │ ") for x in lines)
+
+
+def test_readme_summary_example_is_real_output():
+    readme = (SPECS.parent / "README.md").read_text()
+    shown = readme.split("$ cnndsl summary specs/resnet50.cnn --tree --depth 1 --columns percent\n", 1)[1]
+    shown = shown.split("\n...\n```", 1)[0]
+    out = run_cli("summary", "specs/resnet50.cnn", "--tree", "--depth", "1", "--columns", "percent",
+                  cwd=SPECS.parent).out
+    assert out.startswith(shown + "\n")
 
 
 def test_extra_columns_and_percent():

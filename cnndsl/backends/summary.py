@@ -202,17 +202,17 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
               "activation shape", "activation size", "# parameters", "MACs"]
     extras = [c for c in columns if c != "input"] + (["input"] if "input" in columns else [])
     top = rows(m, collapse, depth, tree)
+    scopes = m.graph.graph.get("scopes", {})
     table = [["input", "input", *["" for _ in extras], shape_str(m.input_shape), f"{_size(m.input_shape):,}", "0",
               "0"]]
 
     def add(rs: list[Row], prefix: str) -> None:
         for i, r in enumerate(rs):
             last = i == len(rs) - 1
-            if tree:
-                name = prefix + ("└─" if last else "├─") + (r.name.rsplit(".", 1)[-1] if r.kind == "layer" else
-                                                           r.label) + f": {r.index}"
-                label = (r.label if r.kind == "layer" else
-                         f"{r.layers} layers" if r.kind == "block" else f"folded: {r.layers} layers")
+            if tree:  # torchinfo's `├─conv2_x: 1-3`, the block's call in the kind column
+                name = prefix + ("└─" if last else "├─") + r.name.rsplit(".", 1)[-1] + f": {r.index}"
+                call = scopes[r.name]["label"] + (f" × {r.times}" if r.times > 1 else "") if r.kind != "layer" else ""
+                label = r.label if r.kind == "layer" else f"{call}: {r.layers} layers"
             else:
                 name = r.name
                 label = r.label if r.kind == "layer" else f"{r.label}: {r.layers} layers"
