@@ -552,6 +552,8 @@ def _open_model(path: str, args, batch: int, open_session):
     if Path(path).suffix.lower() == ".onnx":
         if args.weights or args.no_weights:
             raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
+        if getattr(args, "shape", None):
+            raise UsageError("--shape applies to a .cnn spec; an .onnx model's input shape is fixed in the file")
         try:
             return open_session(path), None
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
