@@ -15,10 +15,8 @@ import math
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import __version__
-from .diagnostics import CompileError, render
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 # The defaults of cnndsl.ir.MAX_NODES and cnndsl.model.MAX_PARAMS / MAX_MEMORY, written here so that
@@ -65,14 +63,16 @@ def _bytes_arg(text: str) -> int:
 # --- the subcommands: each is declared once, by @subcommand on its handler ------------------------
 
 
-@dataclass(frozen=True)
 class Command:
-    name: str
-    handler: Callable[[argparse.Namespace], int]
-    help: str
-    declare: Callable[[argparse.ArgumentParser], None]  # adds the command's own arguments
-    description: str | None = None
-    many: bool = False  # takes several FILEs (args.files); the handler sees one at a time as args.file
+    """A subcommand: its handler, its help, and `declare(parser)`, which adds its own arguments. With
+    `many`, it takes several FILEs (args.files) and the handler sees one at a time as args.file."""
+
+    # NOTE: a plain class, not a dataclass: `cnndsl --help` should not pay for importing dataclasses
+    def __init__(self, name: str, handler: Callable[[argparse.Namespace], int], help: str,
+                 declare: Callable[[argparse.ArgumentParser], None], description: str | None = None,
+                 many: bool = False) -> None:
+        self.name, self.handler, self.help, self.declare = name, handler, help, declare
+        self.description, self.many = description, many
 
 
 COMMANDS: dict[str, Command] = {}
@@ -305,6 +305,8 @@ def _load(args, path: str | None = None):
 
 
 def _print_warnings(model, fmt: str) -> None:
+    from .diagnostics import render
+
     for w in model.warnings:
         print(render(w, model.sources, "concise" if fmt == "json" else fmt), file=sys.stderr)
 
@@ -762,11 +764,12 @@ def cmd_completion(args) -> int:
     return EXIT_OK
 
 
-def _report(e: CompileError, args) -> None:
+def _report(e, args) -> None:  # e: a cnndsl.diagnostics.CompileError
     """Print a spec's diagnostics: on stderr as text, or kept for the one JSON list on stdout."""
     if args.format == "json":
         args.diagnostics.extend(e.diagnostics)
         return
+    from .diagnostics import render
     from .term import paint, wants_color
 
     color = wants_color(sys.stderr, args.color)
@@ -779,6 +782,8 @@ def _report(e: CompileError, args) -> None:
 
 
 def _run_one(cmd: Command, args) -> int:
+    from .diagnostics import CompileError
+
     try:
         return cmd.handler(args)
     except CompileError as e:

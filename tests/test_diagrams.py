@@ -12,7 +12,6 @@ import sys
 import xml.etree.ElementTree as ET
 import zlib
 
-import pytest
 from conftest import ROOT, SPECS, run_cli
 from test_render import SVG, dashed_edges, svg_items, svg_node_xy
 
@@ -154,10 +153,12 @@ def test_an_image_without_graphviz_is_not_a_success(tmp_path):
     assert not (tmp_path / "n.png").exists()
 
 
-@pytest.mark.parametrize("spec,args", [("unet", ("--collapse",)), ("densenet121", ("--depth", "1"))])
-def test_big_zoo_pngs_fit_a_bitmap(tmp_path, spec, args):
-    out = tmp_path / f"{spec}.png"
-    r = run_cli("render", SPECS / f"{spec}.cnn", "-o", out, *args)
+def test_readme_png_is_current(tmp_path):
+    """docs/img/unet_collapsed.png is `cnndsl render` output at 110 dpi: the same size as a fresh run."""
+    out = tmp_path / "unet.png"
+    r = run_cli("render", SPECS / "unet.cnn", "--collapse", "--dpi", "110", "-o", out)
     assert r.code == 0 and r.err == "", r.err
-    info = png_info(out)
-    assert 500 < max(info["width"], info["height"]) <= dot.BITMAP_LIMIT
+    fresh, shown = png_info(out), png_info(ROOT / "docs" / "img" / "unet_collapsed.png")
+    assert (fresh["width"], fresh["height"]) == (shown["width"], shown["height"]), \
+        "regenerate with `cnndsl render specs/unet.cnn --collapse --dpi 110 -o docs/img/unet_collapsed.png`"
+    assert max(fresh["width"], fresh["height"]) <= dot.BITMAP_LIMIT
