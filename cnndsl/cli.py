@@ -109,8 +109,10 @@ def _add_spec_args(p: argparse.ArgumentParser, many: bool = False) -> None:
         p.add_argument("files", nargs="+", metavar="FILE", help="the .cnn specs (`-` reads standard input)")
     else:
         p.add_argument("file", help="the .cnn spec (`-` reads standard input)")
-    p.add_argument("--shape", "--input", dest="shape", type=_shape_arg, metavar="HxWxC",
+    p.add_argument("--shape", type=_shape_arg, metavar="HxWxC",
                    help="override the spec's input shape (H x W x C, or N for a vector)")
+    # the old name of --shape, kept working but no longer shown: `--input` is `run`'s input array
+    p.add_argument("--input", dest="shape", type=_shape_arg, help=argparse.SUPPRESS)
     p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N",
                    help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
 
@@ -588,7 +590,7 @@ def cmd_run(args) -> int:
 
     from .backends import runtime
 
-    if not os.path.isfile(args.file):
+    if args.file != STDIN and not os.path.isfile(args.file):
         why = "it is a folder" if os.path.isdir(args.file) else "no such file"
         raise UsageError(f"cannot read `{args.file}`: {why}")
     if args.batch < 1 or args.top < 1 or args.repeat < 0:
@@ -619,8 +621,9 @@ def cmd_run(args) -> int:
         x = runtime.random_input(list(inp.shape), args.batch, args.seed)
         how = f"random normal values, seed {args.seed}"
     outs, timing = runtime.run(session, {inp.name: x}, args.repeat)
-    print(f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x C x H x W): {how}"
-          if x.ndim == 4 else f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x F): {how}")
+    name = "<stdin>" if args.file == STDIN else args.file
+    print(f"{name}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x C x H x W): {how}"
+          if x.ndim == 4 else f"{name}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x F): {how}")
     for o, y in zip(session.get_outputs(), outs, strict=True):
         print("\n".join(runtime.describe_output(o.name, y, args.top)))
     if timing.runs:
