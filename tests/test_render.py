@@ -131,7 +131,7 @@ def assert_full_drawing(m, svg) -> dict:
     last = {n for n in g if not g.out_degree(n) and cnndsl.LAYERS[g.nodes[n]["op"]].symbol}
     assert set(items["edge"]) == {f"{u}->{v}" for u, v in g.edges} | {f"{n}->out" for n in last}
     for (u, v) in g.edges:  # a residual's identity skip is the block's input, labelled where it enters
-        identity = g.nodes[v]["attrs"].get("residual") and g.edges[u, v]["slot"] == 1
+        identity = g.nodes[v]["role"] == "residual" and g.edges[u, v]["slot"] == 1
         assert items["edge"][f"{u}->{v}"] == ([] if identity else ["x".join(map(str, g.nodes[u]["shape"]))])
     for n in last:  # a merge's output shape is drawn, even when nothing follows it
         assert items["edge"][f"{n}->out"] == ["x".join(map(str, g.nodes[n]["shape"]))]

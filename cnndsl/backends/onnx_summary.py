@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .summary import human
+from ..util import human
 
 
 class OnnxFileError(ValueError):

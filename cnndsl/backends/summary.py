@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..model import Model
+from ..util import fmt_shape, human, prod
 from .fold import Fold, fold, scope_chain, scope_title
 
 JSON_SCHEMA_VERSION = 1
@@ -21,15 +22,6 @@ COLUMNS = ("kernel", "stride", "padding", "input", "percent")  # the optional co
 # Where the torchinfo-style size footer (input, forward/backward pass, parameters, total MB at a batch and
 # dtype) goes: the memory analysis sets this to a function Model -> list of footer lines.
 SIZE_FOOTER = None
-
-
-def human(n: float, unit: str = "") -> str:
-    """12_345_678 -> '12.35 M', 672 -> '672'; with a unit: '12.35 MMACs', '672 MACs'. Bytes use 'B' and
-    powers of 1000, like torchinfo."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip()
 
 
 def shape_str(shape) -> str:
@@ -85,7 +77,7 @@ def _scope_row(m: Model, s: str, members: list[str], kind: str, times: int = 1) 
     exits = [n for n in members if n in outs or any(w not in inside for w in g.successors(n))]
     shape = g.nodes[(exits or members)[-1]]["shape"]
     title = scope_title(g.graph["scopes"], s) + (f" × {times}" if times > 1 else "")
-    return Row(s, title, shape, _size(shape), sum(g.nodes[n]["params"] for n in members),
+    return Row(s, title, shape, prod(shape), sum(g.nodes[n]["params"] for n in members),
                sum(g.nodes[n]["macs"] for n in members), kind=kind, times=times, layers=len(members))
 
 
@@ -203,7 +195,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
     extras = [c for c in columns if c != "input"] + (["input"] if "input" in columns else [])
     top = rows(m, collapse, depth, tree)
     scopes = m.graph.graph.get("scopes", {})
-    table = [["input", "input", *["" for _ in extras], shape_str(m.input_shape), f"{_size(m.input_shape):,}", "0",
+    table = [["input", "input", *["" for _ in extras], shape_str(m.input_shape), f"{prod(m.input_shape):,}", "0",
               "0"]]
 
     def add(rs: list[Row], prefix: str) -> None:
@@ -237,7 +229,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
 
     rule = "-" * len(line(header))
     t = m.totals
-    out = [f"network {m.name}   input {'x'.join(map(str, m.input_shape))}", "", line(header), rule]
+    out = [f"network {m.name}   input {fmt_shape(m.input_shape)}", "", line(header), rule]
     out += [line(r) for r in table]
     out += [
         rule,
@@ -303,10 +295,3 @@ def to_dict(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
 
 def to_json(m: Model, **options) -> str:
     return json.dumps(to_dict(m, **options), indent=2)
-
-
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
