@@ -1044,7 +1044,8 @@ def _gap_infer(ins, a) -> Shape:
 def _lift_gap(v) -> Lifted | None:
     if v.op == "ReduceMean":
         axes = v.attr("axes") if v.attr("axes") is not None else (v.const(1) if v.n_inputs > 1 else None)
-        if axes is None or sorted(int(a) % 4 for a in axes) != [2, 3] or not v.attr("keepdims", 1):
+        # keepdims=0 (`x.mean([2, 3])`) gives N x C: the same numbers, which `fc` reads as it reads 1x1xC
+        if axes is None or len(v.in_shape(0)) != 3 or sorted(int(a) % 4 for a in axes) != [2, 3]:
             return None
     return Lifted({})
 

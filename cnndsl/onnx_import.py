@@ -195,6 +195,9 @@ class _Importer:
 
                 v = helper.get_attribute_value(n.attribute[0])
                 self.consts[n.output[0]] = numpy_helper.to_array(v) if hasattr(v, "dims") else np.asarray(v)
+        for n in g.node:  # a weight shared by value reaches its users through an Identity
+            if n.op_type == "Identity" and n.input and n.input[0] in self.consts:
+                self.consts[n.output[0]] = self.consts[n.input[0]]
         self.dims: dict[str, list[Any]] = {}
         for vi in [*g.input, *g.value_info, *g.output]:
             t = vi.type.tensor_type
@@ -539,68 +542,61 @@ def _choose_defaults(layers: list[Layer]) -> dict[str, dict[str, str]]:
 _NUM = re.compile(r"(?<![\w.])(\d+)(?![\w.])")
 
 
+WIDTH = 100
+
+
 class _Writer:
+    """Elements as spec text: one chain joined by `->`, wrapped onto lines that start with `->`; a
+    construct opens braces, its body indented by two spaces."""
+
     def __init__(self, defaults: dict[str, dict[str, str]]):
         self.defaults = defaults
 
-    def elems(self, elems: list[Any], indent: str, num=None) -> list[str]:
-        """Elements as lines: a chain joined by `->`, constructs opening braces."""
-        out: list[str] = []
-        line: list[str] = []
-
-        def flush():
-            if line:
-                out.append(indent + " -> ".join(line))
-                line.clear()
-
-        for e in elems:
-            if isinstance(e, Layer):
-                line.append(_layer_text(e, self.defaults, num))
-                continue
-            inner = self.construct(e, indent, num)
-            if line:
-                out.append(indent + " -> ".join(line) + " -> " + inner[0].lstrip())
-                line.clear()
-            else:
-                out.append(inner[0])
-            out.extend(inner[1:])
-        flush()
-        return _join_arrows(out, indent)
-
-    def construct(self, c: Construct, indent: str, num=None) -> list[str]:
+    def piece(self, e: Any, indent: str, num=None) -> list[str]:
+        """One element: a line, or (a construct) a first line, inner lines indented, and a closing `}`."""
+        if isinstance(e, str):
+            return [e]
+        if isinstance(e, Layer):
+            return [_layer_text(e, self.defaults, num)]
         inner = indent + "  "
-        if c.kind == "residual":
-            body, short = c.branches
-            lines = [indent + "residual {"] + self.elems(body, inner, num)
+        if e.kind == "residual":
+            body, short = e.branches
+            lines = ["residual {"] + self.chain(body, inner, num)
             if short:
-                one = self.elems(short, "", num)
-                if len(one) == 1:
+                one = self.chain(short, "", num)
+                if len(one) == 1 and len(inner) + len(one[0]) + 12 <= WIDTH:
                     lines.append(f"{inner}shortcut {{ {one[0]} }}")
                 else:
-                    lines += [inner + "shortcut {"] + self.elems(short, inner + "  ", num) + [inner + "}"]
-            return lines + [indent + "}"]
-        parts = [self.elems(b, "", num) if b else ["identity"] for b in c.branches]
-        if all(len(p) == 1 for p in parts) and sum(len(p[0]) for p in parts) < 90:
-            return [indent + f"{c.kind} {{ " + " | ".join(p[0] for p in parts) + " }"]
-        lines = [indent + c.kind + " {"]
-        for i, b in enumerate(c.branches):
-            sub = self.elems(b, inner, num) if b else [inner + "identity"]
-            if i:
+                    lines += [inner + "shortcut {"] + self.chain(short, inner + "  ", num) + [inner + "}"]
+            return lines + ["}"]
+        parts = [self.chain(b, "", num) if b else ["identity"] for b in e.branches]
+        one = f"{e.kind} {{ " + " | ".join(p[0] for p in parts) + " }"
+        if all(len(p) == 1 for p in parts) and len(indent) + len(one) <= WIDTH:
+            return [one]
+        lines = [e.kind + " {"]
+        for k, b in enumerate(e.branches):
+            if k:
                 lines.append(indent + "|")
-            lines += sub
-        return lines + [indent + "}"]
+            lines += self.chain(b, inner, num) if b else [inner + "identity"]
+        return lines + ["}"]
 
-
-def _join_arrows(lines: list[str], indent: str) -> list[str]:
-    """Consecutive lines of one chain continue with `->` (a construct's closing brace then `-> relu`)."""
-    out: list[str] = []
-    for ln in lines:
-        if out and out[-1].strip() == "}" and ln.startswith(indent) and not ln[len(indent):].startswith(" ") \
-                and not ln.strip().startswith(("residual", "}", "|")) and out[-1].startswith(indent + "}"):
-            out[-1] = out[-1] + " -> " + ln.strip()
-        else:
-            out.append(ln)
-    return out
+    def chain(self, elems: list[Any], indent: str, num=None) -> list[str]:
+        lines: list[str] = []
+        cur = ""
+        for k, e in enumerate(elems):
+            p = self.piece(e, indent, num)
+            sep = "-> " if k else ""
+            if cur and len(indent) + len(cur) + len(sep) + len(p[0]) > WIDTH:
+                lines.append(indent + cur.rstrip())
+                cur = ""
+            cur += sep + p[0] + " "
+            if len(p) > 1:
+                lines.append(indent + cur.rstrip())
+                lines += p[1:-1]
+                cur = p[-1] + " "
+        if cur.strip():
+            lines.append(indent + cur.rstrip())
+        return lines
 
 
 @dataclass
@@ -613,9 +609,12 @@ class Unit:
 
 
 def _units(elems: list[Any]) -> list[Unit]:
+    """Consecutive elements of one module. The unit is the module two names deep (`layer3.2`), or three
+    when the third is an index too (`features.2.0`, a block inside a numbered stage)."""
     units: list[Unit] = []
     for e in elems:
-        key = e.module[:2] if e.module else ()
+        m = e.module
+        key = m[:3] if len(m) >= 3 and m[2].isdigit() else m[:2]
         if units and units[-1].key == key and key:
             units[-1].elems.append(e)
         else:
@@ -639,13 +638,16 @@ class Spec:
 
 
 def _flat(elems: list[Any]) -> list[Layer]:
-    """The layers in the order cnndsl builds them: a residual's body, then its shortcut, then the add."""
+    """The layers in the order cnndsl builds them: a residual's body, then its shortcut, then the add; a
+    merge's empty branch is written `identity`, a layer of its own."""
     out: list[Layer] = []
     for e in elems:
         if isinstance(e, Layer):
             out.append(e)
             continue
         for b in e.branches:
+            if not b and e.kind != "residual":
+                out.append(Layer(f"{e.merge.id}/identity", "identity", {}, {}, [], []))
             out += _flat(b)
         out.append(e.merge)
     return out
@@ -664,9 +666,8 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
     # units whose text differs only in numbers become blocks; the numbers that vary become parameters
     skeleton: dict[str, list[Unit]] = defaultdict(list)
     for u in units:
-        u.text = w.elems(u.elems, "  ")
-        nlayers = len(_flat(u.elems))
-        if nlayers >= 2 and u.key:
+        u.text = w.chain(u.elems, "  ")
+        if len(_flat(u.elems)) >= 2 and u.key:
             skeleton[_NUM.sub("#", "\n".join(u.text))].append(u)
     blocks: list[str] = []
     calls: dict[int, str] = {}
@@ -676,91 +677,68 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
             continue
         bname = _block_name(us, taken)
         vecs = [[int(m) for m in _NUM.findall("\n".join(u.text))] for u in us]
-        cols = list(zip(*vecs, strict=True))
         params: list[tuple[str, tuple[int, ...]]] = []
         exprs: list[str] = []
         names_of = _param_names("\n".join(us[0].text))
-        for j, col in enumerate(cols):
-            if len(set(col)) == 1:
-                exprs.append(str(col[0]))
-                continue
-            for pname, pcol in params:
-                if pcol == col:
-                    exprs.append(pname)
-                    break
-                if all(c % p == 0 for c, p in zip(col, pcol, strict=True)) and len(
-                        {c // p for c, p in zip(col, pcol, strict=True)}) == 1:
-                    exprs.append(f"{col[0] // pcol[0]}*{pname}")
-                    break
-            else:
-                base = names_of[j] if j < len(names_of) else "v"
-                pname = base
-                k = 2
-                while any(pname == p for p, _ in params):
-                    pname, k = f"{base}{k}", k + 1
-                params.append((pname, col))
-                exprs.append(pname)
+        for j, col in enumerate(zip(*vecs, strict=True)):
+            exprs.append(_param_expr(col, params, names_of[j] if j < len(names_of) else "v"))
         values = iter(exprs)
         body = _NUM.sub(lambda _m, it=values: next(it), "\n".join(us[0].text))
         sig = ", ".join(p for p, _ in params)
         blocks.append(f"block {bname}({sig}) {{\n{body}\n}}" if params else f"block {bname} {{\n{body}\n}}")
-        for u_i, u in enumerate(us):
-            args = ", ".join(str(col[u_i]) for _, col in params)
+        for k, u in enumerate(us):
+            args = ", ".join(str(col[k]) for _, col in params)
             calls[id(u)] = f"{bname}({args})" if params else bname
-    # the body: units grouped into stages by their first module name, consecutive equal calls repeated
+    # the body: units of one stage (`layer3`) as one named value; consecutive equal calls repeated
     body_lines: list[str] = []
-    stage_of = [u.key[:1] if u.key else () for u in units]
     i = 0
     while i < len(units):
+        stage = units[i].key[:-1]
         j = i
-        while j + 1 < len(units) and stage_of[j + 1] == stage_of[i] and stage_of[i]:
+        while j + 1 < len(units) and stage and units[j + 1].key[:-1] == stage:
             j += 1
-        group = units[i:j + 1]
-        parts = _compress([calls.get(id(u)) or _reindent("\n".join(u.text)) for u in group])
-        if len(group) > 1 and stage_of[i]:
-            body_lines.append(_wrap(f"{_ident(stage_of[i][0])} = ", parts))
+        items: list[Any] = []
+        for u in units[i:j + 1]:
+            items += [calls[id(u)]] if id(u) in calls else u.elems
+        items = _compress(items)
+        if j > i:
+            lines = w.chain(items, "  ")
+            body_lines.append(f"{_ident('_'.join(stage))} = " + lines[0].lstrip())
+            body_lines += lines[1:]
         else:
-            body_lines += parts
+            body_lines += w.chain(items, "")
         i = j + 1
     text = "\n".join(head) + "\n\n" + ("\n\n".join(blocks) + "\n\n" if blocks else "")
     return text + "\n".join(body_lines) + "\n"
 
 
-def _wrap(head: str, parts: list[str], width: int = 100) -> str:
-    """`head` then the parts joined by `->`, continued on indented lines that start with `->` past `width`."""
-    lines, cur = [], head
-    for k, part in enumerate(parts):
-        if "\n" in part:  # a construct written out: it starts a line of its own
-            lines.append(cur + ("-> " if k else "") + part.replace("\n", "\n  ") if cur.strip() else "  -> " + part)
-            cur = "  "
-            continue
-        piece = part if k == 0 else f"-> {part}"
-        if cur.strip() and len(cur) + len(piece) + 1 > width:
-            lines.append(cur.rstrip())
-            cur = "  "
-        cur += piece + " "
-    if cur.strip():
-        lines.append(cur.rstrip())
-    return "\n".join(lines)
+def _param_expr(col: tuple[int, ...], params: list[tuple[str, tuple[int, ...]]], base: str) -> str:
+    """How a number that varies across a block's calls is written in its body: a constant, an existing
+    parameter, a multiple of one (`4*n`), or a new parameter named after the layer parameter it sets."""
+    if len(set(col)) == 1:
+        return str(col[0])
+    for pname, pcol in params:
+        if pcol == col:
+            return pname
+        if all(p and c % p == 0 for c, p in zip(col, pcol, strict=True)) and len(
+                {c // p for c, p in zip(col, pcol, strict=True)}) == 1:
+            return f"{col[0] // pcol[0]}*{pname}"
+    pname, k = base, 2
+    while any(pname == p for p, _ in params):
+        pname, k = f"{base}{k}", k + 1
+    params.append((pname, col))
+    return pname
 
 
-def _reindent(text: str) -> str:
-    return "\n".join(ln[2:] if ln.startswith("  ") else ln for ln in text.split("\n"))
-
-
-def _compress(parts: list[str]) -> list[str]:
-    """`b(64) -> b(64) -> b(64)` -> `repeat 3 { b(64) }`."""
-    out: list[str] = []
+def _compress(items: list[Any]) -> list[Any]:
+    """`b(64) -> b(64) -> b(64)` -> `repeat 3 { b(64) }` (block calls only)."""
+    out: list[Any] = []
     i = 0
-    while i < len(parts):
+    while i < len(items):
         j = i
-        while j + 1 < len(parts) and parts[j + 1] == parts[i]:
+        while isinstance(items[i], str) and j + 1 < len(items) and items[j + 1] == items[i]:
             j += 1
-        n = j - i + 1
-        if n > 1 and "\n" not in parts[i]:
-            out.append(f"repeat {n} {{ {parts[i]} }}")
-        else:
-            out += parts[i:j + 1]
+        out.append(f"repeat {j - i + 1} {{ {items[i]} }}" if j > i else items[i])
         i = j + 1
     return out
 
