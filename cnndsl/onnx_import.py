@@ -253,6 +253,11 @@ class _Importer:
                 problems[node.output[0]] = f"`{v.name}` ({node.op_type}): {e}"
                 data_inputs[node.output[0]] = list(node.input)
                 continue
+            except (ValueError, TypeError, AttributeError, IndexError, KeyError) as e:
+                # a malformed node (an attribute of the wrong type, a missing input): the model's fault
+                problems[node.output[0]] = f"`{v.name}` ({node.op_type}): malformed node ({type(e).__name__}: {e})"
+                data_inputs[node.output[0]] = list(node.input)
+                continue
             if found is None:
                 problems[node.output[0]] = f"`{v.name}` ({node.op_type}): no cnndsl layer kind expresses it"
                 data_inputs[node.output[0]] = list(node.input)
@@ -784,7 +789,10 @@ def import_model(model, name: str) -> Spec:
     imp = _Importer(model)
     layers, src, outs = imp.lift()
     layers, outs = _fuse(layers, outs)
-    input_shape = imp.shape(src)
+    try:
+        input_shape = imp.shape(src)
+    except Unliftable as e:
+        raise ImportFailure(f"the model's input: {e}") from None
     notes: list[str] = []
     if model.producer_name == "pytorch" and any(
             layer.onnx_op == "Conv" and "bias" in layer.weights for layer in layers.values()) and not any(
