@@ -4,6 +4,7 @@ formula, a figure or a generator branch, or one that a command cannot handle) fa
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import shutil
@@ -173,3 +174,20 @@ def test_every_command_handles_the_kind(kind, tmp_path):
         r = ok(cnndsl_main("run", source, "--repeat", "1"), f"run {Path(source).name}")
         for o in m.outputs:
             assert f"output `{o}`: {dims(m.graph.nodes[o]['shape'])} (" in r.out, r.out
+
+
+# --- the docs' tables of kinds -------------------------------------------------------------------------
+
+
+def test_the_kind_tables_in_the_docs_are_the_registry():
+    """README.md and docs/language.md list the kinds in tables generated from the registry (docs/gen_kinds.py)."""
+    path = Path(__file__).resolve().parent.parent / "docs" / "gen_kinds.py"
+    spec = importlib.util.spec_from_file_location("gen_kinds", path)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for doc, table in gen.DOCS.items():
+        text = doc.read_text(encoding="utf-8")
+        assert gen.BEGIN in text and gen.END in text, f"{doc.name} lost its `{gen.BEGIN}` markers"
+        stale = f"the table of layer kinds in {doc.name} is out of date: run `./dev docs`"
+        assert gen.render(text, table) == text, stale
+        assert all(f"`{k}" in text.split(gen.BEGIN)[1] for k in USER_KINDS)
