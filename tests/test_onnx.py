@@ -91,20 +91,17 @@ KIND_CASES = [(k, i, s) for k, d in KINDS.items() for i, s in enumerate(d.cases)
 
 
 def randomize(proto, model, seed=0) -> dict[str, np.ndarray]:
-    """Give every weight random values (variances positive, fixed kernels kept); return them by name."""
+    """Give every weight the network declares random values (fixed kernels kept, variances positive), so
+    that a weight read in the wrong layout or slot shows; constants of the lowerings stay. Returns all by name."""
     rng = np.random.default_rng(seed)
     out = {}
-    fixed = {e.name for e in ob.expected_weights(model) if e.weight.fixed is not None}
+    learned = {e.name for e in ob.expected_weights(model) if e.weight.fixed is None}
     for t in proto.graph.initializer:
         arr = numpy_helper.to_array(t)
-        if t.name in fixed:
-            pass
-        elif t.name.endswith((".weight", ".bias")):
-            arr = rng.standard_normal(arr.shape).astype(np.float32) * (0.5 if t.name.endswith(".bias") else 1)
-        elif t.name.endswith((".scale", ".mean")):
-            arr = rng.standard_normal(arr.shape).astype(np.float32)
-        elif t.name.endswith(".var"):
+        if t.name in learned and t.name.endswith(".var"):  # batch norm's running variance
             arr = rng.uniform(0.5, 2.0, arr.shape).astype(np.float32)
+        elif t.name in learned:
+            arr = rng.standard_normal(arr.shape).astype(np.float32) * (0.5 if t.name.endswith(".bias") else 1)
         t.CopyFrom(numpy_helper.from_array(arr, t.name))
         out[t.name] = arr
     return out
