@@ -30,14 +30,26 @@ holds:
   `kind(a, b)`.
 
 An activation usable as `act=` (cnndsl.layers.ACTIVATIONS) is one `activation(name, formula, points)`
-line: it gets the shared cases, figure and generator branch of every activation.
+line: it gets the shared cases (as a layer, and as `act=` on fc and conv), figure and generator branch.
+Any other kind is one entry in the KINDS literal; a kind that keeps its input's shape and learns, say, one
+number per channel (`weights` suffix `slope`) would be:
+
+    "mykind": Kind(
+        cases=("input 5x5x3\nconv f=3 n=4 -> mykind", "input 2x2x3\nflatten\nfc 6 -> mykind"),
+        reference=lambda ly: ly.x * per_channel(ly.w("slope"), ly.x),
+        figures=(Figure("input 8x8x4\nmykind", 4, 0, (8, 8, 4), "one number per channel: 4 parameters"),),
+        volume=Draw(_unchanged(lambda g: "mykind")),
+        vector=Draw(lambda g, shape: ("mykind", shape)),
+    ),
+
+(`numpy_ref.per_channel(v, x)` shapes a vector of C values to broadcast over x's channel axis.)
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy_ref import Layer, batchnorm, conv2d, deconv2d, gelu, lrn, pool2d, resize_bilinear, softmax
@@ -69,7 +81,7 @@ class Merge:
     """How tests/specgen.py merges branches with a merge kind."""
 
     shape: Callable[[list[Shape]], Shape]  # the merged shape of the branches' shapes
-    equal: bool  # the inputs must have equal shapes (else only equal H x W: the generator fits channels)
+    equal: bool  # the inputs must have equal shapes (the generator fits the channels); else only equal H x W
     gates: bool = False  # a branch may be a 1 x 1 x C gate that scales the others (squeeze-and-excitation)
 
 
@@ -84,7 +96,6 @@ class Kind:
     vector: Draw | None = None
     merge: Merge | None = None
     points: tuple[tuple[float, ...], tuple[float, ...]] | None = None  # (inputs, outputs) on a vector
-    activation: bool = field(default=False)  # drawn in the activations' shared slot, usable as `act=`
 
 
 # --- generator snippets shared by several kinds ------------------------------------------------------------
@@ -449,7 +460,7 @@ def activation(name: str, formula: Callable[[np.ndarray, dict], np.ndarray],
         reference=lambda ly: formula(ly.x, ly.a),
         figures=(Figure(f"input 5x5x3\n{name}", 0, 0, (5, 5, 3), "element-wise: shape unchanged, nothing learned, "
                                                                     "no MACs counted"),),
-        volume=volume, vector=vector, points=points, activation=True,
+        volume=volume, vector=vector, points=points,
     )
 
 

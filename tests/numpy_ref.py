@@ -89,9 +89,16 @@ def pool2d(x, mode, f, s, pads, ceil):
     return np.sum(taps, axis=0) / count
 
 
+def per_channel(v, x):
+    """A vector of C values shaped to broadcast over axis 1 (the channels) of x, N x C x H x W or N x F."""
+    return np.asarray(v).reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
 def batchnorm(x, scale, bias, mean, var, eps):
-    sh = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - mean.reshape(sh)) / np.sqrt(var.reshape(sh) + eps) * scale.reshape(sh) + bias.reshape(sh)
+    def c(v):
+        return per_channel(v, x)
+
+    return (x - c(mean)) / np.sqrt(c(var) + eps) * c(scale) + c(bias)
 
 
 def lrn(x, size, alpha, beta, k):

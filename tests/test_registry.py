@@ -23,7 +23,7 @@ from specgen import Gen, examples
 import cnndsl
 from cnndsl import cli
 from cnndsl.backends import onnx as ob
-from cnndsl.layers import INTERNAL, LAYERS, fmt_shape
+from cnndsl.layers import ACTIVATIONS, INTERNAL, LAYERS, fmt_shape
 
 USER_KINDS = sorted(set(LAYERS) - INTERNAL)
 
@@ -47,6 +47,15 @@ def test_every_kind_has_its_test_data(kind):
     assert not missing, f"layer kind `{kind}` in tests/kinds.py lacks " + ", ".join(missing)
     for fig in d.figures:
         assert fig.how.strip(), f"a figure of `{kind}` does not say how it was worked out: {fig.spec!r}"
+
+
+@pytest.mark.parametrize("act", [a for a in ACTIVATIONS if a != "none"])
+def test_every_activation_is_exported_as_act_too(act):
+    """What `act=` takes is a kind too: its round-trip cases use it as `act=` on a layer as well as alone."""
+    d = KINDS.get(act)
+    assert d is not None, f"`act={act}` has no entry in tests/kinds.py: add one with `activation(...)`"
+    assert any(f"act={act}" in case for case in d.cases), f"no case of `{act}` in tests/kinds.py uses `act={act}`"
+    assert d.points, f"`{act}` in tests/kinds.py has no hand-checked `points`"
 
 
 def test_no_test_data_for_kinds_that_do_not_exist():
