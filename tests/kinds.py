@@ -31,18 +31,18 @@ holds:
 
 An activation usable as `act=` (cnndsl.layers.ACTIVATIONS) is one `activation(name, formula, points)`
 line: it gets the shared cases (as a layer, and as `act=` on fc and conv), figure and generator branch.
-Any other kind is one entry in the KINDS literal; a kind that keeps its input's shape and learns, say, one
-number per channel (`weights` suffix `slope`) would be:
+Any other kind is one entry in the KINDS literal, as `prelu`'s (a learned slope per channel) shows:
 
-    "mykind": Kind(
-        cases=("input 5x5x3\nconv f=3 n=4 -> mykind", "input 2x2x3\nflatten\nfc 6 -> mykind"),
-        reference=lambda ly: ly.x * per_channel(ly.w("slope"), ly.x),
-        figures=(Figure("input 8x8x4\nmykind", 4, 0, (8, 8, 4), "one number per channel: 4 parameters"),),
-        volume=Draw(_unchanged(lambda g: "mykind")),
-        vector=Draw(lambda g, shape: ("mykind", shape)),
+    "prelu": Kind(
+        cases=("input 5x5x3\nconv f=3 n=4 -> prelu", "input 1x2x3\nflatten\nfc 4 -> prelu init=0.1"),
+        reference=lambda ly: np.where(ly.x > 0, ly.x, per_channel(ly.w("slope"), ly.x) * ly.x),
+        figures=(Figure("input 56x56x64\nprelu", 64, 0, (56, 56, 64), "one slope per channel: 64 ..."),),
+        points=((-4, 0, 2), (-1, 0, 2)),  # the slopes start at 0.25
+        volume=Draw(_unchanged(lambda g: g.pick(("prelu", "prelu init=0.1")))),
+        vector=Draw(lambda g, shape: (g.pick(("prelu", "prelu init=0.1")), shape)),
     ),
 
-(`numpy_ref.per_channel(v, x)` shapes a vector of C values to broadcast over x's channel axis.)
+(`numpy_ref.per_channel(v, x)` shapes C values to broadcast over x's channel axis.)
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numpy_ref import Layer, batchnorm, conv2d, deconv2d, gelu, lrn, pool2d, resize_bilinear, softmax
+from numpy_ref import Layer, batchnorm, conv2d, deconv2d, gelu, lrn, per_channel, pool2d, resize_bilinear, softmax
 
 Shape = tuple[int, ...]
 
@@ -384,6 +384,17 @@ KINDS: dict[str, Kind] = {
         figures=(Figure("input 6x6x3\nidentity", 0, 0, (6, 6, 3), "its input, unchanged"),),
         volume=Draw(_unchanged(lambda g: "identity")),
         vector=Draw(lambda g, shape: ("identity", shape)),
+    ),
+    "prelu": Kind(
+        cases=("input 5x5x3\nconv f=3 n=4 -> prelu", "input 1x2x3\nflatten\nfc 4 -> prelu init=0.1"),
+        # x if x > 0 else a * x, one slope a per channel (C x 1 x 1 for a volume, F for a vector)
+        reference=lambda ly: np.where(ly.x > 0, ly.x, per_channel(ly.w("slope"), ly.x) * ly.x),
+        figures=(Figure("input 56x56x64\nprelu", 64, 0, (56, 56, 64),
+                        "one learnable slope per channel: 64 parameters on 64 channels; no MACs counted, as for "
+                        "every activation"),),
+        points=((-4, 0, 2), (-1, 0, 2)),  # the slopes start at 0.25: -4 * 0.25 = -1
+        volume=Draw(_unchanged(lambda g: g.pick(("prelu", "prelu init=0.1")))),
+        vector=Draw(lambda g, shape: (g.pick(("prelu", "prelu init=0.1")), shape)),
     ),
     "concat": Kind(
         cases=(
