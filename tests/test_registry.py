@@ -167,14 +167,19 @@ def test_every_command_handles_the_kind(kind, tmp_path):
     r = ok(cnndsl_main("weights", spec), "weights")
     rows = {line.split()[0]: line.split() for line in r.out.splitlines()[1:-1]}
     assert list(rows) == [e.name for e in weights], r.out  # every weight, in layer order, nothing else
-    for e in weights:
+    for e in weights:  # its shape, its default value as the weight's own Init says it, trainable or not
+        line = " ".join(rows[e.name])
         assert rows[e.name][1] == fmt_shape(e.weight.shape) and rows[e.name][-1] == (
             "yes" if e.weight.trainable else "no"), (e.name, r.out)
+        assert " ".join(e.weight.init.describe().split()) in line, (e.name, r.out)
     assert r.out.splitlines()[-1].startswith(f"{len(weights)} arrays, {sum(e.weight.size for e in weights):,} numbers")
     ok(cnndsl_main("weights", spec, "-o", tmp_path / "w.npz"), "weights -o w.npz")
-    with np.load(tmp_path / "w.npz") as npz:
+    with np.load(tmp_path / "w.npz") as npz:  # the template holds the default values, fixed kernels left out
         assert {k: npz[k].shape for k in npz.files} == {e.name: e.weight.shape for e in weights
                                                         if e.weight.fixed is None}
+        for e in weights:
+            if e.weight.fixed is None:
+                np.testing.assert_array_equal(npz[e.name], ob.initial_value(e), err_msg=e.name)
     # the template goes back in, as `cnndsl weights` tells the user to do
     ok(cnndsl_main("compile", spec, "-o", tmp_path / "again.onnx", "--weights", tmp_path / "w.npz"),
        "compile --weights w.npz")
