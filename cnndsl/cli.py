@@ -15,6 +15,7 @@ from . import __version__
 from .diagnostics import CompileError, render
 from .ir import MAX_NODES
 from .model import check_limits
+from .safeio import FileProblem
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -180,6 +181,8 @@ def _load(args, path: str | None = None):
         return compile_file(path, getattr(args, "input", None), args.max_layers)
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
+    except FileProblem as e:
+        raise UsageError(str(e)) from None
 
 
 def _print_warnings(model, fmt: str) -> None:
@@ -241,29 +244,31 @@ def draw(model, out: str, args) -> int:
     from .backends import dot
 
     try:
-        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir)
+        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir,
+                               timeout=getattr(args, "timeout", None) or 60)
     except OSError as e:
-        raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
-    except dot.RenderError as e:  # our DOT text is always valid, so this is a bug or a broken Graphviz
-        print(f"cnndsl: internal error: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+        raise UsageError(f"cannot write `{getattr(out, 'path', out)}`: {e.strerror or e}") from None
+    except dot.RenderError as e:  # our DOT text is valid: Graphviz ran out of time or memory
+        return _fail(str(e))
     if done.image:
         print(f"wrote {done.path}")
     else:
-        print(f"cnndsl: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {out}; "
+        print(f"cnndsl: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {getattr(out, 'path', out)}; "
               f"{dot.INSTALL_HINT}", file=sys.stderr)
     return EXIT_OK
 
 
-def _check_output(out: str) -> None:
-    """Refuse an unknown format or a missing folder before compiling, as a usage error."""
+def _check_output(out: str, inputs=()):
+    """Refuse an unknown format or an unusable path before compiling, as a usage error; the checked Target."""
     from .backends.dot import FormatError, output_format
 
+    target = _writable(out, inputs)
     try:
-        output_format(out)
+        if not target.stream or target.path.suffix:
+            output_format(out)
     except FormatError as e:
         raise UsageError(str(e)) from None
-    _writable(out)
+    return target
 
 
 def cmd_render(args) -> int:
@@ -273,7 +278,7 @@ def cmd_render(args) -> int:
 
     out = args.output or str(Path(args.file).with_suffix(".svg"))
     if out != "-":
-        _check_output(out)
+        out = _check_output(out, [args.file])
     m = _load(args)
     _print_warnings(m, args.format)
     if out == "-":
@@ -307,14 +312,14 @@ def _export(args, m):
         raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
 
 
-def _writable(out: str) -> None:
-    import os
+def _writable(out: str, inputs=()):
+    """The checked output (cnndsl.safeio.Target): never an input, a folder, or a device it would replace."""
+    from .safeio import output_target
 
-    folder = os.path.dirname(out) or "."
-    if not os.path.isdir(folder):
-        raise UsageError(f"cannot write `{out}`: the folder `{folder}` does not exist")
-    if os.path.isdir(out):
-        raise UsageError(f"cannot write `{out}`: it is a folder")
+    try:
+        return output_target(out, [i for i in inputs if i])
+    except FileProblem as e:
+        raise UsageError(str(e)) from None
 
 
 def _kb(n: int) -> str:
@@ -325,9 +330,9 @@ def cmd_compile(args) -> int:
     from pathlib import Path
 
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
-    _writable(out)
+    out = _writable(out, [args.file, args.weights])
     if args.svg:
-        _check_output(args.svg)
+        args.svg = _check_output(args.svg, [args.file, args.weights, out.path])
     m = _load(args)
     _print_warnings(m, args.format)
     check_limits(m, args.max_params, args.max_memory)
@@ -436,7 +441,7 @@ def cmd_weights(args) -> int:
     from .layers import fmt_shape
 
     if args.output:
-        _writable(args.output)
+        args.output = _writable(args.output, [args.file])
     m = _load(args)
     _print_warnings(m, args.format)
     if args.output:  # the template holds every weight
@@ -460,9 +465,9 @@ def cmd_weights(args) -> int:
         try:
             n = ob.save_weights(m, args.output, args.seed)
         except OSError as e:
-            raise UsageError(f"cannot write `{args.output}`: {e.strerror or e}") from None
-        print(f"wrote {args.output}: {n} arrays (He uniform from seed {args.seed}); replace them with trained values "
-              f"and pass it to `cnndsl compile --weights`")
+            raise UsageError(f"cannot write `{args.output.path}`: {e.strerror or e}") from None
+        print(f"wrote {args.output.path}: {n} arrays (He uniform from seed {args.seed}); replace them with trained "
+              f"values and pass it to `cnndsl compile --weights`")
     return EXIT_OK
 
 
@@ -549,6 +554,38 @@ COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "r
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is not None:  # called from Python (the tests): no signal handlers, stdout left to the caller
+        return _main(argv)
+    from . import safeio
+
+    safeio.install_signal_handlers()  # SIGTERM/SIGHUP: kill children, remove temporaries, exit 128+N
+    try:
+        code = _main(None)
+    finally:
+        safeio.cleanup()
+    try:
+        sys.stdout.flush()
+    except OSError as e:  # e.g. `> /dev/full`: say so once, and keep the interpreter from saying it again
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"cnndsl: error: cannot write to standard output: {e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE if code == EXIT_OK else code
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
+    from . import safeio
+
+    try:
+        return _command(argv)
+    finally:
+        for n in safeio.notices:
+            print(f"cnndsl: note: {n}", file=sys.stderr)
+        safeio.notices.clear()
+
+
+def _command(argv: list[str] | None) -> int:
     ap = build_parser()
     try:
         args = ap.parse_args(argv)
@@ -570,10 +607,17 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"cnndsl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except FileProblem as e:
+        print(f"cnndsl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except MemoryError:
+        print("cnndsl: error: out of memory; the network or the input is too large for this machine (see "
+              "--max-memory and --max-layers)", file=sys.stderr)
+        return EXIT_SPEC
     except Exception:  # noqa: BLE001 - anything else is a bug in cnndsl, shown as one
         print("cnndsl: internal error: this is a bug in cnndsl, not in your spec; please report it with the "
               "spec and this traceback:", file=sys.stderr)

@@ -195,8 +195,11 @@ def parse_bytes(text: str) -> int:
 
 
 def read_source(path: str | Path) -> str:
-    """Read a spec as UTF-8 text; raises CompileError for bytes that are not UTF-8."""
-    data = Path(path).read_bytes()
+    """Read a spec as UTF-8 text; raises CompileError for bytes that are not UTF-8, and
+    cnndsl.safeio.FileProblem for a path that is not a readable regular file of at most MAX_SPEC_BYTES."""
+    from . import safeio
+
+    data = safeio.read_bytes(path, safeio.MAX_SPEC_BYTES, "spec")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -210,7 +213,7 @@ def read_source(path: str | Path) -> str:
 
 
 def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES) -> Model:
-    """Check and cost a `.cnn` file. Raises CompileError (bad spec) or OSError (unreadable file)."""
+    """Check and cost a `.cnn` file. Raises CompileError (bad spec) or cnndsl.safeio.FileProblem (unreadable)."""
     return compile_text(read_source(path), str(path), input_shape, max_layers)
 
 

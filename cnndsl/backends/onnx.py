@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -368,15 +366,20 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
     they would not fit in one protobuf message. A failure leaves no partial file and does not touch an
     existing one. Raises OSError for an unusable path, onnx.checker.ValidationError for a bad model.
     """
-    path = Path(path)
+    from .. import safeio
+
+    target = safeio.as_target(path)
+    path = target.path
     folder = path.parent
     if check:
         ex.check()
     if external is None:
         external = ex.weight_bytes > PROTOBUF_LIMIT - (64 << 20)  # leave room for the graph itself
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
+    if external and target.stream:
+        raise safeio.FileProblem(f"cannot write `{path}` with its weights in a .data file beside it: it is a "
+                                 "device or a pipe; give a file name")
     data_name = f"{path.name}.data"
-    try:
+    with safeio.temp_dir(folder) as tmpdir:
         tmp, tmp_data = tmpdir / path.name, tmpdir / data_name
         with open(tmp, "wb") as f:
             if external:
@@ -384,15 +387,12 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
                     ex.write(f, data, data_name)
             else:
                 ex.write(f)
+        size = tmp.stat().st_size
         if external:
-            os.replace(tmp_data, folder / data_name)
-        os.replace(tmp, path)
-        return Written(path, path.stat().st_size, folder / data_name if external else None,
+            safeio.publish(tmp_data, folder / data_name)
+        safeio.publish(tmp, target)
+        return Written(path, size, folder / data_name if external else None,
                        (folder / data_name).stat().st_size if external else 0)
-    finally:
-        for p in tmpdir.iterdir():
-            p.unlink()
-        tmpdir.rmdir()
 
 
 def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he") -> int:
@@ -400,11 +400,13 @@ def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he"
 
     Arrays are streamed into the archive one at a time. Returns the number of arrays written.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    from .. import safeio
+
+    target = safeio.as_target(path)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+    with safeio.temp_dir(target.path.parent) as d:
+        tmp = d / "weights.npz"
+        with open(tmp, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for e in expected_weights(model):
                 if e.weight.fixed is not None:
                     continue
@@ -412,8 +414,5 @@ def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he"
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, initial_value(e, seed, init), allow_pickle=False)
                 count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        safeio.publish(tmp, target)
     return count
