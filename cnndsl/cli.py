@@ -33,10 +33,42 @@ def _shape_arg(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+MAX_THREADS = 256  # onnxruntime crashes (100,000) or hangs (3,000) on absurd thread counts
+MAX_COUNT = 10**6  # runs, repeats, top classes
+MAX_SEED = 2**63 - 1
+
+
+def _whole(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi, refused in one line otherwise."""
+
+    def whole(text: str) -> int:
+        t = text.strip().replace("_", "")
+        if not t.lstrip("-").isdigit() or len(t) > 30 or not lo <= int(t) <= hi:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo:,} to {hi:,}, got {text[:40]!r}")
+        return int(t)
+
+    return whole
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 0 < v <= 10**6:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds such as 60, got {text[:40]!r}")
+    return v
+
+
+def _add_timeout(p: argparse.ArgumentParser, default: float, what: str) -> None:
+    p.add_argument("--timeout", type=_seconds, default=default, metavar="SECONDS",
+                   help=f"stop {what} after this long, with a message (default {default:g})")
+
+
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the .cnn spec")
     p.add_argument("--input", type=_shape_arg, metavar="HxWxC", help="override the spec's input shape")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N",
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N",
                    help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
 
 
@@ -53,6 +85,7 @@ def _add_diagram_args(p: argparse.ArgumentParser) -> None:
                    help="draw N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
     p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
                    help="layout direction: TB top to bottom (default), LR left to right")
+    _add_timeout(p, 60, "Graphviz's layout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,17 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the input: one image as H x W x C (the notes' layout; H x W for one channel) or a batch "
                         "as N x C x H x W (ONNX's layout), told apart by their shapes; default: random normal "
                         "values from --seed")
-    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the random input (default 1)")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show for a vector output (default 5)")
-    p.add_argument("--repeat", type=int, default=10, metavar="R",
+    p.add_argument("--batch", type=_whole(1, 2**31), default=1, metavar="N",
+                   help="batch size of the random input (default 1)")
+    p.add_argument("--top", type=_whole(1, MAX_COUNT), default=5, metavar="K",
+                   help="classes to show for a vector output (default 5)")
+    p.add_argument("--repeat", type=_whole(0, MAX_COUNT), default=10, metavar="R",
                    help="timed runs after a warm-up run; the latency is their median (default 10)")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_timeout(p, 60, "a run that takes too long (an .onnx model can loop forever)")
     _add_weight_args(p)
     p = sub.add_parser("weights", help="list the weight tensors a spec expects (names, shapes); -o writes a template")
     _add_spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
-    p.add_argument("--seed", type=int, default=0, help="seed of the template's He uniform weights (default 0)")
+    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
+                   help="seed of the template's He uniform weights (default 0)")
     _add_limit_args(p)
     p = sub.add_parser(
         "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
@@ -124,15 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or an .onnx model; give several to compare")
     p.add_argument("--batch", type=_batches_arg, default=[1, 8, 32], metavar="B,B,...",
                    help="batch sizes (default 1,8,32)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
+    p.add_argument("--threads", type=_whole(0, MAX_THREADS), default=0, metavar="N",
                    help="onnxruntime intra-op threads (default 0: onnxruntime's choice, one per core)")
-    p.add_argument("--warmup", type=int, default=2, metavar="W", help="untimed runs per batch size first (default 2)")
-    p.add_argument("--runs", type=int, default=10, metavar="R", help="timed runs per batch size (default 10)")
+    p.add_argument("--warmup", type=_whole(0, MAX_COUNT), default=2, metavar="W",
+                   help="untimed runs per batch size first (default 2)")
+    p.add_argument("--runs", type=_whole(1, MAX_COUNT), default=10, metavar="R",
+                   help="timed runs per batch size (default 10)")
     p.add_argument("--providers", metavar="P,P,...",
                    help="onnxruntime execution providers in order of preference: cpu (default), cuda, tensorrt, "
                         "or any full name such as OpenVINOExecutionProvider; GPU ones need onnxruntime-gpu")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_timeout(p, 600, "the whole benchmark")
     _add_weight_args(p)
     return ap
 
@@ -156,7 +196,7 @@ def _bytes_arg(text: str) -> int:
 def _add_limit_args(p: argparse.ArgumentParser) -> None:
     from .model import MAX_MEMORY, MAX_PARAMS
 
-    p.add_argument("--max-params", type=int, default=MAX_PARAMS, metavar="N",
+    p.add_argument("--max-params", type=_whole(0, 2**60), default=MAX_PARAMS, metavar="N",
                    help=f"refuse, before allocating anything, a network with more parameters (default {MAX_PARAMS:,})")
     p.add_argument("--max-memory", type=_bytes_arg, default=MAX_MEMORY, metavar="SIZE",
                    help="refuse a network whose float32 weights and activations need more (default 16G; K, M, G, T "
@@ -165,7 +205,7 @@ def _add_limit_args(p: argparse.ArgumentParser) -> None:
 
 def _add_weight_args(p: argparse.ArgumentParser) -> None:
     _add_limit_args(p)
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
                    help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for "
                         "batch norm; the same spec and seed give the same bytes (default 0)")
     w = p.add_mutually_exclusive_group()

@@ -189,8 +189,8 @@ def parse_bytes(text: str) -> int:
     t = text.strip().upper().removesuffix("IB").removesuffix("B")
     scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
     digits = t[:-1] if scale > 1 else t
-    if not digits.isdigit():
-        raise ValueError(f"expected a size such as 16G, 512M or 4096, got {text!r}")
+    if not digits.isdigit() or len(digits) > 18:
+        raise ValueError(f"expected a size such as 16G, 512M or 4096, got {text[:40]!r}")
     return int(digits) * scale
 
 
