@@ -33,6 +33,7 @@ def _shape_arg(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+MAX_SHOWN_DIAGNOSTICS = 200  # more scroll past a terminal; JSON has them all
 MAX_THREADS = 256  # onnxruntime crashes (100,000) or hangs (3,000) on absurd thread counts
 MAX_COUNT = 10**6  # runs, repeats, top classes
 MAX_SEED = 2**63 - 1
@@ -639,8 +640,11 @@ def _command(argv: list[str] | None) -> int:
 
             print(dumps(e.diagnostics), file=sys.stderr)
         else:
-            for d in e.diagnostics:
+            for d in e.diagnostics[:MAX_SHOWN_DIAGNOSTICS]:
                 print(render(d, e.sources, args.format), file=sys.stderr)
+            if len(e.diagnostics) > MAX_SHOWN_DIAGNOSTICS:
+                print(f"... and {len(e.diagnostics) - MAX_SHOWN_DIAGNOSTICS:,} more (`--format json` lists them all)",
+                      file=sys.stderr)
             n = sum(d.severity == "error" for d in e.diagnostics)
             print(f"{n} error{'s' if n != 1 else ''} in {getattr(args, 'file', 'the spec')}", file=sys.stderr)
         return EXIT_SPEC

@@ -8,6 +8,7 @@ at one boundary, into a Diagnostic.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import threading
@@ -134,6 +135,16 @@ def parser() -> Lark:
     return p
 
 
+MAX_DIGITS = 18
+
+
+class _TooBig(Exception):
+    """A number too large to read: stops the parse with its diagnostic."""
+
+    def __init__(self, diag: Diagnostic):
+        self.diag = diag
+
+
 class _Wrapped:
     """A value that is not an AST node but has a span: a `{ ... }` body, a `( ... )` expression."""
 
@@ -192,7 +203,8 @@ class _AstBuilder(Transformer):
         return ast.Network(str(_values(c)[0]), self._span(c))
 
     def input(self, c):
-        return ast.Input(tuple(int(x) for x in _values(c)[0].split("x")), self._span(c))
+        tok = _values(c)[0]
+        return ast.Input(tuple(self._number(tok, x) for x in tok.split("x")), self._span(c))
 
     def input_chain(self, c):
         span = self._span(c)
@@ -284,14 +296,22 @@ class _AstBuilder(Transformer):
     def neg(self, c):
         return ast.Neg(_values(c)[0], self._span(c))
 
+    def _number(self, tok: Token, text: str, kind=int):
+        """A number as written, bounded where it is read: at most 18 digits, and a finite float."""
+        if len(text.lstrip("0")) > MAX_DIGITS or (kind is float and not math.isfinite(float(text))):
+            raise _TooBig(error("number-too-large", f"the number `{text[:30]}{'...' if len(text) > 30 else ''}` is "
+                                f"too large", self._t(tok), help=f"numbers in a spec have at most {MAX_DIGITS} "
+                                                                 "digits (a billion billion)"))
+        return kind(text)
+
     def int(self, c):
-        return ast.Num(int(c[0]), self._t(c[0]))
+        return ast.Num(self._number(c[0], str(c[0])), self._t(c[0]))
 
     def float(self, c):
-        return ast.Num(float(c[0]), self._t(c[0]))
+        return ast.Num(self._number(c[0], str(c[0]), float), self._t(c[0]))
 
     def size(self, c):
-        return ast.Size(tuple(int(x) for x in c[0].split("x")), self._t(c[0]))
+        return ast.Size(tuple(self._number(c[0], x) for x in c[0].split("x")), self._t(c[0]))
 
     def name(self, c):
         return ast.Name(str(c[0]), self._t(c[0]))
@@ -477,4 +497,6 @@ def parse(text: str, file: str = "<spec>") -> ast.Program:
             return parser().parse(text)
         except UnexpectedInput as u:
             diag = _syntax_diagnostic(u, text, file)
+        except _TooBig as e:
+            diag = e.diag
     raise CompileError([diag], {file: text}) from None
