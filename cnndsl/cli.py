@@ -345,7 +345,10 @@ def _export(args, m):
     if args.weights and not os.path.isfile(args.weights):
         raise UsageError(f"cannot read `{args.weights}`: no such file")
     try:
-        return ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+        ex = ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+        for w in ex.warnings:
+            print(f"cnndsl: warning: `{args.weights}`: {w}", file=sys.stderr)
+        return ex
     except ob.WeightsError as e:
         _fail(f"{e}; nothing written", e.problems)
         return None
@@ -409,6 +412,13 @@ def _open_model(path: str, args, batch: int, open_session):
     if Path(path).suffix.lower() == ".onnx":
         if args.weights or args.no_weights:
             raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
+        from . import foreign
+
+        try:  # what the file declares, before onnxruntime allocates it
+            args.feed = foreign.inspect(path, batch, args.max_memory)
+        except foreign.ForeignError as e:
+            _fail(str(e))
+            return None
         try:
             return open_session(path), None
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
@@ -425,7 +435,9 @@ def _open_model(path: str, args, batch: int, open_session):
         return open_session(ex.to_bytes()), m
     import tempfile  # too big for one message: onnxruntime reads it from files
 
-    with tempfile.TemporaryDirectory() as d:
+    from . import safeio
+
+    with safeio.temp_dir(tempfile.gettempdir()) as d:
         ob.save(ex, Path(d) / "model.onnx", external=True, check=False)
         return open_session(str(Path(d) / "model.onnx")), m
 
@@ -433,7 +445,6 @@ def _open_model(path: str, args, batch: int, open_session):
 def cmd_run(args) -> int:
     import os
 
-    import numpy as np
     import onnxruntime as ort
 
     from .backends import runtime
@@ -441,9 +452,17 @@ def cmd_run(args) -> int:
     if not os.path.isfile(args.file):
         why = "it is a folder" if os.path.isdir(args.file) else "no such file"
         raise UsageError(f"cannot read `{args.file}`: {why}")
-    if args.batch < 1 or args.top < 1 or args.repeat < 0:
-        raise UsageError("--batch and --top must be at least 1, --repeat at least 0")
-    opened = _open_model(args.file, args, args.batch,
+    from . import archives, foreign, safeio
+
+    batch = args.batch
+    if args.array:  # the array's real batch counts against --max-memory, before anything is loaded
+        try:
+            shape, _ = archives.npy_header(args.array, args.max_memory)
+        except archives.ArchiveError as e:
+            return _fail(str(e))
+        batch = shape[0] if len(shape) in (2, 4) else 1
+    args.feed = None
+    opened = _open_model(args.file, args, batch,
                          lambda src: ort.InferenceSession(src, providers=["CPUExecutionProvider"]))
     if opened is None:
         return EXIT_SPEC
@@ -451,28 +470,30 @@ def cmd_run(args) -> int:
     inp = session.get_inputs()[0]
     if args.array:
         try:
-            x = np.load(args.array, allow_pickle=False)
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            raise UsageError(f"cannot read `{args.array}`: {e.strerror or e}") from None
-        except (ValueError, OSError, EOFError) as e:
-            return _fail(f"`{args.array}` is not a NumPy .npy array: {e}")
-        if not isinstance(x, np.ndarray):
-            return _fail(f"`{args.array}` is an .npz archive; give one array as .npy")
-        try:
+            x = archives.load_npy(args.array, args.max_memory)
             x, how = runtime.fit_input(x, list(inp.shape))
-        except runtime.InputError as e:
-            return _fail(f"`{args.array}`: {e}")
+        except (archives.ArchiveError, runtime.InputError) as e:
+            return _fail(f"`{args.array}`: {e}" if isinstance(e, runtime.InputError) else str(e))
         how = f"`{args.array}`, read as {how}"
+        if args.feed is not None:
+            x = x.astype(args.feed.dtype, copy=False)
+    elif args.feed is not None:
+        x = foreign.random_feed(args.feed, args.batch, args.seed)
+        how = f"random values, seed {args.seed}"
     else:
         x = runtime.random_input(list(inp.shape), args.batch, args.seed)
         how = f"random normal values, seed {args.seed}"
-    outs, timing = runtime.run(session, {inp.name: x}, args.repeat)
-    print(f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x C x H x W): {how}"
-          if x.ndim == 4 else f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape))} (N x F): {how}")
+    try:
+        with safeio.deadline(args.timeout, f"running `{args.file}`"):
+            outs, timing = runtime.run(session, {inp.name: x}, args.repeat)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors when a model fails
+        return _fail(f"onnxruntime failed while running `{args.file}`: {foreign._short(e)}")
+    layout = {4: " (N x C x H x W)", 2: " (N x F)"}.get(x.ndim, "")
+    print(f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape)) or 'scalar'}{layout}: {how}")
     for o, y in zip(session.get_outputs(), outs, strict=True):
         print("\n".join(runtime.describe_output(o.name, y, args.top)))
     if timing.runs:
-        print(f"latency: {timing.median_ms:.3g} ms, median of {timing.runs} runs (batch {x.shape[0]}, "
+        print(f"latency: {timing.median_ms:.3g} ms, median of {timing.runs} runs (batch {x.shape[0] if x.ndim else 1}, "
               f"onnxruntime {ort.__version__}, CPU)")
     return EXIT_OK
 
@@ -559,8 +580,11 @@ def cmd_bench(args) -> int:
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
+    from . import foreign, safeio
+
     models = []
     for path in args.files:
+        args.feed = None
         loaded = _bench_session(path, args, providers)
         if loaded is None:
             return EXIT_SPEC
@@ -573,7 +597,12 @@ def cmd_bench(args) -> int:
             label = f"bench: {result.file}, batch {b}"
             show(label + " ...")
             progress = (lambda i, n, label=label: show(f"{label}: run {i}/{n}")) if tty else None
-            result.results.append(bench.measure(sess, b, args.warmup, args.runs, args.seed, progress))
+            try:
+                with safeio.deadline(args.timeout, "the benchmark"):
+                    result.results.append(bench.measure(sess, b, args.warmup, args.runs, args.seed, progress))
+            except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors when a model fails
+                show("", final=True)
+                return _fail(f"onnxruntime failed while running `{path}` at batch {b}: {foreign._short(e)}")
         models.append(result)
     show("", final=True)
     import onnxruntime as ort

@@ -338,3 +338,28 @@ def install_signal_handlers() -> None:
 def as_target(out: Target | str | os.PathLike) -> Target:
     """A Target as it is (checked by `output_target`), or a plain path taken as a regular file."""
     return out if isinstance(out, Target) else Target(Path(out))
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, what: str) -> Iterator[None]:
+    """End the process (exit 1, children killed, temporaries removed) if the body runs past `seconds`.
+
+    For work that cannot be interrupted from Python (an onnxruntime run of a model that loops forever).
+    """
+    import threading
+
+    def expire() -> None:
+        cleanup()
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"cnndsl: error: {what} took more than {seconds:g} s and was stopped; allow more time "
+                             f"with --timeout\n")
+            sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
