@@ -106,7 +106,7 @@ def inspect(path: str, batch: int, max_memory: int) -> Feed:
     try:
         proto = onnx.load(path, load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf raises its own untyped errors for bad bytes
-        raise ForeignError(f"cannot load `{path}`: it is not an ONNX model ({_short(e)})") from None
+        raise ForeignError(f"onnxruntime cannot load `{path}`: it is not an ONNX model ({_short(e)})") from None
     g = proto.graph
     init = {t.name for t in g.initializer}
     inputs = [i for i in g.input if i.name not in init]
