@@ -66,8 +66,15 @@ def _add_timeout(p: argparse.ArgumentParser, default: float, what: str) -> None:
                    help=f"stop {what} after this long, with a message (default {default:g})")
 
 
+def _add_import_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-import", action="append", metavar="DIR",
+                   help="let `import \"...\"` read specs from DIR too (repeatable); by default imports stay inside the "
+                        "spec's folder tree and the bundled libraries")
+
+
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the .cnn spec")
+    _add_import_arg(p)
     p.add_argument("--input", type=_shape_arg, metavar="HxWxC", help="override the spec's input shape")
     p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N",
                    help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
@@ -146,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="timed runs after a warm-up run; the latency is their median (default 10)")
     p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
     _add_timeout(p, 60, "a run that takes too long (an .onnx model can loop forever)")
+    _add_import_arg(p)
     _add_weight_args(p)
     p = sub.add_parser("weights", help="list the weight tensors a spec expects (names, shapes); -o writes a template")
     _add_spec_args(p)
@@ -174,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
     p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
     _add_timeout(p, 600, "the whole benchmark")
+    _add_import_arg(p)
     _add_weight_args(p)
     return ap
 
@@ -219,7 +228,8 @@ def _load(args, path: str | None = None):
 
     path = path or args.file
     try:
-        return compile_file(path, getattr(args, "input", None), args.max_layers)
+        return compile_file(path, getattr(args, "input", None), args.max_layers,
+                            getattr(args, "allow_import", None) or ())
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
     except FileProblem as e:

@@ -27,6 +27,7 @@ from .diagnostics import CompileError, Diagnostic, Note, Span, error, warning
 from .layers import FOREIGN_KINDS, FOREIGN_PARAMS, INTERNAL, LAYERS, ParamError, Sym, foreign, resolve_params
 
 MAX_NODES = 250_000  # a spec that expands past this is almost certainly a runaway repeat
+MAX_ERRORS = 10_000  # errors reported before the build stops
 KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat"}
 LIB_DIR = Path(__file__).resolve().parent / "blocks"
 
@@ -82,7 +83,7 @@ def _single(stmts: tuple) -> bool:
 
 
 class Builder:
-    def __init__(self, sources: dict[str, str], max_nodes: int = MAX_NODES):
+    def __init__(self, sources: dict[str, str], max_nodes: int = MAX_NODES, allow_import=()):
         self.g = nx.DiGraph()
         self.g.graph.update(name=None, input=None, outputs=[], scopes={})
         self.sources = sources
@@ -92,6 +93,21 @@ class Builder:
         self.dead: set[str] = set()
         self.max_nodes = max_nodes
         self.order = 0
+        # NOTE: expansion is bounded by the work done (statements run, repeat iterations, block calls), not
+        # only by the layers kept: `repeat 1000000000 { }` or a failing body doubled 30 times keep none
+        self.work, self.max_work = 0, 4 * max_nodes + 1_000_000
+        self.allow_import = [Path(d).resolve() for d in allow_import]  # folders imports may come from
+
+    def tick(self, span: Span, cost: int = 1) -> None:
+        self.work += cost
+        if self.work > self.max_work or len(self.diags) > MAX_ERRORS:
+            if len(self.diags) > MAX_ERRORS:
+                self.report(error("too-many-errors", f"more than {MAX_ERRORS:,} errors; stopped here", span))
+            else:
+                self.report(error("too-large", f"the spec takes more than {self.max_work:,} expansion steps", span,
+                                  help="check the `repeat` counts and the blocks that call each other; raise the "
+                                       "limit with `--max-layers` if this is intended"))
+            raise _Fatal
 
     # --- reporting -----------------------------------------------------------------------------
 
@@ -202,6 +218,7 @@ class Builder:
     # --- program -------------------------------------------------------------------------------
 
     def build(self, prog: ast.Program, input_override: tuple[int, ...] | None) -> nx.DiGraph:
+        self.root = Path(prog.file).parent if prog.file[:1] != "<" else None
         top = Env()
         top.defaults = self.collect_defaults(prog.stmts, top, toplevel=True)
         self.load_definitions(prog, top.defaults, [prog.file])
@@ -344,11 +361,13 @@ class Builder:
         self.blocks[b.name] = BlockDef(b, defaults)
 
     def load_import(self, s: ast.Import, importer: str, chain: list[str]) -> None:
-        from . import syntax
+        from . import safeio, syntax
 
         if s.is_path:
             base = Path(importer).parent if importer[:1] != "<" else Path.cwd()
             path = (base / s.target)
+            if not self.confined(path, s):
+                return
         else:
             path = LIB_DIR / f"{s.target}.cnn"
         key = str(path.resolve()) if path.exists() else str(path)
@@ -368,9 +387,13 @@ class Builder:
             self.report(error("import-not-found", f"cannot find `{s.target}`", s.span, help=help_))
             return
         try:
-            text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            self.report(error("import-not-found", f"cannot read `{s.target}`: {e}", s.span))
+            text = safeio.read_bytes(path, safeio.MAX_SPEC_BYTES, "spec").decode("utf-8-sig")
+        except safeio.FileProblem as e:
+            self.report(error("import-not-found", str(e).replace(f"`{path}`", f"`{s.target}`"), s.span))
+            return
+        except UnicodeDecodeError as e:  # never quoted back: it may not be a spec at all
+            self.report(error("bad-encoding", f"`{s.target}` is not UTF-8 text (byte 0x{e.object[e.start]:02x} at "
+                                              f"offset {e.start})", s.span, help="an imported file is a .cnn spec"))
             return
         name = str(path) if s.is_path else f"<cnndsl>/blocks/{s.target}.cnn"
         self.sources[key] = text
@@ -388,6 +411,25 @@ class Builder:
         defaults = self.collect_defaults(prog.stmts, Env(), toplevel=True)
         self.load_definitions(ast.Program(prog.stmts, key), defaults, chain + [key])
 
+    def confined(self, path: Path, s: ast.Import) -> bool:
+        """An imported path must be a .cnn file inside the main spec's folder tree, the bundled libraries or
+        a folder allowed with --allow-import; otherwise report why and return False (nothing is read)."""
+        if path.suffix != ".cnn":
+            self.report(error("import-not-a-spec", f"`{s.target}` is not a .cnn file", s.span,
+                              help="only specs can be imported: `import \"blocks.cnn\"`"))
+            return False
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            real = path
+        root = self.root.resolve() if self.root else Path.cwd().resolve()
+        if any(real.is_relative_to(d) for d in (root, LIB_DIR, *self.allow_import)):
+            return True
+        self.report(error("import-outside", f"`{s.target}` is outside the folder of the spec, `{root}`", s.span,
+                          help="imports stay inside the spec's folder and its subfolders (symbolic links are followed "
+                               "first); allow another folder with `--allow-import DIR`"))
+        return False
+
     # --- bodies and chains ---------------------------------------------------------------------
 
     def run_body(self, stmts, current: str, env: Env, naming: Naming, toplevel: bool = False,
@@ -400,6 +442,7 @@ class Builder:
             naming = self.child(naming, as_name, "named", as_name.rsplit(".", 1)[-1], stmts[0].span if stmts else
                                 Span("", 1, 1, 1, 1))
         for s in stmts:
+            self.tick(s.span)
             try:
                 current = self.run_stmt(s, current, env, naming, toplevel)
             except _StmtError:
@@ -631,6 +674,7 @@ class Builder:
         if as_name is not None:
             naming = self.child(naming, as_name, "repeat", f"repeat {n}", el.span)
         for _ in range(n):
+            self.tick(el.span)
             current = self.run_body(el.body, current, env, naming)
         return current
 
@@ -671,6 +715,7 @@ class Builder:
                 self.fail("missing-argument", f"block `{block.name}` needs a value for `{p.name}`", el.span,
                           help=f"its parameters are ({_block_sig(block)})")
             inner_env.vars[p.name] = bound[p.name] = self.eval(p.default, inner_env)
+        self.tick(el.span, 4)  # a call costs about four statements (an environment, defaults, a scope)
         scope = as_name or self.auto_name(naming, block.name)
         args = ", ".join(f"{k}={_show(v)}" for k, v in bound.items())
         self.calls.append((block.name, el.span))
@@ -737,9 +782,12 @@ def inputs_of(g: nx.DiGraph, n: str) -> list[str]:
     return [u for u, _ in sorted(((u, s) for u, _, s in g.in_edges(n, data="slot")), key=lambda x: x[1])]
 
 
-def build(prog: ast.Program, sources: dict[str, str], input_override=None, max_nodes: int = MAX_NODES):
-    """AST -> (graph, diagnostics). The graph is incomplete when an error diagnostic is present."""
-    b = Builder(sources, max_nodes)
+def build(prog: ast.Program, sources: dict[str, str], input_override=None, max_nodes: int = MAX_NODES,
+          allow_import=()):
+    """AST -> (graph, diagnostics). The graph is incomplete when an error diagnostic is present.
+
+    Imports come from the main spec's folder tree, the bundled libraries and the `allow_import` folders."""
+    b = Builder(sources, max_nodes, allow_import)
     g = b.build(prog, input_override)
     g.graph["dead"] = b.dead
     return g, b.diags

@@ -106,12 +106,12 @@ def _gc_paused(fn):
 
 @_gc_paused
 def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
-                 max_layers: int = ir.MAX_NODES) -> Model:
+                 max_layers: int = ir.MAX_NODES, allow_import=()) -> Model:
     """Check and cost a spec given as text. Raises CompileError listing every problem found."""
     sources = {path: text}
     try:
         prog = syntax.parse(text, path)
-        g, diags = ir.build(prog, sources, input_shape, max_layers)
+        g, diags = ir.build(prog, sources, input_shape, max_layers, allow_import)
     except RecursionError:
         raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
                                   help="flatten the nesting of blocks, branches or parentheses")], sources) from None
@@ -212,9 +212,10 @@ def read_source(path: str | Path) -> str:
         )], {str(path): data.decode("utf-8", "replace")}) from None
 
 
-def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES) -> Model:
+def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES,
+                 allow_import=()) -> Model:
     """Check and cost a `.cnn` file. Raises CompileError (bad spec) or cnndsl.safeio.FileProblem (unreadable)."""
-    return compile_text(read_source(path), str(path), input_shape, max_layers)
+    return compile_text(read_source(path), str(path), input_shape, max_layers, allow_import)
 
 
 def _prod(shape: Shape) -> int:
