@@ -7,7 +7,6 @@ unreadable file), 3 internal error (a bug in cnndsl: please report it with the t
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import traceback
 
@@ -16,6 +15,9 @@ from .diagnostics import CompileError, render
 from .ir import MAX_NODES
 from .model import check_limits
 from .safeio import FileProblem
+from .util import decimal_bytes as _kb
+from .util import fmt_shape, prod
+from .util import show as _show
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -55,7 +57,7 @@ def _seconds(text: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        v = math.nan
+        v = float("nan")
     if not 0 < v <= 10**6:
         raise argparse.ArgumentTypeError(f"expected a number of seconds such as 60, got {text[:40]!r}")
     return v
@@ -245,8 +247,8 @@ def cmd_check(args) -> int:
     m = _load(args)
     _print_warnings(m, args.format)
     t = m.totals
-    print(f"{args.file}: ok: {m.name}, {len(m.layers)} layers, input {'x'.join(map(str, m.input_shape))} -> "
-          f"{', '.join('x'.join(map(str, m.graph.nodes[o]['shape'])) for o in m.outputs)}, "
+    print(f"{args.file}: ok: {m.name}, {len(m.layers)} layers, input {fmt_shape(m.input_shape)} -> "
+          f"{', '.join(fmt_shape(m.graph.nodes[o]['shape']) for o in m.outputs)}, "
           f"{t.params:,} parameters, {t.macs:,} MACs")
     return EXIT_OK
 
@@ -282,12 +284,6 @@ def cmd_layers(args) -> int:
                 note = f" (default {_show(p.default)})"
             print(f"    {name:<6} {p.doc}{note}")
     return EXIT_OK
-
-
-def _show(v) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    return str(v)
 
 
 def draw(model, out: str, args) -> int:
@@ -376,10 +372,6 @@ def _writable(out: str, inputs=()):
         raise UsageError(str(e)) from None
 
 
-def _kb(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB" if n >= 1e6 else f"{n / 1e3:,.1f} kB"
-
-
 def cmd_compile(args) -> int:
     from pathlib import Path
 
@@ -401,7 +393,7 @@ def cmd_compile(args) -> int:
     except OSError as e:
         raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
     t = m.totals
-    dims = lambda shape: " x ".join(map(str, ob._nchw(shape)))  # noqa: E731
+    dims = lambda shape: fmt_shape(ob._nchw(shape), " x ")  # noqa: E731
     print(f"wrote {done.path} ({_kb(done.size)}" + (f", weights in {done.data_path.name} ({_kb(done.data_size)})"
                                                      if done.data_path else "") + f"; ONNX opset {ob.OPSET})")
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
@@ -499,7 +491,7 @@ def cmd_run(args) -> int:
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors when a model fails
         return _fail(f"onnxruntime failed while running `{args.file}`: {foreign._short(e)}")
     layout = {4: " (N x C x H x W)", 2: " (N x F)"}.get(x.ndim, "")
-    print(f"{args.file}: input `{inp.name}` {' x '.join(map(str, x.shape)) or 'scalar'}{layout}: {how}")
+    print(f"{args.file}: input `{inp.name}` {fmt_shape(x.shape, ' x ') or 'scalar'}{layout}: {how}")
     for o, y in zip(session.get_outputs(), outs, strict=True):
         print("\n".join(runtime.describe_output(o.name, y, args.top)))
     if timing.runs:
@@ -510,7 +502,6 @@ def cmd_run(args) -> int:
 
 def cmd_weights(args) -> int:
     from .backends import onnx as ob
-    from .layers import fmt_shape
 
     if args.output:
         args.output = _writable(args.output, [args.file])
@@ -519,11 +510,7 @@ def cmd_weights(args) -> int:
     if args.output:  # the template holds every weight
         check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
-    inits = {"he": "He uniform, fan_in {}", "zeros": "zeros", "ones": "ones", "fixed": "fixed by the spec: w={}"}
-    def default(w) -> str:
-        return inits[w.init].format(w.fan_in if w.init == "he" else getattr(w.fixed, "text", ""))
-
-    table = [(e.name, fmt_shape(e.weight.shape), default(e.weight), "yes" if e.weight.trainable else "no")
+    table = [(e.name, fmt_shape(e.weight.shape), e.weight.init.describe(), "yes" if e.weight.trainable else "no")
              for e in rows]
     head = ("name", "shape (ONNX layout)", "default value", "trainable")
     widths = [max(len(r[i]) for r in [head, *table]) for i in range(4)]
@@ -562,7 +549,7 @@ def _bench_session(path: str, args, providers: list[str]):
     import onnx
 
     proto = onnx.load(path, load_external_data=False)  # onnxruntime loaded it, so onnx can read its graph
-    params = sum(math.prod(t.dims) for t in proto.graph.initializer)
+    params = sum(prod(t.dims) for t in proto.graph.initializer)
     return sess, bench.ModelResult(file=os.path.basename(path), name=proto.graph.name or Path(path).stem,
                                    params=params if proto.graph.initializer else None, macs=None, input=dims)
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import networkx as nx
 
-from ..layers import LAYERS, fmt_shape
+from ..layers import LAYERS
 from ..model import Model
+from ..util import fmt_shape, si
 from .fold import FOLDABLE, Fold, fold, scope_chain, scope_title  # noqa: F401 - FOLDABLE is part of this module's API
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -60,15 +61,6 @@ def output_format(path: str | Path) -> str:
         what = f"`.{fmt}`" if fmt else "no suffix"
         raise FormatError(f"cannot tell the output format of `{path}` ({what}): use .svg, .png, .pdf or .dot")
     return fmt
-
-
-def si(n: int) -> str:
-    """456 -> '456', 48_120 -> '48.1k', 2_359_808 -> '2.36M': three significant digits for diagrams."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            v = n / div
-            return f"{v:.3g}{suffix}" if v < 100 else f"{v:.0f}{suffix}"
-    return str(n)
 
 
 # --- which scopes are drawn as clusters and which are folded into one node (cnndsl.backends.fold) --------
@@ -161,7 +153,7 @@ def _in_shortcut(v: _View, n: str) -> bool:
 def _is_skip(v: _View, u: str, w: str, slot: int) -> bool:
     """An edge of a residual's shortcut path: the identity edge into its add, or into, along and out of
     its projection shortcut."""
-    if v.g.nodes[w]["attrs"].get("residual") and slot == 1:
+    if v.g.nodes[w]["role"] == "residual" and slot == 1:
         return True
     return _in_shortcut(v, w)
 

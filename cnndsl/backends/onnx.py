@@ -20,7 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__
-from ..ir import inputs_of
+from ..graph import inputs_of
 from ..layers import LAYERS, Shape, Weight, fmt_shape
 from ..model import Model
 
@@ -66,24 +66,12 @@ def _name_seed(seed: int, name: str) -> np.random.SeedSequence:
 
 
 def initial_value(e: Expected, seed: int = 0, init: str = "he") -> np.ndarray:
-    """The default float32 value of one weight: fixed kernels as written, ones/zeros, He (Kaiming) uniform."""
+    """The float32 value of one weight when no weights file gives it: what its `Init` says, from a stream
+    of `seed` named after the weight; `init="zeros"` (`--no-weights`) zeroes the random ones."""
     w = e.weight
-    if w.fixed is not None:
-        k = np.asarray(w.fixed.values, dtype=np.float32).reshape((1,) * (4 - len(w.fixed.shape)) + w.fixed.shape)
-        return np.ascontiguousarray(np.broadcast_to(k, w.shape))
-    if w.init == "ones":
-        return np.ones(w.shape, np.float32)
-    if w.init == "zeros" or init == "zeros":
+    if init == "zeros" and w.init.random:
         return np.zeros(w.shape, np.float32)
-    if w.init != "he":  # pragma: no cover - a new Weight.init needs a case here
-        raise NotImplementedError(f"weight init {w.init!r} of {e.name} has no implementation")
-    # Kaiming uniform, fan_in mode, gain sqrt(2): U(-b, b) with b = sqrt(6 / fan_in) has He's variance 2 / fan_in.
-    # NOTE: uniform, not normal: drawing normals was half of `compile resnet50` (0.45 s vs 0.20 s for 25.6 M).
-    bound = np.float32(np.sqrt(6.0 / w.fan_in))
-    arr = np.random.default_rng(_name_seed(seed, e.name)).random(w.shape, dtype=np.float32)
-    arr *= 2 * bound
-    arr -= bound
-    return arr
+    return w.init.value(w.shape, _name_seed(seed, e.name))
 
 
 def _npz_members(model: Model, path: str) -> dict:
@@ -195,15 +183,23 @@ class OnnxCtx:
         self._ex.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
 
     def tmp(self, suffix: str, shape: Shape | None = None) -> str:
-        """A fresh intermediate tensor `<node>/<suffix>`; `shape` (H x W x C) defaults to the layer's output."""
+        """A fresh float32 intermediate `<node>/<suffix>` in cnndsl's layout: `shape` (H x W x C, or a vector)
+        is exported NCHW (or [N, F]); it defaults to the layer's output shape."""
+        return self.tensor(suffix, _nchw(shape or self._shape))
+
+    def tensor(self, suffix: str, dims: list[Any], dtype: Any = np.float32) -> str:
+        """A fresh intermediate `<node>/<suffix>` of any rank, layout and dtype: `dims` are ONNX dims as
+        they are, batch included (use "N" for the batch), e.g. ["N", h, w, c] for a channels-last view."""
         name = self._ex.unique(f"{self._node}/{suffix}", self._ex.tensors)
-        self._ex.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _nchw(shape or self._shape)))
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        self._ex.value_info.append(helper.make_tensor_value_info(name, elem, list(dims)))
         return name
 
-    def const(self, suffix: str, value: float | list[float]) -> str:
-        """A float32 constant initializer `<node>.<suffix>` (a scalar for a float, 1-D for a list)."""
+    def const(self, suffix: str, value: Any, dtype: Any = np.float32) -> str:
+        """A constant initializer `<node>.<suffix>` of any rank and dtype (float32 by default; np.int64 for
+        shapes, axes and indices): a scalar for a number, an array for a (nested) list or an array."""
         name = f"{self._node}.{suffix}"
-        arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value, dtype=dtype)
         if name in self._ex.consts:
             if not np.array_equal(self._ex.consts[name], arr):  # pragma: no cover - a lowering bug
                 raise ValueError(f"constant {name} is defined twice with different values")

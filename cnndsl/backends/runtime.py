@@ -8,19 +8,18 @@ or N x C x H x W (ONNX's layout, a batch); a vector network takes F or N x F.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..util import fmt_shape as _show
+from ..util import num as _num
+from ..util import time_runs
+
 
 class InputError(ValueError):
     """An input array that does not fit the model's input."""
-
-
-def _show(dims) -> str:
-    return "x".join(str(d) for d in dims)
 
 
 def fit_input(x: np.ndarray, dims: list[Any]) -> tuple[np.ndarray, str]:
@@ -80,18 +79,8 @@ class Timing:
 def run(session, feeds: dict[str, np.ndarray], repeat: int = 10) -> tuple[list[np.ndarray], Timing]:
     """Outputs of one run, and the median latency of `repeat` more (after that warm-up run)."""
     outs = session.run(None, feeds)
-    times = []
-    for _ in range(max(repeat, 0)):
-        t0 = time.perf_counter()
-        session.run(None, feeds)
-        times.append((time.perf_counter() - t0) * 1e3)
+    times = time_runs(lambda: session.run(None, feeds), max(repeat, 0))
     return outs, Timing(statistics.median(times) if times else float("nan"), len(times))
-
-
-def _num(v: float) -> str:
-    if np.isfinite(v) and float(v).is_integer() and abs(v) < 1e9:
-        return str(int(v))
-    return f"{v:.4g}"
 
 
 def matrix(a: np.ndarray, indent: str = "    ") -> list[str]:
