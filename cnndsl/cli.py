@@ -7,6 +7,7 @@ unreadable file), 3 internal error (a bug in cnndsl: please report it with the t
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 
@@ -632,12 +633,8 @@ def main(argv: list[str] | None = None) -> int:
         safeio.cleanup()
     try:
         sys.stdout.flush()
-    except OSError as e:  # e.g. `> /dev/full`: say so once, and keep the interpreter from saying it again
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print(f"cnndsl: error: cannot write to standard output: {e.strerror or e}", file=sys.stderr)
-        return EXIT_USAGE if code == EXIT_OK else code
+    except OSError as e:  # e.g. `> /dev/full`
+        return _stdout_failed(e) if code == EXIT_OK else code
     return code
 
 
@@ -688,8 +685,28 @@ def _command(argv: list[str] | None) -> int:
         print("cnndsl: error: out of memory; the network or the input is too large for this machine (see "
               "--max-memory and --max-layers)", file=sys.stderr)
         return EXIT_SPEC
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            return _internal()
+        return _stdout_failed(e)  # outputs report their own write errors: this is standard output
     except Exception:  # noqa: BLE001 - anything else is a bug in cnndsl, shown as one
-        print("cnndsl: internal error: this is a bug in cnndsl, not in your spec; please report it with the "
-              "spec and this traceback:", file=sys.stderr)
-        traceback.print_exc()
-        return EXIT_INTERNAL
+        return _internal()
+
+
+def _internal() -> int:
+    print("cnndsl: internal error: this is a bug in cnndsl, not in your spec; please report it with the "
+          "spec and this traceback:", file=sys.stderr)
+    traceback.print_exc()
+    return EXIT_INTERNAL
+
+
+def _stdout_failed(e: OSError) -> int:
+    """Standard output cannot take more (`> /dev/full`): say so once, and keep Python from saying it again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured by a caller)
+        pass
+    print(f"cnndsl: error: cannot write to standard output: {e.strerror or e}", file=sys.stderr)
+    return EXIT_USAGE

@@ -147,7 +147,9 @@ def output_target(out: str | os.PathLike, inputs=(), what: str = "output") -> Ta
     try:
         is_link = path.is_symlink()
         real = Path(os.path.realpath(name, strict=False)) if is_link else path
-        st = os.stat(real) if real.exists() else None
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None  # a new file (or a dangling link's target)
     except OSError as e:
         raise FileProblem(f"cannot write `{name}`: {_why(e)}") from None
     except RuntimeError:  # realpath of a symlink loop on older Pythons
@@ -310,8 +312,9 @@ def run_child(cmd: list[str], data: bytes, timeout: float) -> subprocess.Complet
 def cleanup() -> None:
     """Kill our children and remove our temporaries (at exit, or on a fatal signal)."""
     for p in list(_children):
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             p.kill()
+            p.wait(timeout=2)  # reaped, not left a zombie
     for d in list(_temps):
         _remove(d)
     _temps.clear()

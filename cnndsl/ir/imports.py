@@ -62,7 +62,7 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
         return
     if key in b.sources:
         return  # already loaded (a diamond of imports)
-    if not path.is_file():
+    if not path.exists():  # something that is not a file (a folder, a FIFO) gets safeio's message below
         lib = sorted(p.stem for p in LIB_DIR.glob("*.cnn"))
         if s.is_path:
             help_ = f"the path is relative to the importing file's folder, {base}"
