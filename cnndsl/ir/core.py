@@ -77,7 +77,7 @@ class Core:
         self.max_nodes = max_nodes
         # NOTE: expansion is bounded by the work done (statements run, repeat iterations, block calls), not
         # only by the layers kept: `repeat 1000000000 { }` or a failing body doubled 30 times keep none
-        self.work, self.max_work = 0, 8 * max_nodes + 10_000
+        self.work, self.max_work = 0, 16 * max_nodes + 10_000
         self.root: Path | None = None  # the main spec's folder: imports stay inside it (cnndsl.ir.imports)
         self.allow_import = [Path(d).resolve() for d in allow_import]  # and the folders --allow-import names
 
