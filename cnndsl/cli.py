@@ -345,12 +345,13 @@ def _fail(message: str, details=()) -> int:
 
 def _export(args, m):
     """The ONNX model of `m` with the weights the options ask for, or None after reporting a bad weights file."""
-    import os
 
     from .backends import onnx as ob
 
-    if args.weights and not os.path.isfile(args.weights):
-        raise UsageError(f"cannot read `{args.weights}`: no such file")
+    if args.weights:
+        from .safeio import check_readable
+
+        check_readable(args.weights, "weights archive")  # a FileProblem is a usage error
     try:
         ex = ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
         for w in ex.warnings:
@@ -446,16 +447,13 @@ def _open_model(path: str, args, batch: int, open_session):
 
 
 def cmd_run(args) -> int:
-    import os
 
     import onnxruntime as ort
 
+    from . import archives, foreign, safeio
     from .backends import runtime
 
-    if not os.path.isfile(args.file):
-        why = "it is a folder" if os.path.isdir(args.file) else "no such file"
-        raise UsageError(f"cannot read `{args.file}`: {why}")
-    from . import archives, foreign, safeio
+    safeio.check_readable(args.file, "spec or ONNX model")
 
     batch = args.batch
     if args.array:  # the array's real batch counts against --max-memory, before anything is loaded
@@ -562,9 +560,10 @@ def cmd_bench(args) -> int:
 
     if args.runs < 1 or args.warmup < 0 or args.threads < 0:
         raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
+    from .safeio import check_readable
+
     for f in args.files:
-        if not os.path.isfile(f):
-            raise UsageError(f"cannot read `{f}`: " + ("it is a folder" if os.path.isdir(f) else "no such file"))
+        check_readable(f, "spec or ONNX model")
     try:
         providers = bench.provider_names(args.providers)
     except bench.BenchError as e:
