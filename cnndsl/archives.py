@@ -11,6 +11,7 @@ each member must be exactly what its header says, so a zip bomb is refused befor
 from __future__ import annotations
 
 import math
+import tokenize
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -19,8 +20,9 @@ import numpy as np
 
 from . import safeio
 
+# what numpy's and zipfile's parsers raise on crafted bytes (numpy tokenizes the header: `)10, 144)`)
 _BAD = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, RuntimeError, NotImplementedError, OSError,
-        KeyError, TypeError, OverflowError)
+        KeyError, TypeError, OverflowError, IndexError, AttributeError, SyntaxError, tokenize.TokenError)
 
 
 class ArchiveError(ValueError):

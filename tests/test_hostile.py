@@ -400,6 +400,9 @@ def _archive_cases(folder: Path, arrays: dict[str, np.ndarray]) -> dict[str, tup
     case("pickled_member", {**good, "extra.npy": _npy(np.array([{"a": 1}], dtype=object))},
          "which cnndsl never loads (no pickles)")
     case("not_an_array", {**good, "notes.txt": b"hello"}, "`notes.txt`: not a NumPy array")
+    # found by the archive fuzzer: numpy tokenizes the header, and an unbalanced `)` raised TokenError
+    broken = good[f"{first}.npy"].replace(b"'shape': (", b"'shape': )", 1)
+    case("broken_header", {**good, f"{first}.npy": broken}, f"`{first}.npy`: not a NumPy array")
     p = folder / "truncated.npz"
     full = folder / "full.npz"
     _zip(full, good)
