@@ -59,8 +59,9 @@ def _header(f) -> tuple[tuple[int, ...], np.dtype, int]:
     return tuple(int(d) for d in shape), dtype, f.tell()
 
 
-def npz_members(path: str, limit: int) -> dict[str, Member]:
-    """Every array of an .npz, from the headers only; ArchiveError lists every defect."""
+def npz_members(path: str, limit: int, why: str = "--max-memory") -> dict[str, Member]:
+    """Every array of an .npz, from the headers only; ArchiveError lists every defect. The arrays may hold
+    at most `limit` bytes (`why` says where that limit comes from)."""
     safeio.check_readable(path, "weights archive")
     problems: list[str] = []
     out: dict[str, Member] = {}
@@ -104,7 +105,7 @@ def npz_members(path: str, limit: int) -> dict[str, Member]:
             out[name] = member
         if total > limit:
             problems.append(f"the arrays hold {safeio.size_text(total)}, more than the limit of "
-                            f"{safeio.size_text(limit)} (--max-memory)")
+                            f"{safeio.size_text(limit)} ({why})")
     if problems:
         raise ArchiveError(path, problems)
     return out

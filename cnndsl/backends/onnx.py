@@ -80,7 +80,7 @@ def _npz_members(model: Model, path: str) -> dict:
 
     limit = 16 * sum(e.weight.size for e in expected_weights(model)) + (1 << 20)
     try:
-        return archives.npz_members(path, limit)
+        return archives.npz_members(path, limit, "16 bytes for each number this network's weights hold")
     except archives.ArchiveError as e:
         raise WeightsError(path, e.problems) from None
 
