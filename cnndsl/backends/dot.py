@@ -3,14 +3,12 @@
 Layers are boxes in the notes' notation (`conv 5x5, s=1, n=6`, output shape, parameters), coloured by
 their kind's group; merges are small circles (add ⊕, concat ‖, mul ⊗); the scopes of the graph (blocks,
 residuals, branches, repeats, named chains) are nested clusters, or single nodes with their totals when
-folded. Only `render_file` needs Graphviz, and it imports the `graphviz` package lazily.
+folded. Only `render_file` needs Graphviz: it runs `dot` through cnndsl.safeio (time bound, dies with cnndsl).
 """
 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,23 +360,11 @@ class Rendered:
     folded: bool = False  # True: too large for a bitmap as asked, so drawn with every innermost block folded
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder and os.replace, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def write_atomic(path, data: bytes) -> None:
+    """Write through a temporary file in the same folder and a rename (or into a device), see cnndsl.safeio."""
+    from .. import safeio
+
+    safeio.write_bytes(path, data)
 
 
 class RenderError(RuntimeError):
@@ -393,42 +379,56 @@ PNG_DPI = 200  # as Keras's plot_model; Graphviz's own default (96) gives a 12 p
 BITMAP_LIMIT = 32_767  # px on a side: cairo's limit, past which Graphviz shrinks the picture with a warning
 
 
-def _graphviz(text: str, fmt: str) -> tuple[bytes, str] | None:
-    """Run `dot -T<fmt>`; (image, its warnings) or None when `dot` is not installed."""
+def _graphviz(text: str, fmt: str, timeout: float = 60, layers: int = 0) -> tuple[bytes, str] | None:
+    """Run `dot -T<fmt>`; (image, its warnings) or None when `dot` is not installed. Raises RenderError
+    when it fails or runs past `timeout` seconds (it is killed; it also dies with cnndsl)."""
     import shutil
-    import subprocess
+
+    from .. import safeio
 
     exe = shutil.which("dot")
     if exe is None:
         return None
-    p = subprocess.run([exe, f"-T{fmt}"], input=text.encode(), capture_output=True)
-    err = p.stderr.decode(errors="replace").strip()
-    if p.returncode != 0:
-        raise RenderError(f"Graphviz `dot` failed: {err.splitlines()[0] if err else p.returncode}")
-    return p.stdout, err
+    try:
+        done = safeio.run_child([exe, f"-T{fmt}"], text.encode(), timeout)
+    except safeio.ChildTimeout:
+        raise RenderError(f"Graphviz `dot` took more than {timeout:g} s to lay out {layers:,} layers and was "
+                          f"stopped; draw less with --collapse or --depth, or allow more with --timeout") from None
+    err = done.stderr.decode(errors="replace").strip()
+    if done.returncode != 0:
+        lines = err.splitlines()
+        why = lines[0] if lines else (f"killed by signal {-done.returncode} (out of memory?)" if done.returncode < 0
+                                      else f"exit status {done.returncode}")
+        raise RenderError(f"Graphviz `dot` failed: {why}")
+    return done.stdout, err
 
 
-def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int | None = None,
-                rankdir: str = "TB", dpi: int | None = None) -> Rendered:
-    """Draw `m` to `path`; the suffix picks the format (.svg, .png, .pdf or .dot).
+def render_file(m: Model, path, collapse: bool = False, depth: int | None = None,
+                rankdir: str = "TB", timeout: float = 60, dpi: int | None = None) -> Rendered:
+    """Draw `m` to `path` (a path or a checked cnndsl.safeio.Target); the suffix picks the format (.svg, .png,
+    .pdf or .dot).
 
     A PNG is drawn at `dpi` (default PNG_DPI). One that Graphviz would have to shrink to fit its bitmap
     limit is drawn folded (`collapse`) instead, which the result reports (`folded=True`); if even that
     is too large, TooLarge is raised. Graphviz's own warnings never reach the terminal.
 
     Without Graphviz's `dot` program the DOT text is written beside `path` (same name, `.dot`) and the
-    result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path.
+    result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path,
+    RenderError when `dot` fails or runs past `timeout` seconds.
     """
-    path = Path(path)
-    fmt = output_format(path)
-    if fmt != "png" and dpi is not None:
+    from .. import safeio
+
+    target = safeio.as_target(path)
+    path = target.path
+    fmt = output_format(path) if not target.stream or path.suffix else "svg"
+    if fmt != "png":
         dpi = None  # vector formats have no resolution
     dpi = dpi or (PNG_DPI if fmt == "png" else None)
     text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir, dpi=dpi)
     if fmt == "dot":
-        write_atomic(path, text.encode())
+        write_atomic(target, text.encode())
         return Rendered(path, fmt, True)
-    done = _graphviz(text, fmt)
+    done = _graphviz(text, fmt, timeout, len(m.graph))
     if done is None:
         dot_path = path.with_suffix(".dot")
         write_atomic(dot_path, text.encode())
@@ -439,9 +439,9 @@ def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int |
         if collapse or depth == 0:
             raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi")
         text = to_dot(m, collapse=True, depth=depth, rankdir=rankdir, dpi=dpi)
-        data, warnings = _graphviz(text, fmt) or (b"", "")
+        data, warnings = _graphviz(text, fmt, timeout, len(m.graph)) or (b"", "")
         if "too large" in warnings:
             raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi, even folded")
         folded = True
-    write_atomic(path, data)
+    write_atomic(target, data)
     return Rendered(path, fmt, True, folded)
