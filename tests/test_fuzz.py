@@ -434,7 +434,7 @@ def _onnx_seed() -> bytes:
     return _SEED_MODEL[0]
 
 
-@examples(normal=8, full=300)
+@examples(normal=4, full=150)
 @given(mutated_onnx())
 def test_mutated_onnx_models_never_crash(tmp_path_factory, data):
     """In a real process each: a damaged protobuf must not take the test run down if it crashed native code."""
