@@ -355,7 +355,12 @@ def test_hostile_option_values_never_crash(tmp_path_factory, argv):
     safe = ["--repeat", "0"] if argv[0] == "run" and "--repeat" not in argv else []
     safe += ["--runs", "1", "--warmup", "0", "--batch", "1"] if argv[0] == "bench" else []
     before = spec.read_bytes()
-    r = run_main(*argv, *safe, spec)
+    cwd = os.getcwd()
+    os.chdir(folder)  # an output named by a hostile value (`-o nan`) lands in the test's folder
+    try:
+        r = run_main(*argv, *safe, spec)
+    finally:
+        os.chdir(cwd)
     assert_handled(r, argv)
     assert spec.read_bytes() == before
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and stat.S_ISCHR(os.stat("/dev/zero").st_mode)
