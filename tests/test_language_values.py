@@ -139,6 +139,13 @@ conv f=1 n=f(3) -> conv f=1 n=f(3, b=1)
     ("input 4x4x3\nconv f=1 n=3 < same", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=len(range(10000000000))", "too-large"),
     ("fn conv(x) = x\ninput 4x4x3\nrelu", "reserved-name"),
+    # hostile values: refused with a diagnostic, never a traceback or a hang
+    ("\n".join(["fn f0(x) = x"] + [f"fn f{i}(x) = f{i - 1}(x) + f{i - 1}(x)" for i in range(1, 25)]) +
+     "\ninput 4x4x3\nconv f=1 n=f24(1)", "too-large"),
+    ("input 4x4x3\nconv f=1 n=" + "9" * 400 + " * 0.5", "bad-expression"),
+    ("input 4x4x3\nconv f=1 n=1e308 * 10 // 2", "bad-expression"),
+    ("input 4x4x3\nconv f=1 n=ceil(1e308 * 10)", "bad-expression"),
+    ("input 4x4x3\nlet a = [" + ", ".join(["range(900000)"] * 12) + "]\nrelu", "too-large"),
 ])
 def test_bad_functions(spec, code):
     assert code in codes(spec)

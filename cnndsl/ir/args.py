@@ -11,7 +11,7 @@ from typing import Any
 from .. import ast
 from ..diagnostics import Note, Span, warning
 from ..layers import ACTIVATIONS, FOREIGN_PARAMS, LAYERS, Act, LayerKind, ParamError, foreign, p_act, resolve_params
-from ..util import fmt_shape
+from ..util import fmt_shape, show
 from .core import Core, Env, suggest
 from .expr import activation, evaluate
 
@@ -62,7 +62,9 @@ def resolve(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional) -> di
             b.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
         given[kw.name] = evaluate(b, kw.value, env)
         spans[kw.name] = kw.value.span
-    written = set(given)
+    # written on the layer as a value (a bare block parameter, `bn=bn`, is the caller's to set: not written)
+    exprs = {**dict(zip(kind.positional, positional, strict=False)), **{kw.name: kw.value for kw in el.kwargs}}
+    written = {p for p, e in exprs.items() if not (isinstance(e, ast.Name) and e.id in env.vars)}
     for pname, (value, span) in env.defaults.get(kind.name, {}).items():
         if pname not in given:
             given[pname] = value
@@ -98,12 +100,16 @@ def _unreached_defaults(b: Core, kind: LayerKind, given: dict, attrs: dict, writ
         b.warned.add(span)
         outer = b.calls[0] if b.calls else None
         block = b.calls[-1][0] if b.calls else "?"
+        takes = [name for name, _ in b.calls if pname in {p.name for p in b.blocks[name].node.params}]
+        if takes:
+            help_ = f"`{takes[0]}` takes `{pname}`: pass it, e.g. `{takes[0]}(..., {pname}={show(value)})`"
+        else:
+            help_ = "an imported file's blocks keep their own defaults; write the block in this file to change it"
         b.diags.append(warning(
             "default-not-imported",
             f"this default does not reach the `{kind.name}` layers of imported block `{block}`", span,
-            notes=[Note(f"`{block}` is expanded from here", outer[1])] if outer else (),
-            help="an imported file's blocks keep their own defaults; pass the setting as the block's argument "
-                 "if it takes one, or write the block in this file",
+            notes=[Note(f"`{outer[0]}` is expanded from here", outer[1])] if outer else (),
+            help=help_,
         ))
 
 

@@ -82,6 +82,8 @@ class Core:
         self.blocks: dict[str, BlockDef] = {}
         self.fns: dict[str, FnDef] = {}
         self.fn_calls: list[tuple[str, Span]] = []
+        self.fn_count = 0  # `fn` calls evaluated, and numbers made by `range`: both are bounded
+        self.items = 0
         self.top_file = ""  # the spec being built, and its top-level defaults (for `default-not-imported`)
         self.top_defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
         self.warned: set[Span] = set()

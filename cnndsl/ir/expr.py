@@ -18,7 +18,8 @@ from ..util import show
 from .core import DEAD, Core, Env, StmtError, suggest
 
 FAILED = Sym("\0failed")  # the value of a `let` whose expression failed (reported once, where it is written)
-MAX_ITEMS = 1_000_000  # `range` and list sizes: a runaway loop is refused before it is built
+MAX_ITEMS = 1_000_000  # `range` sizes: a runaway loop is refused before it is built
+MAX_CALLS = 100_000  # `fn` calls in one build: functions that call others twice would take forever
 
 
 class Seq(list):
@@ -113,21 +114,27 @@ def _binop(b: Core, e: ast.BinOp, env: Env) -> Any:
     _need_num(b, y, e.right, env, what)
     if e.op in _COMPARE:
         return _COMPARE[e.op](x, y)
-    if e.op == "+":
-        return x + y
-    if e.op == "-":
-        return x - y
-    if e.op == "*":
-        return x * y
-    if y == 0:
+    if e.op in ("/", "//", "%") and y == 0:
         b.fail("bad-expression", "division by zero", e.span)
-    if e.op == "//":
-        return int(x // y)
-    if e.op == "%":
-        return x % y
+    try:
+        v = _ARITH[e.op](x, y)
+    except (OverflowError, ValueError):
+        v = math.inf
+    if isinstance(v, float) and not math.isfinite(v):
+        b.fail("bad-expression", "the result is too large for a number", e.span)
+    return v
+
+
+def _div(x, y):
     if isinstance(x, int) and isinstance(y, int) and x % y == 0:
         return x // y
     return x / y
+
+
+_ARITH = {
+    "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y, "/": _div,
+    "//": lambda x, y: int(x // y), "%": lambda x, y: x % y,
+}
 
 
 # --- calls -------------------------------------------------------------------------------------
@@ -191,8 +198,10 @@ def _range(b: Core, e: ast.Call, env: Env) -> list:
     r = range(*args) if args[-1] != 0 or len(args) < 3 else None
     if r is None:
         b.fail("bad-expression", "`range` with a step of 0", e.args[-1].span)
-    if len(r) > MAX_ITEMS:
-        b.fail("too-large", f"`range` of {len(r):,} numbers", e.span, help="check the bounds")
+    b.items += len(r)
+    if len(r) > MAX_ITEMS or b.items > 10 * MAX_ITEMS:
+        b.fail("too-large", f"`range` of {len(r):,} numbers" if len(r) > MAX_ITEMS else
+               f"the spec makes more than {10 * MAX_ITEMS:,} numbers with `range`", e.span, help="check the bounds")
     return list(r)
 
 
@@ -319,6 +328,10 @@ def _call_fn(b: Core, e: ast.Call, env: Env) -> Any:
             b.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
         bound[kw.name] = evaluate(b, kw.value, env)
     inner = Env(vars={**fd.consts, **bound}, defaults=env.defaults, values=env.values, used=env.used)
+    b.fn_count += 1
+    if b.fn_count > MAX_CALLS:
+        b.fail("too-large", f"the spec calls functions more than {MAX_CALLS:,} times", e.span,
+               help="a function that calls another several times multiplies the work; simplify the functions")
     b.fn_calls.append((fn.name, e.span))
     try:
         for p in fn.params:
