@@ -118,6 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the template's He uniform weights (default 0)")
     _add_limit_args(p)
     p = sub.add_parser(
+        "import", help="write an ONNX CNN as a readable spec (.cnn) and its weights (.npz)",
+        description="Import an ONNX CNN (torch.onnx.export, tf2onnx, ...): conv/bn/act patterns, residuals, "
+                    "branches and repeated blocks become a spec; its weights go to an .npz that `cnndsl compile "
+                    "--weights` takes. Nothing is written unless the spec computes what the model computes.")
+    p.add_argument("file", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", metavar="OUT.cnn",
+                   help="the spec (default: the model's name with .cnn, beside it)")
+    p.add_argument("--weights-out", metavar="W.npz", help="the weights (default: the spec's name with .npz)")
+    p.add_argument("--input-shape", type=_shape_arg, metavar="HxWxC",
+                   help="pin the model's dynamic input dimensions, e.g. 224x224x3")
+    p.add_argument("--name", help="the network's name in the spec (default: the model's file name)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip running both models in onnxruntime to check they agree (faster)")
+    p = sub.add_parser(
         "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
         description="Time specs (exported in memory) or .onnx models in onnxruntime: for each batch size, warm-up "
                     "runs, then timed runs; prints the median and 90th percentile latency and the throughput, "
@@ -531,8 +545,64 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
-            "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
+def cmd_import(args) -> int:
+    import os
+    from pathlib import Path
+
+    from . import onnx_import as oi
+    from .backends.dot import write_atomic
+
+    src = Path(args.file)
+    if not src.is_file():
+        raise UsageError(f"cannot read `{args.file}`: " + ("not a regular file" if src.exists() else "no such file"))
+    if src.stat().st_size > oi.MAX_ONNX_BYTES:
+        raise UsageError(f"`{args.file}` is larger than {oi.MAX_ONNX_BYTES >> 30} GB")
+    out = Path(args.output or src.with_suffix(".cnn"))
+    wout = Path(args.weights_out or out.with_suffix(".npz"))
+    for o in (out, wout):
+        _writable(str(o))
+        if o.exists() and os.path.samefile(o, src):
+            raise UsageError(f"`{o}` is the model being imported; choose another output with -o/--weights-out")
+    try:
+        proto = oi.load(str(src), args.input_shape)
+        spec = oi.import_model(proto, args.name or src.stem)
+        imp = oi.bind_weights(spec, str(out))
+        err = None if args.no_verify else oi.verify(imp, str(src))
+    except oi.ImportFailure as e:
+        print(f"cnndsl: error: {args.file}: {e}", file=sys.stderr)
+        for line in e.problems:
+            print(f"  {line}", file=sys.stderr)
+        if e.hint:
+            print(f"  help: {e.hint}", file=sys.stderr)
+        print("nothing was written", file=sys.stderr)
+        return EXIT_SPEC
+    if err is not None and err > oi.TOLERANCE:
+        print(f"cnndsl: error: {args.file}: the imported spec's outputs differ from the model's by {err:.2e} "
+              f"(relative), more than {oi.TOLERANCE:g}; nothing was written (a bug in `cnndsl import`: please "
+              "report it with the model)", file=sys.stderr)
+        return EXIT_SPEC
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **imp.weights)
+    write_atomic(wout, buf.getvalue())
+    write_atomic(out, spec.text.encode())
+    t = imp.model.totals
+    lines = spec.text.count("\n")
+    print(f"wrote {out}: {lines} lines, {len(imp.model.layers)} layers, {t.params:,} parameters, {t.macs:,} MACs")
+    print(f"wrote {wout}: {len(imp.weights)} arrays, {imp.params_onnx:,} numbers from the model's initializers")
+    for note in spec.notes:
+        print(f"note: {note}")
+    if err is not None:
+        print(f"onnxruntime agrees: the largest relative difference of the outputs is {err:.1e}")
+    print(f"next: cnndsl compile {out} --weights {wout}")
+    return EXIT_OK
+
+
+COMMANDS = {"import": cmd_import, "check": cmd_check, "summary": cmd_summary, "layers": cmd_layers,
+            "render": cmd_render, "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
