@@ -247,7 +247,7 @@ class _AstBuilder(Transformer):
         return f
 
     add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
-    floordiv, mod, or_, and_ = _bin("//"), _bin("%"), _bin("or"), _bin("and")
+    floordiv, mod, or_, and_, pow = _bin("//"), _bin("%"), _bin("or"), _bin("and"), _bin("**")
 
     def compare(self, c):
         a, op, b = _values(c)

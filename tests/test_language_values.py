@@ -110,6 +110,11 @@ def test_make_divisible_in_the_mobilenet_library_is_torchvisions(v):
     ("abs(-3)", 3), ("len([1, 2, 3])", 3), ("len(range(2, 9, 3))", len(range(2, 9, 3))),
     ("2 if 3 > 2 else 5", 2), ("2 if 3 > 2 and 1 == 2 else 5", 5), ("2 if not 1 != 1 else 5", 2),
     ("2 if 1 >= 2 or 2 <= 2 else 5", 2), ("ceil(3 * 1.1)", math.ceil(3 * 1.1)),
+    ("2 ** 3", 8), ("-2 ** 2", -4), ("2 ** 3 ** 2 // 64", 2 ** 3 ** 2 // 64), ("int(4 ** 0.5)", 2),
+    ("round(sqrt(49))", 7), ("round(log(exp(3)))", 3), ("sum([1, 2, 3])", 6), ("len(zip([1, 2], [3, 4]))", 2),
+    # RegNet's quantised widths (torchvision BlockParams): round(w0 * wm ** round(log(w / w0) / log(wm)) / 8) * 8
+    ("round(24 * 2.49 ** round(log((24 + 36 * 3) / 24) / log(2.49)) / 8) * 8 - 50",
+     round(24 * 2.49 ** round(math.log((24 + 36 * 3) / 24) / math.log(2.49)) / 8) * 8 - 50),
 ])
 def test_arithmetic(expr, value):
     m = cnndsl.compile_text(f"input 4x4x3\nconv f=1 n=10 + ({expr})")
@@ -145,6 +150,10 @@ conv f=1 n=f(3) -> conv f=1 n=f(3, b=1)
     ("input 4x4x3\nconv f=1 n=" + "9" * 400 + " * 0.5", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=1e308 * 10 // 2", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=ceil(1e308 * 10)", "bad-expression"),
+    ("input 4x4x3\nconv f=1 n=10 ** 10 ** 10", "bad-expression"),
+    ("input 4x4x3\nconv f=1 n=sqrt(-1)", "bad-expression"),
+    ("input 4x4x3\nconv f=1 n=0 ** -1", "bad-expression"),
+    ("input 4x4x3\nconv f=1 n=sum(zip([1], [2, 3]))", "bad-call"),
     ("input 4x4x3\nlet a = [" + ", ".join(["range(900000)"] * 12) + "]\nrelu", "too-large"),
 ])
 def test_bad_functions(spec, code):

@@ -116,6 +116,8 @@ def _binop(b: Core, e: ast.BinOp, env: Env) -> Any:
         return _COMPARE[e.op](x, y)
     if e.op in ("/", "//", "%") and y == 0:
         b.fail("bad-expression", "division by zero", e.span)
+    if e.op == "**" and x == 0 and y < 0:
+        b.fail("bad-expression", "zero to a negative power", e.span)
     try:
         v = _ARITH[e.op](x, y)
     except (OverflowError, ValueError):
@@ -133,8 +135,17 @@ def _div(x, y):
 
 _ARITH = {
     "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y, "/": _div,
-    "//": lambda x, y: int(x // y), "%": lambda x, y: x % y,
+    "//": lambda x, y: int(x // y), "%": lambda x, y: x % y, "**": lambda x, y: _pow(x, y),
 }
+
+
+def _pow(x, y):
+    if isinstance(x, int) and isinstance(y, int) and y >= 0 and abs(x) > 1 and y * math.log2(abs(x)) > 4096:
+        raise OverflowError  # 10 ** 10 ** 9 would take forever as a whole number
+    v = x ** y
+    if isinstance(v, complex):
+        raise ValueError
+    return v
 
 
 # --- calls -------------------------------------------------------------------------------------
@@ -173,9 +184,13 @@ def _unary_num(fn):
             b.fail("bad-call", f"`{e.name}` takes one number, got {len(args)} arguments", e.span,
                    help=f"e.g. `{e.name}(c * 0.25)`")
         (x,) = _numbers(b, e, env, args)
-        if isinstance(x, float) and not math.isfinite(x):
-            b.fail("bad-expression", f"`{e.name}` of `{show(x)}`", e.span)
-        return fn(x)
+        try:
+            v = fn(x) if not (isinstance(x, float) and not math.isfinite(x)) else math.nan
+        except (OverflowError, ValueError):
+            v = math.nan
+        if isinstance(v, float) and not math.isfinite(v):
+            b.fail("bad-expression", f"`{e.name}({show(x)})` is not a number cnndsl can use", e.span)
+        return v
 
     return f
 
@@ -185,6 +200,24 @@ def _len(b: Core, e: ast.Call, env: Env) -> int:
     if len(args) != 1 or not isinstance(args[0], (list, tuple)):
         b.fail("bad-call", "`len` takes one list", e.span, help="e.g. `len(table)`")
     return len(args[0])
+
+
+def _sum(b: Core, e: ast.Call, env: Env) -> Any:
+    args = _args(b, e, env)
+    if len(args) != 1 or not isinstance(args[0], list):
+        b.fail("bad-call", "`sum` takes one list of numbers", e.span, help="e.g. `sum(depths)`")
+    for v in args[0]:
+        _need_num(b, v, e.args[0], env, "`sum`")
+    return sum(args[0])
+
+
+def _zip(b: Core, e: ast.Call, env: Env) -> list:
+    args = _args(b, e, env)
+    if not args or not all(isinstance(a, list) for a in args):
+        b.fail("bad-call", "`zip` takes lists", e.span, help="e.g. `for (w, d) in zip(widths, depths) { ... }`")
+    if len({len(a) for a in args}) > 1:
+        b.fail("bad-call", f"`zip` of lists of different lengths ({', '.join(str(len(a)) for a in args)})", e.span)
+    return [list(row) for row in zip(*args, strict=True)]
 
 
 def _range(b: Core, e: ast.Call, env: Env) -> list:
@@ -246,7 +279,12 @@ BUILTINS = {
     "ceil": (_unary_num(math.ceil), "the smallest whole number not below x"),
     "int": (_unary_num(int), "x without its fraction, towards zero (as Python's `int`)"),
     "abs": (_unary_num(abs), "the absolute value"),
+    "sqrt": (_unary_num(lambda x: math.sqrt(x) if x >= 0 else math.nan), "the square root"),
+    "log": (_unary_num(lambda x: math.log(x) if x > 0 else math.nan), "the natural logarithm"),
+    "exp": (_unary_num(lambda x: math.exp(x) if x < 700 else math.inf), "e to the power x"),
     "len": (_len, "the number of items of a list"),
+    "sum": (_sum, "the sum of a list of numbers"),
+    "zip": (_zip, "rows from lists side by side: zip([1, 2], [3, 4]) is [(1, 3), (2, 4)]"),
     "range": (_range, "the list 0, 1, ..., n - 1 (`range(a, b)`, `range(a, b, step)`)"),
     "channels": (_shape_fn(2), "C of the value being built (or of a named value: `channels(x)`)"),
     "height": (_shape_fn(0), "H of the value being built"),
