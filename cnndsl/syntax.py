@@ -58,17 +58,24 @@ def _cache_file(grammar: str) -> Path | None:
     return Path(root) / "cnndsl" / f"grammar-{digest}.lark.pickle"
 
 
+def load_cached(cache: Path) -> Lark | None:
+    """The parser saved in `cache`, with `_AstBuilder` attached; None when there is none or it is unusable."""
+    try:
+        with open(cache, "rb") as f:  # NOTE: `Lark.load` takes no transformer (it would always fail); `_load` does
+            return Lark.__new__(Lark)._load(f, transformer=_BUILDER)
+    except Exception:  # noqa: BLE001 - no cache, or a stale or broken one: the caller rebuilds it
+        return None
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
     """The LALR parser, with `_AstBuilder` as its callbacks; its tables come from the cache when they can."""
     grammar = grammar_path().read_text(encoding="utf-8")
     cache = _cache_file(grammar)
     if cache is not None:
-        try:
-            with open(cache, "rb") as f:
-                return Lark.load(f, transformer=_BUILDER)
-        except Exception:  # noqa: BLE001 - no cache, or a stale or broken one: rebuild it below
-            pass
+        p = load_cached(cache)
+        if p is not None:
+            return p
     p = Lark(grammar, transformer=_BUILDER, **_SPEC_LARK)
     if cache is not None:
         try:  # written aside and renamed, so that a concurrent run never reads half a file

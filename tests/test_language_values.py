@@ -276,3 +276,25 @@ def test_a_top_level_default_that_misses_an_imported_block_warns_where_it_is_wri
     # a default the library already sets to the same value changes nothing: no warning
     m = cnndsl.compile_text("import resnet\ndefaults conv bias=false\ninput 32x32x64\nbasic(64)")
     assert not [d for d in m.warnings if d.code == "default-not-imported"]
+
+
+# --- start-up ------------------------------------------------------------------------------------
+
+
+def test_the_analysed_grammar_is_loaded_from_the_cache(tmp_path, monkeypatch):
+    """A run after the first loads the LALR tables saved by it (about 10 ms) instead of analysing the grammar
+    again (about 120 ms): the saved parser, with the AST builder attached, parses like a fresh one."""
+    from cnndsl import syntax
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    syntax.parser.cache_clear()
+    try:
+        fresh = syntax.parser()
+        cache = syntax._cache_file(syntax.grammar_path().read_text(encoding="utf-8"))
+        assert cache is not None and cache.is_file() and cache.parent.parent == tmp_path
+        loaded = syntax.load_cached(cache)
+        assert loaded is not None
+        text = (syntax.grammar_path().parent.parent / "specs" / "efficientnet_b0.cnn").read_text()
+        assert syntax.parse(text, "a.cnn") == fresh.parse(text) == loaded.parse(text)
+    finally:
+        syntax.parser.cache_clear()
