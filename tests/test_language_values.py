@@ -196,6 +196,12 @@ def test_loop_names_do_not_leak_and_range_counts():
     assert "bad-param" in codes("input 8x8x3\nfor i in range(3) { conv f=1 n=4 + i }\nconv f=1 n=i")
 
 
+def test_named_loops_and_conditions_name_their_layers():
+    m = cnndsl.compile_text("input 4x4x3\nx = for i in range(2) { conv f=1 n=4 }\n"
+                            "y = if true { conv f=1 n=2 -> relu }\nw = if true { relu }\nconcat(x, y, w)")
+    assert [r.name for r in m.layers] == ["x.conv1", "x.conv2", "y.conv1", "y.relu1", "w", "concat1"]
+
+
 @pytest.mark.parametrize("spec,code", [
     ("input 4x4x3\nfor (a, b) in [(1, 2), (3, 4, 5)] { relu }", "bad-loop"),
     ("input 4x4x3\nfor (a, b) in [1, 2] { relu }", "bad-loop"),

@@ -157,7 +157,8 @@ class Builder(Core):
                 self.fail("reserved-name", f"`{s.name}` is {what} and cannot name a value", s.name_span,
                           help="pick another name")
             if s.name in env.vars:
-                self.fail("reserved-name", f"`{s.name}` is a block parameter and cannot name a value", s.name_span)
+                self.fail("reserved-name", f"`{s.name}` is a block parameter or a constant and cannot name a value",
+                          s.name_span)
             if s.name in env.values and s.name not in env.used and s.name in env.value_spans:
                 self.report(warning("unused-value", f"the value `{s.name}` is replaced before it is used",
                                     env.value_spans[s.name]))
