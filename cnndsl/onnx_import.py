@@ -288,10 +288,14 @@ class _Importer:
             if t in needed:
                 layer.inputs = [real(i) for i in layer.inputs]
                 out[t] = layer
+        outs = []
         for o in self.outputs:
-            if real(o) == self.input:
-                raise ImportFailure("the model computes nothing: its output is its input")
-        return out, self.input, [real(o) for o in self.outputs]
+            if real(o) == self.input:  # the model computes nothing (an Identity, an inference Dropout)
+                out[o] = Layer(o, "identity", {}, {}, [self.input], [o])
+                outs.append(o)
+            else:
+                outs.append(real(o))
+        return out, self.input, outs
 
 
 def _module_path(node) -> tuple[str, ...]:

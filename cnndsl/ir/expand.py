@@ -37,6 +37,7 @@ class Builder(Core):
         top = Env(file=prog.file)
         top.defaults = collect_defaults(self, prog.stmts, top)
         self.top_file, self.top_defaults = prog.file, top.defaults
+        self.root = Path(prog.file).parent if prog.file[:1] != "<" else None
         consts: dict[str, Any] = {}
         load_definitions(self, prog, top.defaults, [prog.file], consts)
         top.vars = dict(consts)  # a copy: a top-level loop's names are not seen by the file's blocks
@@ -132,6 +133,7 @@ class Builder(Core):
             naming = self.child(naming, as_name, "named", as_name.rsplit(".", 1)[-1], stmts[0].span if stmts else
                                 Span("", 1, 1, 1, 1))
         for s in stmts:
+            self.tick(s.span)
             try:
                 current = self.run_stmt(s, current, env, naming, toplevel)
             except StmtError:
@@ -380,6 +382,7 @@ class Builder(Core):
         saved = {n.id: env.vars[n.id] for n in el.names if n.id in env.vars}
         try:
             for row in rows:
+                self.tick(el.span)
                 for n, v in zip(el.names, row, strict=True):
                     env.vars[n.id] = v
                 current = self.run_body(el.body, current, env, naming)
@@ -400,6 +403,7 @@ class Builder(Core):
         if as_name is not None:
             naming = self.child(naming, as_name, "repeat", f"repeat {n}", el.span)
         for _ in range(n):
+            self.tick(el.span)
             current = self.run_body(el.body, current, env, naming)
         return current
 
@@ -440,6 +444,7 @@ class Builder(Core):
                 self.fail("missing-argument", f"block `{block.name}` needs a value for `{p.name}`", el.span,
                           help=f"its parameters are ({_block_sig(block)})")
             inner_env.vars[p.name] = bound[p.name] = evaluate(self, p.default, inner_env)
+        self.tick(el.span, 16)  # a call costs many statements (an environment, defaults, a scope: ~40x measured)
         scope = as_name or self.auto_name(naming, block.name)
         args = ", ".join(f"{k}={_show(v)}" for k, v in bound.items())
         self.calls.append((block.name, el.span))
@@ -476,7 +481,8 @@ def _block_sig(b: ast.Block) -> str:
     return ", ".join(p.name + ("=..." if p.default is not None else "") for p in b.params)
 
 
-def build(prog: ast.Program, sources: dict[str, str], input_override=None, max_nodes: int = MAX_NODES):
+def build(prog: ast.Program, sources: dict[str, str], input_override=None, max_nodes: int = MAX_NODES,
+          allow_import=()):
     """AST -> (graph, diagnostics). The graph is incomplete when an error diagnostic is present."""
-    b = Builder(sources, max_nodes)
+    b = Builder(sources, max_nodes, allow_import)
     return b.build(prog, input_override), b.diags
