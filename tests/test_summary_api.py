@@ -34,7 +34,8 @@ def test_tree_by_block_with_depth_index():
     # torchvision's layer1: 76,288 + 2 x 71,168 parameters
     assert "bottleneck_stage(n=64, blocks=3, s=1, g=1, w=64): 16 layers" in stage and stage.split()[-2] == "218,624"
     # the first block of a stage projects its shortcut (6 layers), the others add the identity (5)
-    assert any(x.startswith("│ ├─bottleneck1: 2-1") and "bottleneck(n=64, s=1, g=1, w=64): 6 layers" in x for x in lines)
+    assert any(x.startswith("│ ├─bottleneck1: 2-1") and "bottleneck(n=64, s=1, g=1, w=64): 6 layers" in x
+               for x in lines)
     assert lines[lines.index(next(x for x in lines if x.startswith("---")), 5) - 1].startswith("└─fc1: 1-")
     # depth 1 shows the blocks one level down folded, no deeper
     assert not any(x.startswith("│ │ ") for x in lines)
