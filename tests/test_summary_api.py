@@ -78,7 +78,7 @@ def test_json_reflects_every_option_and_each_layers_parameters():
     conv1 = doc["layers"][0]
     assert conv1["attrs"] == {**conv1["attrs"], "f": [7, 7], "s": [2, 2], "p": [3, 3, 3, 3], "n": 64, "bias": False}
     folded = [r for r in doc["rows"] if r["kind"] == "folded"]
-    run = next(r for r in folded if r["label"] == "bottleneck(n=256, s=1, g=1, w=64) × 35")
+    run = next(r for r in folded if r["label"] == "bottleneck(n=256, g=1, w=64, s=1) × 35")
     assert run["times"] == 35 and run["layers"] == 175
     assert sum(r["params"] for r in doc["rows"]) == doc["totals"]["params"]
     assert doc["rows"][0] == {**doc["rows"][0], "kernel": "7x7", "name": "conv1"}
@@ -86,7 +86,7 @@ def test_json_reflects_every_option_and_each_layers_parameters():
     stage = next(r for r in tree["rows"] if r["name"] == "conv2_x")
     assert stage["kind"] == "block" and stage["index"] == "1-3"
     assert [(c["label"], c["index"]) for c in stage["children"]] == [("bottleneck(n=64, s=1, g=1, w=64)", "2-1"),
-                                                                    ("bottleneck(n=64, s=1, g=1, w=64) × 2", "2-2")]
+                                                                    ("bottleneck(n=64, g=1, w=64, s=1) × 2", "2-2")]
     edge = json.loads(run_cli("summary", "--json", SPECS / "edge_detection.cnn").out)
     assert edge["layers"][0]["attrs"]["w"] == "vertical"
 

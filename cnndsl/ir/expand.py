@@ -446,9 +446,7 @@ class Builder(Core):
             inner_env.vars[p.name] = bound[p.name] = evaluate(self, p.default, inner_env)
         self.tick(el.span, 16)  # a call costs many statements (an environment, defaults, a scope: ~40x measured)
         scope = as_name or self.auto_name(naming, block.name)
-        # the label: every argument, given or defaulted, in the order the block declares them
-        shown = [f"{p.name}={_show(bound[p.name])}" for p in block.params if p.name in bound]
-        args = ", ".join(shown)
+        args = ", ".join(f"{k}={_show(v)}" for k, v in bound.items())
         self.calls.append((block.name, el.span))
         try:
             inner_env.defaults = b.defaults
