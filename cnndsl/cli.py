@@ -864,11 +864,19 @@ def cmd_import(args) -> int:
         _writable(str(o))
         if o.exists() and os.path.samefile(o, src):
             raise UsageError(f"`{o}` is the model being imported; choose another output with -o/--weights-out")
+    from . import foreign, safeio
+    from .model import MAX_MEMORY
+
+    try:  # what the file declares, before onnx and onnxruntime allocate it (issue #15's bounds)
+        foreign.check_declared(str(src), 2, MAX_MEMORY)
+    except foreign.ForeignError as e:
+        return _fail(str(e))
     try:
-        proto = oi.load(str(src), args.input_shape)
-        spec = oi.import_model(proto, args.name or src.stem)
-        imp = oi.bind_weights(spec, str(out))
-        err = None if args.no_verify else oi.verify(imp, str(src))
+        with safeio.deadline(600, f"importing `{args.file}`"):
+            proto = oi.load(str(src), args.input_shape)
+            spec = oi.import_model(proto, args.name or src.stem)
+            imp = oi.bind_weights(spec, str(out))
+            err = None if args.no_verify else oi.verify(imp, str(src))
     except oi.ImportFailure as e:
         print(f"cnndsl: error: {args.file}: {e}", file=sys.stderr)
         for line in e.problems:
