@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=_depth_arg, metavar="N",
                    help="show N levels of nested blocks, one row for each deeper one (0: one row per top-level "
                         "block); the JSON document always lists every layer")
+    _add_memory_args(p)
     p = sub.add_parser("layers", help="list the layer kinds and their parameters")
     p.add_argument("kind", nargs="?", help="show one kind in detail")
     p = sub.add_parser("render", help="draw the architecture with Graphviz: SVG, PNG, PDF or DOT")
@@ -134,6 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
     _add_weight_args(p)
     return ap
+
+
+def _add_memory_args(p: argparse.ArgumentParser) -> None:
+    from .analyses.memory import DTYPES, OPTIMIZERS
+
+    p.add_argument("--batch", type=_positive, default=1, metavar="N", help="batch size of the memory figures "
+                   "(default 1)")
+    p.add_argument("--dtype", choices=tuple(DTYPES), default="float32",
+                   help="bytes per number of weights and activations (default float32; int8: inference only)")
+    p.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd",
+                   help="optimizer state in the training memory: sgd none, momentum one buffer, adam two "
+                        "(default sgd)")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _batches_arg(text: str) -> list[int]:
@@ -202,7 +221,8 @@ def cmd_summary(args) -> int:
 
     m = _load(args)
     _print_warnings(m, args.format)
-    print(summary.to_json(m) if args.json else summary.to_text(m, args.collapse, args.depth))
+    mem = (args.batch, args.dtype, args.optimizer)
+    print(summary.to_json(m, *mem) if args.json else summary.to_text(m, args.collapse, args.depth, *mem))
     return EXIT_OK
 
 

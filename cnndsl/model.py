@@ -15,6 +15,7 @@ from pathlib import Path
 import networkx as nx
 
 from . import ir, passes, syntax
+from .analyses import receptive, truncation
 from .diagnostics import CompileError, Diagnostic, Note, Span, error
 from .layers import LAYERS, Shape
 
@@ -66,6 +67,7 @@ class Model:
     path: str
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    rf: receptive.Fields | None = None  # receptive fields (also node attribute `rf`), declined ones, coverage
 
     def layer(self, name: str) -> LayerRow:
         for row in self.layers:
@@ -123,13 +125,15 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
         raise CompileError(errors + [d for d in diags if d.severity != "error"], sources)
     ir.verify(g)
     costs = passes.count_costs(g, shapes)
+    rf = receptive.receptive_fields(g, shapes)
+    diags += rf.diagnostics + truncation.diagnostics(g, shapes)
 
     layers = []
     for n, d in g.nodes(data=True):
         c, shape = costs[n], shapes[n]
         size = _prod(shape)
         d.update(shape=shape, size=size, params=c.params, trainable=c.trainable, non_trainable=c.non_trainable,
-                 macs=c.macs)
+                 macs=c.macs, rf=rf.fields.get(n))
         if d["op"] == "input":
             continue
         layers.append(LayerRow(
@@ -147,7 +151,7 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     )
     return Model(
         name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
-        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags,
+        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, rf=rf,
     )
 
 
