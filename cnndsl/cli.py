@@ -77,6 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show N levels of nested blocks, one row for each deeper one (0: one row per top-level "
                         "block); the JSON document always lists every layer")
     _add_memory_args(p)
+    p = sub.add_parser("explain", help="the notes' arithmetic of each layer with the numbers filled in",
+                       description="For each layer (or the named ones): output size, parameters and MACs as the "
+                                   "lecture notes write them, with the numbers filled in; the depthwise-separable "
+                                   "comparison; the receptive field.")
+    _add_spec_args(p)
+    p.add_argument("layers", nargs="*", metavar="LAYER",
+                   help="layers to explain (a block's or named value's name selects every layer inside); default all")
+    p.add_argument("--json", action="store_true", help="print the steps as JSON")
+    p = sub.add_parser("diff", help="compare two specs: per-layer and total deltas, added and removed layers",
+                       description="Compare two specs layer by layer (matched by name, then by structure): shape, "
+                                   "parameter and MAC deltas, added and removed layers and blocks, totals.")
+    p.add_argument("old", help="the first .cnn spec (A)")
+    p.add_argument("new", help="the second .cnn spec (B)")
+    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.add_argument("--exit-code", action="store_true",
+                   help="exit 1 when the specs differ in any layer or total, 0 when they do not (as `git diff "
+                        "--exit-code`); without it, 0 either way")
+    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
     p = sub.add_parser("layers", help="list the layer kinds and their parameters")
     p.add_argument("kind", nargs="?", help="show one kind in detail")
     p = sub.add_parser("render", help="draw the architecture with Graphviz: SVG, PNG, PDF or DOT")
@@ -224,6 +242,39 @@ def cmd_summary(args) -> int:
     mem = (args.batch, args.dtype, args.optimizer)
     print(summary.to_json(m, *mem) if args.json else summary.to_text(m, args.collapse, args.depth, *mem))
     return EXIT_OK
+
+
+def cmd_explain(args) -> int:
+    import json
+
+    from .analyses import explain
+
+    m = _load(args)
+    _print_warnings(m, args.format)
+    try:
+        items = explain.explain(m, args.layers)
+    except KeyError as e:
+        import difflib
+
+        close = difflib.get_close_matches(str(e.args[0]), [r.name for r in m.layers], n=3)
+        hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else "; `cnndsl summary` lists them"
+        raise UsageError(f"no layer or block `{e.args[0]}` in {args.file}{hint}") from None
+    print(json.dumps([i.to_dict() for i in items], indent=2, ensure_ascii=False) if args.json
+          else explain.to_text(m, items))
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    from .analyses import diff
+
+    args.input = None
+    a = _load(args, args.old)
+    _print_warnings(a, args.format)
+    b = _load(args, args.new)
+    _print_warnings(b, args.format)
+    d = diff.diff(a, b)
+    print(diff.to_json(d) if args.json else diff.to_text(d))
+    return 1 if args.exit_code and d.differs else EXIT_OK
 
 
 def cmd_layers(args) -> int:
@@ -564,7 +615,8 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
+COMMANDS = {"check": cmd_check, "summary": cmd_summary, "explain": cmd_explain, "diff": cmd_diff,
+            "layers": cmd_layers, "render": cmd_render,
             "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
 
 
