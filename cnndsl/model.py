@@ -126,7 +126,7 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     ir.verify(g)
     costs = passes.count_costs(g, shapes)
     rf = receptive.receptive_fields(g, shapes)
-    diags += rf.diagnostics + truncation.diagnostics(g, shapes)
+    diags += [w for w in rf.diagnostics + truncation.diagnostics(g, shapes) if not _allowed(w, sources)]
 
     layers = []
     for n, d in g.nodes(data=True):
@@ -153,6 +153,16 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
         name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
         outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, rf=rf,
     )
+
+
+def _allowed(d: Diagnostic, sources: dict[str, str]) -> bool:
+    """A warning the spec accepts on purpose: its line ends with a comment `# allow: CODE[, CODE]`."""
+    text = sources.get(d.span.file, "") if d.span else ""
+    lines = text.splitlines()
+    if not d.span or not 0 < d.span.line <= len(lines) or "#" not in lines[d.span.line - 1]:
+        return False
+    comment = lines[d.span.line - 1].split("#", 1)[1]
+    return "allow:" in comment and d.code in comment.split("allow:", 1)[1].replace(",", " ").split()
 
 
 def check_limits(model: Model, max_params: int = MAX_PARAMS, max_memory: int = MAX_MEMORY, batch: int = 1) -> None:

@@ -184,9 +184,8 @@ def to_text(d: Diff) -> str:
                 stages.setdefault(blk.name.split(".")[0] if "." in blk.name else "", []).append(blk)
             for stage, bs in stages.items():
                 prefix = f"  {stage}: " if stage else "  "
-                out.append(prefix + ", ".join(
-                    f"{bl.name.split('.', 1)[-1] if stage else bl.name} {bl.title} ({bl.layers} layers, "
-                    f"{sign}{bl.params:,} parameters)" for bl in bs))
+                out.append(prefix + ", ".join(f"{_block_name(bl, stage)} ({bl.layers} layers, {sign}{bl.params:,} "
+                                              "parameters)" for bl in bs))
             out.append("")
     counts = {s: sum(p.status == s for p in d.pairs) for s in ("same", "changed", "renamed", "added", "removed")}
     out.append(", ".join(f"{v} {k}" for k, v in counts.items() if v) + " layers")
@@ -194,6 +193,12 @@ def to_text(d: Diff) -> str:
         label = key.replace("_", " ")
         out.append(f"{label:<22} {x:>16,} → {y:>16,}   {_signed(y - x)}")
     return "\n".join(out)
+
+
+def _block_name(b: Block, stage: str) -> str:
+    local = b.name.split(".", 1)[-1] if stage else b.name
+    last = b.name.rsplit(".", 1)[-1]
+    return f"{local}: {b.title}" if not b.title.startswith(last + " = ") else f"{local} = {b.title.split(' = ', 1)[1]}"
 
 
 def to_json(d: Diff) -> str:

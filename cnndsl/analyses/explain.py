@@ -83,7 +83,7 @@ def _size_steps(n_in: tuple[int, int], a: dict, pads, out: tuple[int, int], ceil
 
 def _ff(a: dict) -> tuple[str, str, int]:
     fh, fw = a["f"]
-    return ("f·f", f"{fh}·{fw}", fh * fw)
+    return ("f·f" if fh == fw else "f_h·f_w", f"{fh}·{fw}", fh * fw)
 
 
 def explain(model, names: list[str] | None = None) -> list[Explained]:
@@ -100,8 +100,8 @@ def explain(model, names: list[str] | None = None) -> list[Explained]:
         _fill(e, g, n, op, a, ins, d)
         if n in lost:
             for lo in lost[n]:
-                e.notes.append(f"the floor drops the last {lo.rows} {'row' if lo.axis == 0 else 'column'}"
-                               f"{'s' if lo.rows > 1 else ''} of the input: ({lo.n} + {lo.p0 + lo.p1} − {lo.f}) "
+                what = truncation._plural(lo.rows, "row" if lo.axis == 0 else "column")
+                e.notes.append(f"the floor drops the last {what} of the input: ({lo.n} + {lo.p0 + lo.p1} − {lo.f}) "
                                f"mod {lo.s} = {(lo.n + lo.p0 + lo.p1 - lo.f) % lo.s}")
         f = d.get("rf")
         if f is not None:

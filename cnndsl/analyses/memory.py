@@ -11,7 +11,8 @@ layer runs and freed after its last consumer; the network's outputs are kept. `d
 layer runs (its inputs and its output are live together).
 
 Training, as PyTorch's autograd does it for torchvision's models: each operation keeps what its backward
-needs (a conv or fc its input; batch norm its input; ReLU and ReLU6, run in place, their output; max pool
+needs (a conv or fc its input; batch norm its input; ReLU, run in place, its output; ReLU6 a copy of its
+input; max pool
 its input and int64 indices; dropout a one-byte mask; ...). One step is simulated: the forward keeps the
 saved tensors alive; the backward walks the layers in reverse, holding each layer's output gradient and
 its input gradients, allocating the weight gradients and freeing the saved tensors as it passes them; the
@@ -30,9 +31,11 @@ from ..ir import inputs_of
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2}  # buffers of optimizer state per trainable parameter
 ALIASES = {"dropout", "identity", "flatten"}  # at inference: no new tensor
-INPLACE = {"relu", "relu6", "leakyrelu", "elu"}  # run in place, keep their output (torchvision's inplace=True)
+INPLACE = {"relu", "leakyrelu", "elu"}  # run in place, keep their output (torchvision's inplace=True)
 SAVE_OUTPUT = {"sigmoid", "tanh", "softmax"}  # keep their output; a new tensor
-SAVE_INPUT = {"silu", "gelu", "hardswish", "hardsigmoid"}  # keep their input; a new tensor
+# keep their input; a new tensor. NOTE: ReLU6 is in place in torchvision, but its backward needs the
+# input, so autograd keeps a copy: the same memory as a new output.
+SAVE_INPUT = {"silu", "gelu", "hardswish", "hardsigmoid", "relu6"}
 WEIGHTED = {"conv", "dwconv", "sepconv", "deconv", "fc"}
 INDEX_BYTES, MASK_BYTES = 8, 1  # max pool's int64 indices, dropout's bool mask
 

@@ -75,7 +75,7 @@ def truncations(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> dict[str, 
 
 
 def _plural(k: int, word: str) -> str:
-    return f"{k} {word}{'s' if k != 1 else ''}"
+    return word if k == 1 else f"{k} {word}s"
 
 
 def diagnostics(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> list[Diagnostic]:
@@ -84,7 +84,7 @@ def diagnostics(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> list[Diagn
     for n, lost in truncations(g, shapes).items():
         d = g.nodes[n]
         x = shapes[inputs_of(g, n)[0]]
-        what = " and ".join(_plural(lo.rows, "row" if lo.axis == 0 else "column") for lo in lost)
+        what = " and the last ".join(_plural(lo.rows, "row" if lo.axis == 0 else "column") for lo in lost)
         sums = "; ".join(
             f"{'height' if lo.axis == 0 else 'width'}: ({lo.n} + {lo.p0 + lo.p1} - {lo.f}) / {lo.s} = "
             f"{(lo.n + lo.p0 + lo.p1 - lo.f) // lo.s} remainder {(lo.n + lo.p0 + lo.p1 - lo.f) % lo.s}"
