@@ -439,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
     report += ["## Targets", "", *targets(facts), "", "## Findings", "", FINDINGS,
                f"Suite run time: {time.time() - started:.0f} s."]
     progress("")
+    import memory  # its section (PyTorch's measured memory, minutes to run) is kept from the last `memory.py --write`
+
+    old = out.read_text() if out.exists() else ""
+    if memory.BEGIN in old and memory.END in old:
+        report += ["", old[old.index(memory.BEGIN): old.index(memory.END) + len(memory.END)]]
     out.write_text("\n".join(report) + "\n")
     (HERE / "results.json").write_text(json.dumps(facts, indent=1, default=str) + "\n")
     print(f"wrote {out}")

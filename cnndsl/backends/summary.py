@@ -59,12 +59,11 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, batch: i
         rule,
         f"parameters     {t.params:>16,}   trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}",
         f"MACs           {t.macs:>16,}   {human(t.macs)}MACs = {human(t.flops)}FLOPs (1 MAC = 2 FLOPs)",
-        f"weights        {human(t.weight_bytes, 'B'):>16}   float32",
-        f"activations    {human(t.activation_bytes, 'B'):>16}   float32, batch 1, every layer's output",
     ]
-    if len(m.outputs) > 1:
-        out.append(f"outputs        {', '.join(m.outputs)}")
-    return "\n".join(out + memory_lines(m, batch, dtype, optimizer))
+    mem = memory_lines(m, batch, dtype, optimizer)
+    cut = mem.index("")  # the totals, then torchinfo's sizes after a blank line
+    out += mem[:cut] + ([f"outputs        {', '.join(m.outputs)}"] if len(m.outputs) > 1 else []) + mem[cut:]
+    return "\n".join(out)
 
 
 def _rf(m: Model, n: str) -> str:
@@ -82,8 +81,12 @@ def memory_lines(m: Model, batch: int = 1, dtype: str = "float32", optimizer: st
 
     inf = memory.inference(m.graph, batch, dtype)
     at = f"{dtype}, batch {batch}"
-    out = [f"inference peak {human(inf.peak_bytes, 'B'):>16}   {at}, each tensor freed after its last use; at "
-           f"`{inf.peak_layer}`"]
+    out = [
+        f"weights        {human(m.totals.params * memory.DTYPES[dtype], 'B'):>16}   {dtype}",
+        f"activations    {human(inf.sum_bytes, 'B'):>16}   {at}, every layer's output",
+        f"inference peak {human(inf.peak_bytes, 'B'):>16}   {at}, each tensor freed after its last use; at "
+        f"`{inf.peak_layer}`",
+    ]
     if m.rf is not None and m.rf.covers:
         shape = "x".join(map(str, m.input_shape[:2]))
         out.append(f"receptive field covers the whole {shape} input from `{m.rf.covers}` on")
