@@ -439,11 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     report += ["## Targets", "", *targets(facts), "", "## Findings", "", FINDINGS,
                f"Suite run time: {time.time() - started:.0f} s."]
     progress("")
-    import memory  # its section (PyTorch's measured memory, minutes to run) is kept from the last `memory.py --write`
+    import analyses_cost
+    import memory  # their sections (minutes to run) are kept from their last `--write`
 
     old = out.read_text() if out.exists() else ""
-    if memory.BEGIN in old and memory.END in old:
-        report += ["", old[old.index(memory.BEGIN): old.index(memory.END) + len(memory.END)]]
+    for begin, end in ((memory.BEGIN, memory.END), (analyses_cost.BEGIN, analyses_cost.END)):
+        if begin in old and end in old:
+            report += ["", old[old.index(begin): old.index(end) + len(end)]]
     out.write_text("\n".join(report) + "\n")
     (HERE / "results.json").write_text(json.dumps(facts, indent=1, default=str) + "\n")
     print(f"wrote {out}")

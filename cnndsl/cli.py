@@ -52,6 +52,8 @@ def _add_diagram_args(p: argparse.ArgumentParser) -> None:
                    help="draw N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
     p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
                    help="layout direction: TB top to bottom (default), LR left to right")
+    p.add_argument("--rf", action="store_true",
+                   help="write each layer's receptive field, effective stride and padding in its box")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -312,7 +314,8 @@ def draw(model, out: str, args) -> int:
     from .backends import dot
 
     try:
-        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir)
+        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir,
+                               rf=args.rf)
     except OSError as e:
         raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
     except dot.RenderError as e:  # our DOT text is always valid, so this is a bug or a broken Graphviz
@@ -348,7 +351,7 @@ def cmd_render(args) -> int:
     m = _load(args)
     _print_warnings(m, args.format)
     if out == "-":
-        sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir))
+        sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir, rf=args.rf))
         return EXIT_OK
     return draw(m, out, args)
 

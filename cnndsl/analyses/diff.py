@@ -177,15 +177,13 @@ def to_text(d: Diff) -> str:
     else:
         out += ["no layer differs", ""]
     for what, blocks, sign in (("added", d.added_blocks, "+"), ("removed", d.removed_blocks, "-")):
-        if blocks:
+        if blocks:  # one row each, in network order, so that they read by stage
             out.append(f"{what} blocks:")
-            stages: dict[str, list[Block]] = {}
-            for blk in blocks:
-                stages.setdefault(blk.name.split(".")[0] if "." in blk.name else "", []).append(blk)
-            for stage, bs in stages.items():
-                prefix = f"  {stage}: " if stage else "  "
-                out.append(prefix + ", ".join(f"{_block_name(bl, stage)} ({bl.layers} layers, {sign}{bl.params:,} "
-                                              "parameters)" for bl in bs))
+            rows = [(bl.name, _block_title(bl), f"{bl.layers} layers", f"{sign}{bl.params:,} parameters")
+                    for bl in blocks]
+            widths = [max(len(r[i]) for r in rows) for i in range(4)]
+            out += ["  " + "  ".join(c.rjust(w) if i == 3 else c.ljust(w) for i, (c, w) in
+                                     enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
             out.append("")
     counts = {s: sum(p.status == s for p in d.pairs) for s in ("same", "changed", "renamed", "added", "removed")}
     out.append(", ".join(f"{v} {k}" for k, v in counts.items() if v) + " layers")
@@ -195,10 +193,10 @@ def to_text(d: Diff) -> str:
     return "\n".join(out)
 
 
-def _block_name(b: Block, stage: str) -> str:
-    local = b.name.split(".", 1)[-1] if stage else b.name
+def _block_title(b: Block) -> str:
+    """`basic(n=64)`, without the `name = ` that the row's first column already shows."""
     last = b.name.rsplit(".", 1)[-1]
-    return f"{local}: {b.title}" if not b.title.startswith(last + " = ") else f"{local} = {b.title.split(' = ', 1)[1]}"
+    return b.title.split(" = ", 1)[1] if b.title.startswith(last + " = ") else b.title
 
 
 def to_json(d: Diff) -> str:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..ir import inputs_of
 from ..layers import LAYERS, resolve_pads
-from . import truncation
+from . import inputs, truncation
 
 CONVS = {"conv", "dwconv", "sepconv", "pool"}
 
@@ -94,7 +93,7 @@ def explain(model, names: list[str] | None = None) -> list[Explained]:
     for n in select(model, names or []):
         d = g.nodes[n]
         op, a = d["op"], d["attrs"]
-        srcs = inputs_of(g, n)
+        srcs = inputs(g)[n]
         ins = [g.nodes[s]["shape"] for s in srcs]
         e = Explained(n, op, LAYERS[op].label(a), d["line"], [list(s) for s in ins], list(d["shape"]))
         _fill(e, g, n, op, a, ins, d)
@@ -241,7 +240,7 @@ def _pointwise_after_dw(e: Explained, g, n: str, a: dict, x, out) -> None:
     """A 1x1 conv straight after a dwconv is the pointwise half of a depthwise-separable pair."""
     if a["f"] != (1, 1) or a["g"] != 1 or a["s"] != (1, 1):
         return
-    src = inputs_of(g, n)[0]
+    src = inputs(g)[n][0]
     sd = g.nodes[src]
     if sd["op"] != "dwconv" or sd["attrs"]["m"] != 1:
         return

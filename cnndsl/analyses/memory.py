@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from ..ir import inputs_of
+from . import inputs
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2}  # buffers of optimizer state per trainable parameter
@@ -67,7 +67,7 @@ def inference(g: nx.DiGraph, batch: int = 1, dtype: str = "float32") -> Inferenc
     last: dict[str, float] = {}
     for n in order:
         d = g.nodes[n]
-        srcs = inputs_of(g, n)
+        srcs = inputs(g)[n]
         storage[n] = storage[srcs[0]] if d["op"] in ALIASES and srcs else n
         st = storage[n]
         last[st] = max(last.get(st, index[n]), float("inf") if n in outputs else index[n])
@@ -86,7 +86,7 @@ def inference(g: nx.DiGraph, batch: int = 1, dtype: str = "float32") -> Inferenc
         extra = 0
         if d["op"] == "sepconv":  # the depthwise half's output, before the pointwise 1x1
             h, w, _ = d["shape"]
-            extra = h * w * g.nodes[inputs_of(g, n)[0]]["shape"][2] * b
+            extra = h * w * g.nodes[inputs(g)[n][0]]["shape"][2] * b
         if live + extra > peak:
             peak, peak_layer = live + extra, n
         for st in frees.get(i, ()):
@@ -158,13 +158,14 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
     """Weights, gradients, optimizer state, activations kept for backward, and the peak of one step."""
     b = DTYPES[dtype] * batch
     w = DTYPES[dtype]
+    nd = g._node  # NOTE: the node dict itself, cheaper than nd[...] in these loops
     order = list(g)
     outputs = set(g.graph["outputs"])
     tensors: list[_Tensor] = []
     out_of: dict[str, int] = {}  # layer -> the tensor holding its output
     born: dict[int, list[int]] = {}  # forward index -> tensors allocated there
-    trainable = sum(d["trainable"] for _, d in g.nodes(data=True))
-    params = sum(d["params"] for _, d in g.nodes(data=True))
+    trainable = sum(d["trainable"] for d in nd.values())
+    params = sum(d["params"] for d in nd.values())
 
     def new(nbytes: int, i: int, saved: bool = False) -> int:
         tensors.append(_Tensor(nbytes, [i] if saved else [], i))
@@ -172,24 +173,24 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
         return len(tensors) - 1
 
     for i, n in enumerate(order):
-        d = g.nodes[n]
+        d = nd[n]
         op, a = d["op"], d["attrs"]
-        srcs = inputs_of(g, n)
+        srcs = inputs(g)[n]
         if op == "input":
             out_of[n] = new(d["size"] * b, i)
             continue
         ins = [out_of[s] for s in srcs]
         for t in ins:
             tensors[t].last_use = i
-        x_shape = g.nodes[srcs[0]]["shape"]
+        x_shape = nd[srcs[0]]["shape"]
         if op in WEIGHTED or op in SAVE_INPUT or op in ("bn", "lrn", "mul", "pool", "gap"):
             for t in ins if op == "mul" else ins[:1]:
                 tensors[t].saved_by.append(i)
         if op in ("identity", "flatten"):
             out_of[n] = ins[0]
             continue
-        if op in INPLACE and len(list(g.successors(srcs[0]))) == 1 and srcs[0] not in outputs \
-                and g.nodes[srcs[0]]["op"] != "input":
+        if op in INPLACE and len(g.succ[srcs[0]]) == 1 and srcs[0] not in outputs \
+                and nd[srcs[0]]["op"] != "input":
             out_of[n] = ins[0]  # in place: the input's memory becomes the output, kept for backward
             tensors[ins[0]].saved_by.append(i)
             continue
@@ -228,7 +229,7 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
     for t in tensors:
         if t.saved_by:
             free_at.setdefault(min(t.saved_by), []).append(t)
-    grads_alive: dict[str, int] = {o: g.nodes[o]["size"] * b for o in outputs}
+    grads_alive: dict[str, int] = {o: nd[o]["size"] * b for o in outputs}
     grad_live = sum(grads_alive.values())
     weight_grads = 0
     for o in outputs:  # the loss's own saved output is freed once its gradient exists
@@ -237,11 +238,11 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
             live -= t.bytes
     for i in range(len(order) - 1, 0, -1):
         n = order[i]
-        d = g.nodes[n]
+        d = nd[n]
         extra = 0
-        for s in inputs_of(g, n):
-            if g.nodes[s]["op"] != "input" and s not in grads_alive:
-                grads_alive[s] = g.nodes[s]["size"] * b
+        for s in inputs(g)[n]:
+            if nd[s]["op"] != "input" and s not in grads_alive:
+                grads_alive[s] = nd[s]["size"] * b
                 grad_live += grads_alive[s]
         if d["op"] in WEIGHTED and (d["attrs"].get("bn") or d["attrs"].get("act", "none") != "none"):
             extra = d["size"] * b  # the gradient inside the layer (through its activation and batch norm)
@@ -251,11 +252,11 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
             peak, peak_at = now, f"backward at `{n}`"
         grad_live -= grads_alive.pop(n, 0)
         live -= sum(t.bytes for t in free_at.get(i, ()))
-    step = base + trainable * w + (max((d["trainable"] for _, d in g.nodes(data=True)), default=0) * w
+    step = base + trainable * w + (max((d["trainable"] for d in nd.values()), default=0) * w
                                    if optimizer != "sgd" else 0)
     if step > peak:
         peak, peak_at = step, "optimizer step"
     inp = g.graph["input"]
-    return Training(batch, dtype, optimizer, g.nodes[inp]["size"] * b, params * w, trainable * w,
+    return Training(batch, dtype, optimizer, nd[inp]["size"] * b, params * w, trainable * w,
                     OPTIMIZERS[optimizer] * trainable * w, saved_total, peak, peak_at)
 

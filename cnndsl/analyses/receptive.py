@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ..diagnostics import Diagnostic, Note, warning
-from ..ir import inputs_of
 from ..layers import LAYERS, resolve_pads
+from . import inputs
 
 DECLINED = {
     "deconv": "a transposed convolution gives its output pixels fields that depend on their position "
@@ -100,7 +100,7 @@ def receptive_fields(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> Field
         if op == "input":
             fields[n] = ORIGIN if len(out) == 3 else None
             continue
-        srcs = inputs_of(g, n)
+        srcs = inputs(g)[n]
         gone = [s for s in srcs if s in declined]
         if gone:
             root[n] = r = root[gone[0]]

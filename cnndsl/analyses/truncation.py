@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import networkx as nx
 
 from ..diagnostics import Diagnostic, Note, warning
-from ..ir import inputs_of
 from ..layers import LAYERS, resolve_pads
+from . import inputs
 
 WINDOWED = {"conv", "dwconv", "sepconv", "pool"}
 
@@ -60,7 +60,7 @@ def truncations(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> dict[str, 
         a = d["attrs"]
         if a.get("ceil"):
             continue
-        x = shapes[inputs_of(g, n)[0]]
+        x = shapes[inputs(g)[n][0]]
         pads = resolve_pads(x[0], x[1], a)
         dil = a.get("d") or (1, 1)
         lost = []
@@ -83,7 +83,7 @@ def diagnostics(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> list[Diagn
     diags = []
     for n, lost in truncations(g, shapes).items():
         d = g.nodes[n]
-        x = shapes[inputs_of(g, n)[0]]
+        x = shapes[inputs(g)[n][0]]
         what = " and the last ".join(_plural(lo.rows, "row" if lo.axis == 0 else "column") for lo in lost)
         sums = "; ".join(
             f"{'height' if lo.axis == 0 else 'width'}: ({lo.n} + {lo.p0 + lo.p1} - {lo.f}) / {lo.s} = "

@@ -125,15 +125,22 @@ def _stmt(ident: str, **kw) -> str:
     return f"{_q(ident)} [{_attrs(**kw)}];"
 
 
-def _layer_node(n: str, d: dict, is_output: bool) -> str:
+def _rf_text(d: dict) -> str:
+    f = d.get("rf")
+    return "" if f is None else f"RF {fmt_shape(f.size)}, stride {fmt_shape(f.stride)}, pad {fmt_shape(f.padding)}"
+
+
+def _layer_node(n: str, d: dict, is_output: bool, rf: bool = False) -> str:
     kind = LAYERS[d["op"]]
     label = kind.label(d["attrs"])
-    tip = f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs"
+    tip = f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs" + (
+        f"; {_rf_text(d)}" if d.get("rf") is not None else "")
     ring = 2 if is_output else None  # the network's outputs get a double border
     if kind.symbol:
         return _stmt(n, label=kind.symbol, shape="circle", fixedsize="true", width=0.36, fontsize=15,
                      style="filled", fillcolor="#ffffff", penwidth=1.2, tooltip=tip, peripheries=ring)
-    return _stmt(n, label=_table(label, _facts(d["shape"], d["params"])), fillcolor=group_color(kind.group),
+    return _stmt(n, label=_table(label, _facts(d["shape"], d["params"]), _rf_text(d) if rf else ""),
+                 fillcolor=group_color(kind.group),
                  style="filled,bold" if d["op"] == "input" else None, tooltip=tip, peripheries=ring)
 
 
@@ -188,13 +195,14 @@ def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded:
 
 
 def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: str = "TB",
-           legend: bool = True) -> str:
+           legend: bool = True, rf: bool = False) -> str:
     """The diagram as DOT text: the same model and options always give the same bytes.
 
     Args:
         collapse: fold each innermost block call (and each residual or branches outside any block) into
             one node with its totals: ResNet's bottlenecks, GoogLeNet's Inception modules.
         depth: fold the scopes nested deeper than `depth` (0 folds the top-level ones; None folds none).
+        rf: add each layer's receptive field, effective stride and padding to its box.
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
@@ -244,7 +252,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
             elif ident in v.fold.folded:
                 lines.append(indent + _folded_node(v, ident))
             else:
-                lines.append(indent + _layer_node(ident, g.nodes[ident], ident in outs))
+                lines.append(indent + _layer_node(ident, g.nodes[ident], ident in outs, rf))
 
     emit("", "  ")
 
@@ -326,7 +334,7 @@ class RenderError(RuntimeError):
 
 
 def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int | None = None,
-                rankdir: str = "TB") -> Rendered:
+                rankdir: str = "TB", rf: bool = False) -> Rendered:
     """Draw `m` to `path`; the suffix picks the format (.svg, .png, .pdf or .dot).
 
     Without Graphviz's `dot` program the DOT text is written beside `path` (same name, `.dot`) and the
@@ -334,7 +342,7 @@ def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int |
     """
     path = Path(path)
     fmt = output_format(path)
-    text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir)
+    text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir, rf=rf)
     if fmt == "dot":
         write_atomic(path, text.encode())
         return Rendered(path, fmt, True)
