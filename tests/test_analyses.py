@@ -14,10 +14,14 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SPECS
+from hypothesis import given
+from specgen import examples, valid_specs
 
-from cnndsl.analyses import memory
+from cnndsl.analyses import diff as diff_
+from cnndsl.analyses import explain as explain_
+from cnndsl.analyses import inputs, memory
 from cnndsl.cli import main
-from cnndsl.model import compile_file
+from cnndsl.model import compile_file, compile_text
 
 CASES = ROOT / "tests" / "analyses"
 
@@ -229,3 +233,30 @@ def test_docs_mention_every_analysis():
     for word in ("receptive field", "floor-truncation", "rf-misaligned", "Training peak", "cnndsl explain",
                  "cnndsl diff", "--exit-code"):
         assert word in text
+
+
+# --- generated specs: the analyses hold their invariants on any valid network ----------------------
+
+
+@examples(normal=60, full=1500)
+@given(valid_specs())
+def test_generated_specs_analyses_invariants(gen):
+    m = compile_text(gen.text, "gen.cnn")
+    g = m.graph
+    for n, d in g.nodes(data=True):
+        f = d["rf"]
+        if f is None:
+            continue
+        assert min(f.size) >= 1 and min(f.stride) >= 1 and min(f.padding) >= 0, (n, f)
+        for s in inputs(g)[n]:  # a field never shrinks along an edge
+            fs = g.nodes[s]["rf"]
+            if fs is not None and len(g.nodes[s]["shape"]) == 3 and g.nodes[s]["shape"][:2] != (1, 1):
+                assert f.size[0] >= fs.size[0] and f.size[1] >= fs.size[1], (s, n)
+    i = memory.inference(g, batch=2)
+    biggest = max(d["size"] for _, d in g.nodes(data=True)) * 8
+    assert biggest <= i.peak_bytes <= i.sum_bytes
+    for opt in memory.OPTIMIZERS:
+        t = memory.training(g, optimizer=opt)
+        assert t.peak >= t.weights + t.grads + t.optimizer_state and t.total >= t.weights
+    assert explain_.explain(m)  # every layer explains itself
+    assert not diff_.diff(m, m).differs
