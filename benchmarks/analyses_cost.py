@@ -31,6 +31,28 @@ def once(src: Path, args: list[str]) -> float:
     return time.perf_counter() - t
 
 
+INPROC = """
+import statistics, sys, time
+from cnndsl.model import compile_file
+from cnndsl.backends import summary
+kw = dict(batch=32, optimizer="adam") if sys.argv[1] == "now" else {}
+times = []
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter()
+    summary.to_text(compile_file(sys.argv[3]), **kw)
+    times.append(time.perf_counter() - t)
+print(min(times), statistics.median(times))
+"""
+
+
+def inproc(src: Path, which: str, runs: int) -> tuple[float, float]:
+    """(min, median) seconds of compile + summary text in one process: the work itself, without start-up."""
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    out = subprocess.run([sys.executable, "-c", INPROC, which, str(runs), str(ROOT / "specs" / "resnet152.cnn")],
+                         env=env, cwd=src, check=True, capture_output=True, text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base", required=True, type=Path, help="cnndsl's source before the analyses")
@@ -44,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         base.append(once(args.base, []))
         now.append(once(ROOT, now_args))
     b, n = statistics.median(base), statistics.median(now)
+    ib, inow = inproc(args.base, "base", 3 * args.runs), inproc(ROOT, "now", 3 * args.runs)
     text = "\n".join([
         BEGIN,
         "## What the analyses cost",
@@ -58,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         f"| before | {b:.3f} s | {min(base):.3f}-{max(base):.3f} s |",
         f"| with the analyses | {n:.3f} s | {min(now):.3f}-{max(now):.3f} s |",
         f"| ratio (target <= 1.2x) | {n / b:.2f}x | |",
+        "",
+        f"In one process (compile + summary text, {3 * args.runs} runs each, no start-up): before "
+        f"{ib[0] * 1000:.0f} ms (min; median {ib[1] * 1000:.0f} ms), with the analyses {inow[0] * 1000:.0f} ms (min; "
+        f"median {inow[1] * 1000:.0f} ms): {inow[0] / ib[0]:.2f}x of the work, about {(inow[0] - ib[0]) * 1000:.0f} "
+        "ms added to a process that spends most of its time starting Python and importing.",
         "",
         END,
     ])

@@ -115,7 +115,7 @@ class Training:
         return self.weights + self.grads + self.optimizer_state + self.saved
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tensor:
     bytes: int
     saved_by: list[int]  # forward indices of the layers that keep it for backward

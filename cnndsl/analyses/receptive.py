@@ -19,6 +19,7 @@ describes them: they and the layers after them have no field (declined, with the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import networkx as nx
 
@@ -34,9 +35,9 @@ DECLINED = {
 }
 
 
-@dataclass(frozen=True)
-class Field:
-    """The receptive field of a layer's output, per axis (height, width), in input pixels."""
+class Field(NamedTuple):
+    """The receptive field of a layer's output, per axis (height, width), in input pixels (a NamedTuple:
+    one is made per layer, and ResNet-152 has a thousand)."""
 
     size: tuple[int, int]
     stride: tuple[int, int]
@@ -73,11 +74,9 @@ ORIGIN = Field((1, 1), (1, 1), (0, 0))
 
 
 def _window(fi: Field, f: tuple[int, int], s: tuple[int, int], lead: tuple[int, int]) -> Field:
-    return Field(
-        size=tuple(fi.size[k] + (f[k] - 1) * fi.stride[k] for k in (0, 1)),  # type: ignore[arg-type]
-        stride=tuple(fi.stride[k] * s[k] for k in (0, 1)),  # type: ignore[arg-type]
-        start=tuple(fi.start[k] - lead[k] * fi.stride[k] for k in (0, 1)),  # type: ignore[arg-type]
-    )
+    (r0, r1), (j0, j1), (l0, l1) = fi
+    return Field((r0 + (f[0] - 1) * j0, r1 + (f[1] - 1) * j1), (j0 * s[0], j1 * s[1]),
+                 (l0 - lead[0] * j0, l1 - lead[1] * j1))
 
 
 def _centre(f: Field) -> str:
