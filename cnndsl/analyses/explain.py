@@ -69,7 +69,7 @@ def _size_steps(n_in: tuple[int, int], a: dict, pads, out: tuple[int, int], ceil
     axes = []
     for k in (0, 1):
         f, s, p0, p1 = a["f"][k], a["s"][k], pads[k], pads[k + 2]
-        fs = str(f) if d[k] == 1 else f"{d[k]}·({f} − 1) + 1"
+        fs = str(f) if d[k] == 1 else f"({d[k]}·({f} − 1) + 1)"
         pad = f"2·{p0}" if p0 == p1 else f"{p0} + {p1}"
         lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
         pform = "2p" if p0 == p1 else "p_begin + p_end"
@@ -172,10 +172,11 @@ def _fill(e: Explained, g, n: str, op: str, a: dict, ins, d) -> None:
                                 else f"output {nm}", "(n − 1)·s − 2p + d·(f − 1) + op + 1",
                                 f"({x[k]} − 1)·{s} − 2·{pp} + {dd}·({f} − 1) + {o} + 1", out[k]))
         k, c = a["n"], x[2]
-        e.steps.append(Step("parameters", f"{ff}·n_c·n_c'/g" + (" + n_c'" if bias else ""),
-                            f"{ffv}·{c}·{k}/{a['g']}" + (f" + {k}" if bias else ""), d["params"]))
-        e.steps.append(Step("MACs", f"n_H·n_W·n_c (input) · {ff}·n_c'/g",
-                            f"{x[0]}·{x[1]}·{x[2]} · {ffv}·{k}/{a['g']}", d["macs"]))
+        g_, gv = ("/g", f"/{a['g']}") if a["g"] > 1 else ("", "")
+        e.steps.append(Step("parameters", f"{ff}·n_c·n_c'{g_}" + (" + n_c'" if bias else ""),
+                            f"{ffv}·{c}·{k}{gv}" + (f" + {k}" if bias else ""), d["params"]))
+        e.steps.append(Step("MACs", f"n_H·n_W·n_c (input) · {ff}·n_c'{g_}",
+                            f"{x[0]}·{x[1]}·{x[2]} · {ffv}·{k}{gv}", d["macs"]))
     elif op == "pool":
         e.steps.append(Step("channels", "n_c, unchanged", str(x[2]), x[2]))
         e.steps.append(Step("parameters", "none: pooling learns nothing", "0", 0))
