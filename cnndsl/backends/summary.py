@@ -43,7 +43,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, batch: i
         k, n = f.times[s], len(f.folded[s])
         title = scope_title(m.graph.graph["scopes"], s) + (f" × {k}" if k > 1 else "")
         rows.append((s, f"{title}: {n} layers", shape_str(shape), f"{_size(shape):,}", f"{params:,}", f"{macs:,}",
-                     _rf(m, f.folded[s][-1])))
+                     _rf(m, _exit(m, f.folded[s]))))
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     right = {2, 3, 4, 5, 6}
 
@@ -64,6 +64,13 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, batch: i
     cut = mem.index("")  # the totals, then torchinfo's sizes after a blank line
     out += mem[:cut] + ([f"outputs        {', '.join(m.outputs)}"] if len(m.outputs) > 1 else []) + mem[cut:]
     return "\n".join(out)
+
+
+def _exit(m: Model, members: list[str]) -> str:
+    """A folded block's last layer that feeds on (the one whose shape its row shows)."""
+    inside, g = set(members), m.graph
+    exits = [n for n in members if n in m.outputs or any(w not in inside for w in g.successors(n))]
+    return (exits or members)[-1]
 
 
 def _rf(m: Model, n: str) -> str:
