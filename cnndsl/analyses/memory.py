@@ -158,7 +158,7 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
     """Weights, gradients, optimizer state, activations kept for backward, and the peak of one step."""
     b = DTYPES[dtype] * batch
     w = DTYPES[dtype]
-    nd = g._node  # NOTE: the node dict itself, cheaper than nd[...] in these loops
+    nd = g._node  # NOTE: the node dict itself, cheaper than g.nodes[...] in these loops
     order = list(g)
     outputs = set(g.graph["outputs"])
     tensors: list[_Tensor] = []
@@ -232,10 +232,9 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
     grads_alive: dict[str, int] = {o: nd[o]["size"] * b for o in outputs}
     grad_live = sum(grads_alive.values())
     weight_grads = 0
-    for o in outputs:  # the loss's own saved output is freed once its gradient exists
-        t = tensors[out_of[o]]
-        if not t.saved_by:
-            live -= t.bytes
+    for k in {out_of[o] for o in outputs}:  # an output nobody keeps is freed once the loss's gradient exists
+        if not tensors[k].saved_by:
+            live -= tensors[k].bytes
     for i in range(len(order) - 1, 0, -1):
         n = order[i]
         d = nd[n]
