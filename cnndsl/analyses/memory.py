@@ -35,7 +35,7 @@ INPLACE = {"relu", "leakyrelu", "elu"}  # run in place, keep their output (torch
 SAVE_OUTPUT = {"sigmoid", "tanh", "softmax"}  # keep their output; a new tensor
 # keep their input; a new tensor. NOTE: ReLU6 is in place in torchvision, but its backward needs the
 # input, so autograd keeps a copy: the same memory as a new output.
-SAVE_INPUT = {"silu", "gelu", "hardswish", "hardsigmoid", "relu6"}
+SAVE_INPUT = {"silu", "gelu", "hardswish", "hardsigmoid", "relu6", "prelu"}
 WEIGHTED = {"conv", "dwconv", "sepconv", "deconv", "fc"}
 INDEX_BYTES, MASK_BYTES = 8, 1  # max pool's int64 indices, dropout's bool mask
 

@@ -7,17 +7,10 @@ import json
 
 from .. import __version__
 from ..model import Model
+from ..util import fmt_shape, human, prod
 from .fold import fold, scope_title
 
 JSON_SCHEMA_VERSION = 1
-
-
-def human(n: float, unit: str = "") -> str:
-    """12_345_678 -> '12.3 M'; bytes use 'B' and powers of 1000, like torchinfo."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip()
 
 
 def shape_str(shape) -> str:
@@ -29,7 +22,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, batch: i
     """The table; with `collapse` or `depth`, folded blocks are one row each with their totals, as in
     `cnndsl render` (cnndsl.backends.fold). The memory lines are at `batch`, `dtype` and `optimizer`."""
     header = ("layer", "kind", "activation shape", "activation size", "# parameters", "MACs", "RF")
-    rows = [("input", "input", shape_str(m.input_shape), f"{_size(m.input_shape):,}", "0", "0", _rf(m, "input"))]
+    rows = [("input", "input", shape_str(m.input_shape), f"{prod(m.input_shape):,}", "0", "0", _rf(m, "input"))]
     f = fold(m.graph, collapse, depth) if collapse or depth is not None else None
     for r in m.layers:
         if f is None or not f.is_folded(r.name):
@@ -42,7 +35,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, batch: i
         shape, params, macs = f.totals(m.graph, s)
         k, n = f.times[s], len(f.folded[s])
         title = scope_title(m.graph.graph["scopes"], s) + (f" × {k}" if k > 1 else "")
-        rows.append((s, f"{title}: {n} layers", shape_str(shape), f"{_size(shape):,}", f"{params:,}", f"{macs:,}",
+        rows.append((s, f"{title}: {n} layers", shape_str(shape), f"{prod(shape):,}", f"{params:,}", f"{macs:,}",
                      _rf(m, _exit(m, f.folded[s]))))
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     right = {2, 3, 4, 5, 6}
@@ -53,7 +46,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, batch: i
 
     rule = "-" * len(line(header))
     t = m.totals
-    out = [f"network {m.name}   input {'x'.join(map(str, m.input_shape))}", "", line(header), rule]
+    out = [f"network {m.name}   input {fmt_shape(m.input_shape)}", "", line(header), rule]
     out += [line(r) for r in rows]
     out += [
         rule,
@@ -166,9 +159,3 @@ def memory_dict(m: Model, batch: int = 1, dtype: str = "float32", optimizer: str
 def to_json(m: Model, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> str:
     return json.dumps(to_dict(m, batch, dtype, optimizer), indent=2)
 
-
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
