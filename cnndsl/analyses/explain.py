@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from ..layers import LAYERS, resolve_pads
+from ..util import fmt_shape
 from . import inputs, truncation
 
 CONVS = {"conv", "dwconv", "sepconv", "pool"}
@@ -38,10 +39,6 @@ class Explained:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _x(shape) -> str:
-    return "x".join(map(str, shape))
 
 
 def _n(v: int) -> str:
@@ -104,14 +101,14 @@ def explain(model, names: list[str] | None = None) -> list[Explained]:
                                f"mod {lo.s} = {(lo.n + lo.p0 + lo.p1 - lo.f) % lo.s}")
         f = d.get("rf")
         if f is not None:
-            stride, pad = (_x(v) if v[0] != v[1] else str(v[0]) for v in (f.stride, f.padding))
+            stride, pad = (fmt_shape(v) if v[0] != v[1] else str(v[0]) for v in (f.stride, f.padding))
             where = f", effective stride {stride}, effective padding {pad}" if len(d["shape"]) == 3 else \
                 " (the whole field this vector depends on)"
             e.steps.append(Step("receptive field", "r_out = r_in + (f − 1)·j_in, j_out = j_in·s",
-                                f"{_x(f.size)}{where}", _x(f.size)))
+                                f"{fmt_shape(f.size)}{where}", fmt_shape(f.size)))
             if model.rf is not None and model.rf.covers == n:
                 e.notes.append(f"this is the first layer whose receptive field covers the whole "
-                               f"{_x(model.input_shape[:2])} input")
+                               f"{fmt_shape(model.input_shape[:2])} input")
         elif model.rf is not None and n in model.rf.declined:
             e.notes.append(f"no receptive field: {model.rf.declined[n]}")
         out.append(e)
@@ -194,7 +191,7 @@ def _fill(e: Explained, g, n: str, op: str, a: dict, ins, d) -> None:
         e.steps.append(Step("output size", "n_H·n_W·n_c", "·".join(map(str, x)), out[0]))
     elif op == "gap":
         e.steps.append(Step("output size", "1x1xn_c: the mean of n_H·n_W positions per channel",
-                            f"mean of {x[0]}·{x[1]} = {x[0] * x[1]} positions", _x(out)))
+                            f"mean of {x[0]}·{x[1]} = {x[0] * x[1]} positions", fmt_shape(out)))
     elif op == "bn":
         c = x[-1]
         e.steps.append(Step("parameters", "2·n_c trainable (scale, shift) + 2·n_c running statistics",
@@ -205,7 +202,7 @@ def _fill(e: Explained, g, n: str, op: str, a: dict, ins, d) -> None:
                             " + ".join(map(str, chans)), out[-1]))
     elif op in ("add", "mul"):
         e.steps.append(Step("output size", "the inputs' (equal shapes" + (", or 1x1xC gates)" if op == "mul" else ")"),
-                            ", ".join(_x(s) for s in ins), _x(out)))
+                            ", ".join(fmt_shape(s) for s in ins), fmt_shape(out)))
     elif op == "upsample":
         e.steps.append(Step("output size", "n·scale", f"{x[0]}·{a['scale']}", out[0]))
     if op in ("conv", "dwconv", "sepconv", "deconv") and a.get("bn"):
@@ -218,7 +215,7 @@ def _fill(e: Explained, g, n: str, op: str, a: dict, ins, d) -> None:
                                 4 * k))
         e.steps.append(Step("parameters in all", "the layer's and its batch norm's", str(d["params"]), d["params"]))
     if len(e.steps) == 0 and len(out) == len(x) and tuple(out) == tuple(x):
-        e.steps.append(Step("output size", "unchanged", _x(out), _x(out)))
+        e.steps.append(Step("output size", "unchanged", fmt_shape(out), fmt_shape(out)))
     if op not in CONVS and op not in ("fc",) and d["params"] == 0 and not any(s.what == "parameters"
                                                                                 for s in e.steps):
         e.steps.append(Step("parameters", "none", "0", 0))
@@ -255,12 +252,12 @@ def _pointwise_after_dw(e: Explained, g, n: str, a: dict, x, out) -> None:
 
 def to_text(model, items: list[Explained]) -> str:
     """Plain text a student can paste: one paragraph per layer."""
-    out = [f"network {model.name}, input {_x(model.input_shape)} (n_H x n_W x n_c); notation of the notes: n input "
-           "size, f filter, s stride, p padding, n_c channels in, n_c' filters", ""]
+    out = [f"network {model.name}, input {fmt_shape(model.input_shape)} (n_H x n_W x n_c); notation of the notes: "
+           "n input size, f filter, s stride, p padding, n_c channels in, n_c' filters", ""]
     for e in items:
-        ins = ", ".join(_x(s) for s in e.input)
+        ins = ", ".join(fmt_shape(s) for s in e.input)
         out.append(f"{e.name}: {e.label}   ({model.path}:{e.line})")
-        out.append(f"  {ins} -> {_x(e.output)}")
+        out.append(f"  {ins} -> {fmt_shape(e.output)}")
         width = max((len(s.what) for s in e.steps), default=0)
         for s in e.steps:
             value = _n(s.value) if isinstance(s.value, int) else str(s.value)

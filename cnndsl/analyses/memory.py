@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from ..util import prod
 from . import inputs
 
 DTYPES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
@@ -38,13 +39,6 @@ SAVE_OUTPUT = {"sigmoid", "tanh", "softmax"}  # keep their output; a new tensor
 SAVE_INPUT = {"silu", "gelu", "hardswish", "hardsigmoid", "relu6", "prelu"}
 WEIGHTED = {"conv", "dwconv", "sepconv", "deconv", "fc"}
 INDEX_BYTES, MASK_BYTES = 8, 1  # max pool's int64 indices, dropout's bool mask
-
-
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 @dataclass(frozen=True)
@@ -204,7 +198,7 @@ def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: s
         if op == "lrn":
             new(d["size"] * b, i, saved=True)  # its scale term
         mid = d["shape"][0] * d["shape"][1] * x_shape[2] if op == "sepconv" else 0
-        made = [new(size * b, i, saved) for size, saved in _layer_tensors(op, a, _size(x_shape), d["size"], mid)]
+        made = [new(size * b, i, saved) for size, saved in _layer_tensors(op, a, prod(x_shape), d["size"], mid)]
         out_of[n] = made[-1]
         if op == "lrn":
             tensors[made[-1]].saved_by.append(i)
