@@ -86,6 +86,16 @@ def _depth_arg(text: str) -> int:
     return int(text)
 
 
+def _add_memory_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch", type=_whole(1, 2**31), default=1, metavar="N",
+                   help="batch size of the memory figures (default 1)")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "int8"), default="float32",
+                   help="bytes per number of weights and activations (default float32; int8: inference only)")
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                   help="optimizer state in the training memory: sgd none, momentum one buffer, adam two "
+                        "(default sgd)")
+
+
 def _batches_arg(text: str) -> list[int]:
     parts = [b.strip() for b in text.split(",")]
     if not parts or not all(b.isdigit() and int(b) > 0 for b in parts):
@@ -175,6 +185,8 @@ def _add_diagram_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dpi", type=int, default=None, metavar="N",
                    help="resolution of a PNG (default 200; a bitmap Graphviz cannot make that large is drawn "
                         "folded, or refused); SVG and PDF are vector formats")
+    p.add_argument("--rf", action="store_true",
+                   help="write each layer's receptive field, effective stride and padding in its box")
 
 
 def _add_limit_args(p: argparse.ArgumentParser) -> None:
@@ -212,6 +224,7 @@ def _summary_args(p):
                    help=f"extra columns: {', '.join(EXTRA_COLUMNS)}")
     p.add_argument("--width", type=int, metavar="N",
                    help="the widest a line may be (default: the terminal's width; unlimited when not a terminal)")
+    _add_memory_args(p)
 
 
 EXTRA_COLUMNS = ("kernel", "stride", "padding", "input", "percent")
@@ -406,7 +419,8 @@ def cmd_summary(args) -> int:
         return _summary_onnx(args)
     m = _load(args)
     _print_warnings(m, args.format)
-    options = dict(collapse=args.collapse, depth=args.depth, tree=args.tree, columns=args.columns)
+    options = dict(collapse=args.collapse, depth=args.depth, tree=args.tree, columns=args.columns,
+                   batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
     if args.json:
         args.documents.append(summary.to_dict(m, **options))
     else:
@@ -445,6 +459,64 @@ def _summary_onnx(args) -> int:
     return EXIT_OK
 
 
+def _explain_args(p):
+    _add_spec_args(p)
+    p.add_argument("layers", nargs="*", metavar="LAYER",
+                   help="layers to explain (a block's or named value's name selects every layer inside); default all")
+    p.add_argument("--json", action="store_true", help="print the steps as JSON")
+
+
+@subcommand("explain", "the notes' arithmetic of each layer with the numbers filled in", _explain_args,
+            description="For each layer (or the named ones): output size, parameters and MACs as the lecture "
+                        "notes write them, with the numbers filled in; the depthwise-separable comparison; the "
+                        "receptive field.")
+def cmd_explain(args) -> int:
+    import json
+
+    from .analyses import explain
+
+    m = _load(args)
+    _print_warnings(m, args.format)
+    try:
+        items = explain.explain(m, args.layers)
+    except KeyError as e:
+        import difflib
+
+        close = difflib.get_close_matches(str(e.args[0]), [r.name for r in m.layers], n=3)
+        hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else "; `cnndsl summary` lists them"
+        raise UsageError(f"no layer or block `{e.args[0]}` in {args.file}{hint}") from None
+    print(json.dumps([i.to_dict() for i in items], indent=2, ensure_ascii=False) if args.json
+          else explain.to_text(m, items))
+    return EXIT_OK
+
+
+def _diff_args(p):
+    p.add_argument("old", help="the first .cnn spec (A)")
+    p.add_argument("new", help="the second .cnn spec (B)")
+    _add_import_arg(p)
+    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.add_argument("--exit-code", action="store_true",
+                   help="exit 1 when the specs differ in any layer or total, 0 when they do not (as `git diff "
+                        "--exit-code`); without it, 0 either way")
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+
+
+@subcommand("diff", "compare two specs: per-layer and total deltas, added and removed layers", _diff_args,
+            description="Compare two specs layer by layer (matched by name, then by structure): shape, parameter "
+                        "and MAC deltas, added and removed layers and blocks, totals.")
+def cmd_diff(args) -> int:
+    from .analyses import diff
+
+    args.shape = None
+    a = _load(args, args.old)
+    _print_warnings(a, args.format)
+    b = _load(args, args.new)
+    _print_warnings(b, args.format)
+    d = diff.diff(a, b)
+    print(diff.to_json(d) if args.json else diff.to_text(d))
+    return 1 if args.exit_code and d.differs else EXIT_OK
+
+
 @subcommand("layers", "list the layer kinds and their parameters", _layers_args)
 def cmd_layers(args) -> int:
     from .layers import INTERNAL, LAYERS, REQUIRED
@@ -476,7 +548,7 @@ def draw(model, out: str, args) -> int:
 
     try:
         done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir,
-                               timeout=getattr(args, "timeout", None) or 60, dpi=args.dpi)
+                               timeout=getattr(args, "timeout", None) or 60, dpi=args.dpi, rf=args.rf)
     except OSError as e:
         raise UsageError(f"cannot write `{getattr(out, 'path', out)}`: {e.strerror or e}") from None
     except dot.TooLarge as e:
@@ -526,7 +598,7 @@ def cmd_render(args) -> int:
     m = _load(args)
     _print_warnings(m, args.format)
     if out == "-":
-        sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir))
+        sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir, rf=args.rf))
         return EXIT_OK
     return draw(m, out, args)
 
