@@ -371,13 +371,17 @@ def _load(args, path: str | None = None):
     path = path or args.file
     shape = getattr(args, "shape", None)
     if path == STDIN:
-        data = sys.stdin.buffer.read()
+        from .safeio import MAX_SPEC_BYTES
+
+        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)  # bounded like a spec file, before decoding
+        if len(data) > MAX_SPEC_BYTES:
+            raise UsageError(f"standard input holds more than {MAX_SPEC_BYTES >> 20} MiB; a spec is at most that")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise UsageError(f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
                              ) from None
-        return compile_text(text, "<stdin>", shape, args.max_layers)
+        return compile_text(text, "<stdin>", shape, args.max_layers, getattr(args, "allow_import", None) or ())
     from .safeio import FileProblem
 
     try:
