@@ -1238,7 +1238,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: f"dropout {a['rate']:g}",
-    group="norm",
+    group="regularization",
 ))
 
 register(LayerKind(
