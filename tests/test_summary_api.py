@@ -33,7 +33,7 @@ def test_tree_by_block_with_depth_index():
     stage = next(x for x in lines if x.startswith("├─conv2_x: 1-3 "))
     # torchvision's layer1: 76,288 + 2 x 71,168 parameters
     assert "bottleneck_stage(n=64, blocks=3, s=1): 16 layers" in stage and stage.split()[-2] == "218,624"
-    assert any(x.startswith("│ ├─bottleneck_down1: 2-1") and "bottleneck_down(n=64, s=1): 6 layers" in x
+    assert any(x.startswith("│ ├─bottleneck1: 2-1") and "bottleneck(n=64): 6 layers" in x
                for x in lines)
     assert lines[lines.index(next(x for x in lines if x.startswith("---")), 5) - 1].startswith("└─fc1: 1-")
     # depth 1 shows the blocks one level down folded, no deeper
@@ -84,7 +84,8 @@ def test_json_reflects_every_option_and_each_layers_parameters():
     tree = json.loads(run_cli("summary", "--json", "--tree", "--depth", "1", SPECS / "resnet50.cnn").out)
     stage = next(r for r in tree["rows"] if r["name"] == "conv2_x")
     assert stage["kind"] == "block" and stage["index"] == "1-3"
-    assert [(c["label"], c["index"]) for c in stage["children"]] == [("bottleneck_down(n=64, s=1)", "2-1"),
+    # the first block adds the projection: not one of the run of identical blocks after it
+    assert [(c["label"], c["index"]) for c in stage["children"]] == [("bottleneck(n=64)", "2-1"),
                                                                     ("bottleneck(n=64) × 2", "2-2")]
     edge = json.loads(run_cli("summary", "--json", SPECS / "edge_detection.cnn").out)
     assert edge["layers"][0]["attrs"]["w"] == "vertical"
