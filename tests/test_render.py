@@ -199,11 +199,10 @@ def test_collapsed_deep_resnet(tmp_path):
     runs = {f"res{i}.identity_block1" for i in (2, 3, 4, 5)}
     assert set(items["node"]) == {f"res{i}.bottleneck1" for i in (2, 3, 4, 5)} | runs | set(top)
     # the stages, blocks made of blocks, stay clusters around them
-    # (an argument equal to its written default, `s=2` here, is left out of a block's label)
     assert items["cluster"] == {"cluster_res2": ["res2 = stage(n=64, blocks=3, s=1)"],
-                                "cluster_res3": ["res3 = stage(n=128, blocks=4)"],
-                                "cluster_res4": ["res4 = stage(n=256, blocks=6)"],
-                                "cluster_res5": ["res5 = stage(n=512, blocks=3)"]}
+                                "cluster_res3": ["res3 = stage(n=128, blocks=4, s=2)"],
+                                "cluster_res4": ["res4 = stage(n=256, blocks=6, s=2)"],
+                                "cluster_res5": ["res5 = stage(n=512, blocks=3, s=2)"]}
 
     def totals(prefixes) -> tuple[int, str]:
         members = [n for n in g if n.startswith(prefixes)]
@@ -225,7 +224,7 @@ def test_collapsed_deep_resnet(tmp_path):
     items = svg_items(svg)
     assert items["cluster"] == {}
     assert set(items["node"]) == {"res2", "res3", "res4", "res5"} | set(top)
-    assert items["node"]["res4"][:2] == ["res4 = stage(n=256, blocks=6)",
+    assert items["node"]["res4"][:2] == ["res4 = stage(n=256, blocks=6, s=2)",
                                            f"block · {sum(n.startswith('res4.') for n in g)} layers"]
     pos = svg_node_xy(svg)
     assert pos["input"][0] < pos["res2"][0] < pos["res5"][0] < pos["softmax1"][0], "left to right"

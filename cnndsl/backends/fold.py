@@ -87,12 +87,13 @@ def _merge_runs(g: nx.DiGraph, scopes: dict, rep: dict, folded: dict) -> dict[st
             succs.setdefault(rep[u], set()).add(rep[w])
             preds.setdefault(rep[w], set()).add(rep[u])
     times = {s: 1 for s in folded}
-    ops = {s: [g.nodes[n]["op"] for n in members] for s, members in folded.items()}
+    # the same label is not enough: a shape-aware block adds its projection only where the shape changes,
+    # so only blocks with the same layers (kinds and parameters) in the same order are one run
+    sig = {s: [(g.nodes[n]["op"], g.nodes[n]["attrs"]) for n in folded[s]] for s in folded}
     head = last = None
     for s in list(folded):
-        # the same label, and the same layers (a first block that adds a projection is not one of the run)
         same = last is not None and all(scopes[s][k] == scopes[last][k] for k in ("label", "kind", "parent")) \
-            and ops[s] == ops[last]
+            and sig[s] == sig[last]
         if same and succs.get(last) == {s} and preds.get(s) == {last}:
             for n in folded[s]:
                 rep[n] = head

@@ -446,9 +446,7 @@ class Builder(Core):
             inner_env.vars[p.name] = bound[p.name] = evaluate(self, p.default, inner_env)
         self.tick(el.span, 16)  # a call costs many statements (an environment, defaults, a scope: ~40x measured)
         scope = as_name or self.auto_name(naming, block.name)
-        # the label leaves out an argument equal to its written default, as PyTorch's module reprs do:
-        # ResNet's `bottleneck(n=256)`, ResNeXt's `bottleneck(n=256, g=32, w=4)`
-        args = ", ".join(f"{k}={_show(v)}" for k, v in bound.items() if not _is_default(params[k], v))
+        args = ", ".join(f"{k}={_show(v)}" for k, v in bound.items())
         self.calls.append((block.name, el.span))
         try:
             inner_env.defaults = b.defaults
@@ -467,16 +465,6 @@ class Builder(Core):
         finally:
             self.calls.pop()
         return out
-
-
-def _is_default(p: ast.Param, v) -> bool:
-    """`v` equals the parameter's default as written (a number or a word; a computed default never)."""
-    d = p.default
-    if isinstance(d, ast.Num):
-        return type(v) in (int, float) and v == d.value
-    if isinstance(d, ast.Name) and isinstance(v, str):
-        return str(v) == d.id and not hasattr(v, "params")
-    return False
 
 
 def _chooses_shortcut(s: ast.ChainStmt) -> bool:
