@@ -937,21 +937,21 @@ def cmd_import(args) -> int:
     out = Path(args.output or src.with_suffix(".cnn"))
     wout = Path(args.weights_out or out.with_suffix(".npz"))
     for o in (out, wout):
-        _writable(str(o))
         if o.exists() and os.path.samefile(o, src):
             raise UsageError(f"`{o}` is the model being imported; choose another output with -o/--weights-out")
+    out, wout = (_writable(str(o), [str(src)]) for o in (out, wout))
     from . import foreign, safeio
     from .model import MAX_MEMORY
 
     try:  # what the file declares, before onnx and onnxruntime allocate it (issue #15's bounds)
         foreign.check_declared(str(src), 2, MAX_MEMORY)
     except foreign.ForeignError as e:
-        return _fail(str(e))
+        return _fail(f"{e}; nothing was written")
     try:
         with safeio.deadline(600, f"importing `{args.file}`"):
             proto = oi.load(str(src), args.input_shape)
             spec = oi.import_model(proto, args.name or src.stem)
-            imp = oi.bind_weights(spec, str(out))
+            imp = oi.bind_weights(spec, str(out.path))
             err = None if args.no_verify else oi.verify(imp, str(src))
     except oi.ImportFailure as e:
         print(f"cnndsl: error: {args.file}: {e}", file=sys.stderr)
@@ -976,13 +976,13 @@ def cmd_import(args) -> int:
     write_atomic(out, spec.text.encode())
     t = imp.model.totals
     lines = spec.text.count("\n")
-    print(f"wrote {out}: {lines} lines, {len(imp.model.layers)} layers, {t.params:,} parameters, {t.macs:,} MACs")
-    print(f"wrote {wout}: {len(imp.weights)} arrays, {imp.params_onnx:,} numbers from the model's initializers")
+    print(f"wrote {out.path}: {lines} lines, {len(imp.model.layers)} layers, {t.params:,} parameters, {t.macs:,} MACs")
+    print(f"wrote {wout.path}: {len(imp.weights)} arrays, {imp.params_onnx:,} numbers from the model's initializers")
     for note in spec.notes:
         print(f"note: {note}")
     if err is not None:
         print(f"onnxruntime agrees: the largest relative difference of the outputs is {err:.1e}")
-    print(f"next: cnndsl compile {out} --weights {wout}")
+    print(f"next: cnndsl compile {out.path} --weights {wout.path}")
     return EXIT_OK
 
 
