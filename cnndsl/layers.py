@@ -217,7 +217,10 @@ class Fixed(Init):
         import numpy as np
 
         k = self.kernel
-        arr = np.asarray(k.values, dtype=np.float32).reshape((1,) * (len(shape) - len(k.shape)) + k.shape)
+        arr = np.asarray(k.values, dtype=np.float32).reshape(k.shape)
+        if len(k.shape) == 3:  # one kernel per filter (n, fh, fw): the same on every input channel of its filter
+            arr = arr[:, None]
+        arr = arr.reshape((1,) * (len(shape) - arr.ndim) + arr.shape)
         return np.ascontiguousarray(np.broadcast_to(arr, shape))
 
     def describe(self) -> str:
