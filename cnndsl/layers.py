@@ -166,6 +166,20 @@ class Weight:
 
 
 @dataclass(frozen=True)
+class Torch:
+    """A kind's PyTorch form, for cnndsl.backends.pytorch: the module its layer holds, built in `__init__` as
+    `module(*args, **kwargs)` (`args` and `kwargs` are (name, value) pairs, a value may itself be a Torch), and
+    the expression its `forward` computes: `call` with `{m}` the module and `{0}`, `{1}`... its inputs; a
+    merge has no module and `call` "+" or "*" (the inputs joined by it) or "cat" (torch.cat on channels).
+    """
+
+    module: str | None
+    args: tuple = ()
+    kwargs: tuple = ()
+    call: str = "{m}({0})"
+
+
+@dataclass(frozen=True)
 class LayerKind:
     """Everything cnndsl knows about one layer kind.
 
@@ -186,6 +200,7 @@ class LayerKind:
     group: str = "other"  # for colours and docs: conv, pool, norm, act, merge, fc, shape, io
     finalize: Callable[[Attrs], Attrs] = lambda a: a  # derived defaults, e.g. pool's s = f
     symbol: str = ""  # a merge's one-character diagram label, drawn in a small circle
+    pytorch: Callable[[list[Shape], Shape, Attrs], Torch] | None = None  # its PyTorch module (`compile --to pytorch`)
 
     @property
     def is_merge(self) -> bool:
@@ -262,6 +277,32 @@ ACTIVATIONS = (
     "relu", "relu6", "sigmoid", "tanh", "leakyrelu", "elu", "silu", "hardswish", "hardsigmoid", "gelu", "softmax",
 )
 p_act = p_choice("none", *ACTIVATIONS)
+
+
+_TORCH_ACTS = {
+    "relu": "nn.ReLU", "relu6": "nn.ReLU6", "sigmoid": "nn.Sigmoid", "tanh": "nn.Tanh", "leakyrelu": "nn.LeakyReLU",
+    "elu": "nn.ELU", "silu": "nn.SiLU", "hardswish": "nn.Hardswish", "hardsigmoid": "nn.Hardsigmoid",
+    "gelu": "nn.GELU", "softmax": "nn.Softmax",
+}
+
+
+def torch_act(name: str, a: Attrs, inplace: bool = False) -> Torch:
+    """The PyTorch module of activation `name`; `inplace` where the input tensor is not needed again."""
+    if name == "leakyrelu":
+        return Torch("nn.LeakyReLU", (("alpha", float(a.get("alpha", 0.01))),))
+    if name == "softmax":
+        return Torch("nn.Softmax", kwargs=(("dim", 1),))
+    inplace_ok = name in ("relu", "relu6", "silu", "hardswish", "hardsigmoid") and inplace
+    return Torch(_TORCH_ACTS[name], kwargs=(("inplace", True),) if inplace_ok else ())
+
+
+def _torch_post(a: Attrs) -> list[tuple[str, Any]]:
+    """The `bias=`/`bn=`/`act=` keyword arguments of the PyTorch Conv helpers (the conv's output is fresh, so its
+    activation works in place). Every argument is given: the emitter leaves out the defaults."""
+    kw: list[tuple[str, Any]] = [("bias", a.get("bias", True)), ("bn", a.get("bn", False)), ("eps", a.get("eps", 1e-5))]
+    if a.get("act", "none") != "none":
+        kw.append(("act", torch_act(a["act"], a, inplace=True)))
+    return kw
 
 
 def _act_suffix(a: Attrs) -> str:
@@ -543,6 +584,34 @@ def _lower_conv(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, pre, ctx.output, a)
 
 
+def _sq(v: tuple) -> Any:
+    """(3, 3) -> 3, as PyTorch takes a square size; (1, 7) stays."""
+    return v[0] if len(set(v)) == 1 else tuple(v)
+
+
+def _torch_pads(h: int, w: int, a: Attrs) -> Any:
+    """`p=` of the PyTorch helpers: a number, (h, w), or (top, left, bottom, right) when not symmetric."""
+    top, left, bottom, right = resolve_pads(h, w, a)
+    if (top, left) != (bottom, right):
+        return (top, left, bottom, right)
+    return _sq((top, left))
+
+
+def _torch_conv_kw(ins: list[Shape], a: Attrs, g: int = 1) -> list[tuple[str, Any]]:
+    kw = [("s", _sq(a["s"])), ("p", _torch_pads(ins[0][0], ins[0][1], a)), ("d", _sq(a["d"])), ("g", g)]
+    return kw + _torch_post(a)
+
+
+def _torch_conv(ins, out, a) -> Torch:
+    kw = _torch_conv_kw(ins, a, a["g"])
+    if a.get("w") is not None:
+        vals, shape = list(a["w"].values), a["w"].shape
+        for d in reversed(shape[1:]):  # the kernel as written: nested lists of its shape
+            vals = [vals[i:i + d] for i in range(0, len(vals), d)]
+        kw.append(("fixed", vals))
+    return Torch("Conv", (("c_in", ins[0][2]), ("n", a["n"]), ("f", _sq(a["f"]))), tuple(kw))
+
+
 register(LayerKind(
     name="conv",
     doc="2-D convolution: n filters of f x f x C_in/g, stride s, padding p",
@@ -553,6 +622,7 @@ register(LayerKind(
     weights=_conv_weights,
     macs=_conv_macs,
     lower=_lower_conv,
+    pytorch=_torch_conv,
     label=lambda a: _conv_label("conv", a, f"n={a['n']}" + (f", g={a['g']}" if a["g"] != 1 else "")
                                 + (f", w={a['w'].text}" if a.get("w") is not None else "")),
     group="conv",
@@ -597,6 +667,8 @@ register(LayerKind(
     weights=_dw_weights,
     macs=_dw_macs,
     lower=lambda ctx, node, ins, out, a: _emit_dw(ctx, node, ctx.input(0), ctx.output, ins, a),
+    pytorch=lambda ins, out, a: Torch("Conv", (("c_in", ins[0][2]), ("n", out[2]), ("f", _sq(a["f"]))),
+                                      tuple(_torch_conv_kw(ins, a, ins[0][2]))),
     label=lambda a: _conv_label("dwconv", a, f"m={a['m']}" if a["m"] != 1 else ""),
     group="conv",
 ))
@@ -636,6 +708,8 @@ register(LayerKind(
     weights=_sep_weights,
     macs=lambda ins, out, a: a["f"][0] * a["f"][1] * out[0] * out[1] * ins[0][2] + out[0] * out[1] * ins[0][2] * a["n"],
     lower=_lower_sep,
+    pytorch=lambda ins, out, a: Torch("SepConv", (("c_in", ins[0][2]), ("n", a["n"]), ("f", _sq(a["f"]))),
+                                      tuple(kv for kv in _torch_conv_kw(ins, a) if kv[0] != "g")),
     label=lambda a: _conv_label("sepconv", a, f"n={a['n']}"),
     group="conv",
 ))
@@ -679,6 +753,13 @@ def _lower_deconv(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, pre, ctx.output, a)
 
 
+def _torch_deconv(ins, out, a) -> Torch:
+    top, left, bottom, right = a["p"]
+    p = _sq((top, left)) if (top, left) == (bottom, right) else (top, left, bottom, right)
+    kw = [("s", _sq(a["s"])), ("p", p), ("op", _sq(a["op"])), ("d", _sq(a["d"])), ("g", a["g"])]
+    return Torch("Deconv", (("c_in", ins[0][2]), ("n", a["n"]), ("f", _sq(a["f"]))), tuple(kw + _torch_post(a)))
+
+
 register(LayerKind(
     name="deconv",
     doc="transposed convolution (a.k.a. deconvolution): out = (n - 1)s - 2p + d(f - 1) + op + 1",
@@ -694,6 +775,7 @@ register(LayerKind(
     # every input pixel scatters an f x f x n/g patch (PyTorch/fvcore convention)
     macs=lambda ins, out, a: ins[0][0] * ins[0][1] * ins[0][2] * (a["n"] // a["g"]) * a["f"][0] * a["f"][1],
     lower=_lower_deconv,
+    pytorch=_torch_deconv,
     label=lambda a: _conv_label("deconv", a, f"n={a['n']}"),
     group="conv",
 ))
@@ -751,6 +833,19 @@ def _lower_pool(ctx, node, ins, out, a) -> None:
         ctx.node("AveragePool", [ctx.input(0)], [ctx.output], count_include_pad=1, **kw)
 
 
+def _torch_pool(ins, out, a) -> Torch:
+    h, w, _ = ins[0]
+    pads, ceil = _pool_pads(h, w, a)
+    top, left, bottom, right = pads
+    f = _sq(a["f"])
+    if (top, left) == (bottom, right) and 2 * top <= a["f"][0] and 2 * left <= a["f"][1]:
+        kw = [("stride", _sq(a["s"])), ("padding", _sq((top, left))), ("ceil_mode", bool(ceil))]
+        return Torch("nn.MaxPool2d" if a["mode"] == "max" else "nn.AvgPool2d", (("f", f),), tuple(kw))
+    # PyTorch pads at most half the window, and only symmetrically: the helper pads explicitly
+    kw = (("s", _sq(a["s"])), ("p", (top, left, bottom, right)), ("ceil", bool(ceil)))
+    return Torch("Pool", (("mode", a["mode"]), ("f", f)), kw)
+
+
 def _pool_label(a: Attrs) -> str:
     a2 = {**a, "bn": False, "act": "none"}
     return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "")
@@ -770,6 +865,7 @@ register(LayerKind(
     finalize=lambda a: a if a["s"] is not None else {**a, "s": a["f"]},
     infer=_pool_infer,
     lower=_lower_pool,
+    pytorch=_torch_pool,
     label=_pool_label,
     group="pool",
 ))
@@ -786,6 +882,7 @@ register(LayerKind(
     params={},
     infer=_gap_infer,
     lower=lambda ctx, node, ins, out, a: ctx.node("GlobalAveragePool", [ctx.input(0)], [ctx.output]),
+    pytorch=lambda ins, out, a: Torch("nn.AdaptiveAvgPool2d", (("size", 1),)),
     label=lambda a: "global avg pool",
     group="pool",
 ))
@@ -813,6 +910,20 @@ def _lower_fc(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, pre, ctx.output, a)
 
 
+_TORCH_FN = {"relu": "torch.relu({})", "relu6": "F.relu6({})", "sigmoid": "torch.sigmoid({})",
+             "tanh": "torch.tanh({})", "leakyrelu": "F.leaky_relu({}, {alpha})", "elu": "F.elu({})",
+             "silu": "F.silu({})", "hardswish": "F.hardswish({})", "hardsigmoid": "F.hardsigmoid({})",
+             "gelu": "F.gelu({})", "softmax": "torch.softmax({}, 1)"}
+
+
+def _torch_fc(ins, out, a) -> Torch:
+    call = "{m}({0}.flatten(1))" if len(ins[0]) == 3 else "{m}({0})"
+    if a["act"] != "none":
+        call = _TORCH_FN[a["act"]].replace("{}", call).replace("{alpha}", repr(float(a.get("alpha", 0.01))))
+    kw = (("bias", a["bias"]),)
+    return Torch("nn.Linear", (("c_in", _flat(ins[0])), ("n", a["n"])), kw, call)
+
+
 register(LayerKind(
     name="fc",
     doc="fully connected layer with n units; an HxWxC input is flattened first",
@@ -827,6 +938,7 @@ register(LayerKind(
     + ([Weight("bias", (a["n"],), "zeros")] if a["bias"] else []),
     macs=lambda ins, out, a: _flat(ins[0]) * a["n"],
     lower=_lower_fc,
+    pytorch=_torch_fc,
     label=lambda a: f"fc {a['n']}" + _act_suffix(a),
     group="fc",
 ))
@@ -837,6 +949,7 @@ register(LayerKind(
     params={},
     infer=lambda ins, a: (_flat(ins[0]),),
     lower=lambda ctx, node, ins, out, a: _lower_flatten(ctx, ctx.input(0), ctx.output),
+    pytorch=lambda ins, out, a: Torch("nn.Flatten"),
     label=lambda a: "flatten",
     group="shape",
 ))
@@ -855,6 +968,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     weights=lambda ins, out, a: bn_weights(ins[0][-1], ""),
     lower=_lower_bn,
+    pytorch=lambda ins, out, a: Torch("BatchNorm", (("c", ins[0][-1]),), (("eps", a["eps"]),)),
     label=lambda a: "batch norm",
     group="norm",
 ))
@@ -873,6 +987,8 @@ register(LayerKind(
         "LRN", [ctx.input(0)], [ctx.output], size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["k"]
     ),
     label=lambda a: f"LRN {a['size']}",
+    pytorch=lambda ins, out, a: Torch("nn.LocalResponseNorm", (("size", a["size"]),),
+                                      (("alpha", a["alpha"]), ("beta", a["beta"]), ("k", a["k"]))),
     group="norm",
 ))
 
@@ -884,6 +1000,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: f"dropout {a['rate']:g}",
+    pytorch=lambda ins, out, a: Torch("nn.Dropout", (("p", a["rate"]),)),
     group="norm",
 ))
 
@@ -894,7 +1011,45 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: "identity",
+    pytorch=lambda ins, out, a: Torch("nn.Identity"),
     group="shape",
+))
+
+def p_floats(v: Any) -> tuple[float, ...]:
+    """`[0.5, -0.03, 1]`: a list of numbers, one per channel."""
+    if not isinstance(v, list) or not v or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
+        raise ParamError(f"expected a list of numbers such as `[0.5, 0.5, 0.5]`, got `{_show(v)}`")
+    return tuple(float(x) for x in v)
+
+
+def _affine_infer(ins, a) -> Shape:
+    c = ins[0][-1]
+    for key in ("scale", "shift"):
+        if len(a[key]) not in (1, c):
+            raise ShapeError(f"`affine {key}=` gives {len(a[key])} numbers for {c} channels",
+                             help=f"give one number per channel ({c}), or one for all")
+    return ins[0]
+
+
+def _lower_affine(ctx, node, ins, out, a) -> None:
+    c = ins[0][-1]
+    # NOTE: batch norm with mean 0, variance 1 and epsilon 0 is exactly scale * x + shift, per channel, with 1-D
+    # constants that broadcast over N x C x H x W and N x C alike
+    full = lambda v: list(v) * c if len(v) == 1 else list(v)  # noqa: E731
+    ctx.node("BatchNormalization", [ctx.input(0), ctx.const("scale", full(a["scale"])), ctx.const("shift", full(
+        a["shift"])), ctx.const("zeros", [0.0] * c), ctx.const("ones", [1.0] * c)], [ctx.output], epsilon=0.0)
+
+
+register(LayerKind(
+    name="affine",
+    doc="a fixed per-channel rescaling x * scale + shift, not trained (torchvision's `transform_input`)",
+    params={"scale": Param(p_floats, [1], "multipliers: one per channel, or one for all"),
+            "shift": Param(p_floats, [0], "offsets: one per channel, or one for all")},
+    infer=_affine_infer,
+    lower=_lower_affine,
+    label=lambda a: "affine x*scale+shift",
+    pytorch=lambda ins, out, a: Torch("Affine", (("scale", list(a["scale"])), ("shift", list(a["shift"])))),
+    group="norm",
 ))
 
 # --- activations as layers ---------------------------------------------------------------------
@@ -908,6 +1063,7 @@ def _register_act(name: str, doc: str, params: dict[str, Param] | None = None) -
         infer=lambda ins, a: ins[0],
         lower=lambda ctx, node, ins, out, a: _lower_act(ctx, name, ctx.input(0), ctx.output, a),
         label=lambda a: name,
+        pytorch=lambda ins, out, a: torch_act(name, a, a.get("inplace", False)),
         group="act",
     ))
 
@@ -1003,6 +1159,7 @@ register(LayerKind(
     params={},
     infer=_concat_infer,
     lower=_lower_nary("Concat", axis=1),  # channels in NCHW, features in [N, F]
+    pytorch=lambda ins, out, a: Torch(None, call="cat"),
     label=lambda a: "concat",
     symbol="‖",
     arity=(1, None),
@@ -1015,6 +1172,7 @@ register(LayerKind(
     params={},
     infer=_add_infer,
     lower=_lower_nary("Add"),
+    pytorch=lambda ins, out, a: Torch(None, call="+"),
     label=lambda a: "add",
     symbol="⊕",
     arity=(2, None),
@@ -1027,6 +1185,7 @@ register(LayerKind(
     params={},
     infer=_mul_infer,
     lower=_lower_nary("Mul"),
+    pytorch=lambda ins, out, a: Torch(None, call="*"),
     label=lambda a: "mul",
     symbol="⊗",
     arity=(2, None),
@@ -1054,6 +1213,7 @@ register(LayerKind(
     positional=("scale",),
     infer=lambda ins, a: (lambda h, w, c: (h * a["scale"], w * a["scale"], c))(*need_3d(ins, "upsample")),
     lower=_lower_upsample,
+    pytorch=lambda ins, out, a: Torch("nn.Upsample", kwargs=(("scale_factor", a["scale"]), ("mode", a["mode"]))),
     label=lambda a: f"upsample x{a['scale']}" + (", bilinear" if a["mode"] != "nearest" else ""),
     group="shape",
 ))
