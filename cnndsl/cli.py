@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="export an ONNX model (NCHW, float32) that onnxruntime runs")
     _add_spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
-                   "beside it)")
+                   "or .py for --to pytorch, beside it)")
+    p.add_argument("--to", choices=("onnx", "pytorch"), default="onnx",
+                   help="onnx (default), or pytorch: one self-contained nn.Module file (.py) whose state_dict keys "
+                        "are cnndsl's weight names")
     _add_weight_args(p)
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
@@ -114,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
     p.add_argument("--seed", type=int, default=0, help="seed of the template's He uniform weights (default 0)")
+    p.add_argument("--from", dest="source", metavar="FILE",
+                   help="map a PyTorch state dict (.pth, .pt), .safetensors file, ONNX model or .npz onto the spec's "
+                        "weights (by name where the names are cnndsl's, else by order and shape) and print the "
+                        "mapping; with -o, write the mapped weights as an .npz")
     _add_limit_args(p)
     p = sub.add_parser(
         "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
@@ -168,7 +175,9 @@ def _add_weight_args(p: argparse.ArgumentParser) -> None:
                    help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for "
                         "batch norm; the same spec and seed give the same bytes (default 0)")
     w = p.add_mutually_exclusive_group()
-    w.add_argument("--weights", metavar="FILE.npz", help="trained weights, by initializer name (see `cnndsl weights`)")
+    w.add_argument("--weights", metavar="FILE", help="trained weights: an .npz by initializer name (`cnndsl weights`), "
+                   "or "
+                   "a PyTorch state dict (.pth), .safetensors file or ONNX model, mapped as `weights --from` maps them")
     w.add_argument("--no-weights", action="store_true", help="zero conv and fc weights: fast, for shapes and timing")
 
 
@@ -298,13 +307,83 @@ def _export(args, m):
 
     if args.weights and not os.path.isfile(args.weights):
         raise UsageError(f"cannot read `{args.weights}`: no such file")
+    weights = args.weights and _foreign_weights(args, m)
+    if weights is False:
+        return None
     try:
-        return ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+        return ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=weights or args.weights,
+                          weights_label=os.path.basename(args.weights) if weights else None)
     except ob.WeightsError as e:
         _fail(f"{e}; nothing written", e.problems)
         return None
     except OSError as e:
         raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
+
+
+def _read_weight_file(path: str):
+    """The WeightFile at `path`, or None after reporting why it cannot be read (exit 1)."""
+    from . import weightfiles as wfs
+
+    try:
+        return wfs.read(path)
+    except wfs.WeightFileError as e:
+        _fail(str(e), [f"help: {e.hint}"] if e.hint else [])
+        return None
+    except OSError as e:
+        raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
+
+
+def _map_weights(m, wf):
+    """The Mapping of `wf` onto `m`'s weights, or None after reporting every disagreement (exit 1)."""
+    from . import weightfiles as wfs
+    from .backends.onnx import expected_weights
+
+    try:
+        return wfs.match([(e.name, e.weight.shape) for e in expected_weights(m) if e.weight.fixed is None], wf)
+    except wfs.MappingError as e:
+        _fail(f"{e}; nothing written", e.problems + ([f"help: {e.hint}"] if e.hint else []))
+        return None
+
+
+def _foreign_weights(args, m):
+    """For --weights in another format than cnndsl's .npz: the path of a temporary .npz of the mapped tensors
+    (None for cnndsl's own .npz, False after reporting a problem)."""
+    import os
+    import tempfile
+
+    from . import weightfiles as wfs
+
+    try:
+        kind = wfs.sniff(args.weights)
+    except OSError as e:
+        raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
+    if kind == "npz":
+        from .backends.onnx import WeightsError, check_weights_file, expected_weights
+
+        try:
+            check_weights_file(m, args.weights)
+            return None  # cnndsl's own names: read as they are
+        except (WeightsError, OSError):
+            names = {e.name for e in expected_weights(m)}
+            try:
+                wf = wfs.read_npz(args.weights)
+            except wfs.WeightFileError:
+                return None  # reported with the name check's problems
+            if sum(t.name in names for t in wf.tensors) * 2 > len(names):
+                return None  # mostly cnndsl's names: the name check's problems say what is wrong
+    wf = wf if kind == "npz" else _read_weight_file(args.weights)
+    mapping = wf and _map_weights(m, wf)
+    if not mapping:
+        if wf:
+            print(f"  `{args.weights}` is a {wf.format}; `cnndsl weights {args.file} --from {args.weights}` shows how "
+                  "its tensors line up with the spec's weights", file=sys.stderr)
+        return False
+    args.weights_tmp = tempfile.TemporaryDirectory(prefix="cnndsl-weights-")  # lives as long as the command
+    path = os.path.join(args.weights_tmp.name, os.path.basename(args.weights) + ".npz")
+    wfs.save_npz(mapping.pairs, path)
+    print(f"weights: {wf.format} `{args.weights}`, {len(mapping.pairs)} tensors mapped {mapping.how}"
+          + (f", {len(wf.dropped)} `num_batches_tracked` left out" if wf.dropped else ""), file=sys.stderr)
+    return path
 
 
 def _writable(out: str) -> None:
@@ -324,6 +403,8 @@ def _kb(n: int) -> str:
 def cmd_compile(args) -> int:
     from pathlib import Path
 
+    if args.to == "pytorch":
+        return _compile_pytorch(args)
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
     _writable(out)
     if args.svg:
@@ -348,6 +429,44 @@ def cmd_compile(args) -> int:
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
           + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
     print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.how}")
+    return draw(m, args.svg, args) if args.svg else EXIT_OK
+
+
+def _compile_pytorch(args) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .backends import pytorch
+
+    out = args.output or str(Path(args.file).with_suffix(".py"))
+    if not out.endswith(".py"):
+        raise UsageError(f"`--to pytorch` writes a Python file: give `-o` a name ending in .py, not `{out}`")
+    if args.weights or args.no_weights or args.external_data:
+        raise UsageError("--weights, --no-weights and --external-data apply to ONNX; the PyTorch module loads an .npz "
+                         "with load_state_dict (see the generated file's docstring)")
+    _writable(out)
+    if args.svg:
+        _check_output(args.svg)
+    m = _load(args)
+    _print_warnings(m, args.format)
+    try:
+        text = pytorch.to_pytorch(m)
+    except pytorch.EmitError as e:
+        return _fail(str(e))
+    fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", dir=os.path.dirname(out) or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except OSError as e:
+        os.unlink(tmp)
+        raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
+    t = m.totals
+    classes = text.count("\nclass ")
+    print(f"wrote {out} ({len(text.splitlines())} lines, {classes} classes; imports torch only)")
+    print(f"  {m.name}: {len(m.layers)} layers, {t.params:,} parameters ({t.trainable_params:,} trainable); "
+          f"`from {Path(out).stem} import Model`; its state_dict keys are `cnndsl weights`'s names")
     return draw(m, args.svg, args) if args.svg else EXIT_OK
 
 
@@ -439,6 +558,8 @@ def cmd_weights(args) -> int:
         _writable(args.output)
     m = _load(args)
     _print_warnings(m, args.format)
+    if args.source:
+        return _weights_from(args, m)
     if args.output:  # the template holds every weight
         check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
@@ -463,6 +584,40 @@ def cmd_weights(args) -> int:
             raise UsageError(f"cannot write `{args.output}`: {e.strerror or e}") from None
         print(f"wrote {args.output}: {n} arrays (He uniform from seed {args.seed}); replace them with trained values "
               f"and pass it to `cnndsl compile --weights`")
+    return EXIT_OK
+
+
+def _weights_from(args, m) -> int:
+    """`cnndsl weights SPEC --from FILE [-o W.npz]`: the mapping of the file's tensors onto the spec's weights."""
+    import os
+
+    from . import weightfiles as wfs
+    from .layers import fmt_shape
+
+    if not os.path.isfile(args.source):
+        raise UsageError(f"cannot read `{args.source}`: " + ("it is a folder" if os.path.isdir(args.source)
+                                                              else "no such file"))
+    wf = _read_weight_file(args.source)
+    mapping = wf and _map_weights(m, wf)
+    if not mapping:
+        return EXIT_SPEC
+    rows = [(str(i + 1), name, fmt_shape(t.shape), t.name if t.name != name else "(same name)", t.dtype)
+            for i, (name, t) in enumerate(mapping.pairs)]
+    head = ("#", "spec weight", "shape", f"<- {wf.format} tensor", "dtype")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
+    total = sum(math.prod(t.shape) for _, t in mapping.pairs)
+    print(f"{len(rows)} tensors mapped {mapping.how}, {total:,} numbers"
+          + (f"; left out {len(wf.dropped)} `num_batches_tracked` (a counter, not a weight)" if wf.dropped else ""))
+    if args.output:
+        check_limits(m, args.max_params, args.max_memory)
+        try:
+            wfs.save_npz(mapping.pairs, args.output)
+        except OSError as e:
+            raise UsageError(f"cannot write `{args.output}`: {e.strerror or e}") from None
+        print(f"wrote {args.output}: {len(rows)} arrays (float32, cnndsl's names); `cnndsl compile {args.file} "
+              f"--weights {args.output}` exports the model with them")
     return EXIT_OK
 
 
