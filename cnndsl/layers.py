@@ -1036,8 +1036,8 @@ def _lower_affine(ctx, node, ins, out, a) -> None:
     # NOTE: batch norm with mean 0, variance 1 and epsilon 0 is exactly scale * x + shift, per channel, with 1-D
     # constants that broadcast over N x C x H x W and N x C alike
     full = lambda v: list(v) * c if len(v) == 1 else list(v)  # noqa: E731
-    ctx.node("BatchNormalization", [ctx.input(0), ctx.const("scale", full(a["scale"])), ctx.const("shift", full(
-        a["shift"])), ctx.const("zeros", [0.0] * c), ctx.const("ones", [1.0] * c)], [ctx.output], epsilon=0.0)
+    ctx.node("BatchNormalization", [ctx.input(0), ctx.const("factor", full(a["scale"])), ctx.const("offset", full(
+        a["shift"])), ctx.const("zero_mean", [0.0] * c), ctx.const("unit_var", [1.0] * c)], [ctx.output], epsilon=0.0)
 
 
 register(LayerKind(

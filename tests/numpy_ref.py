@@ -189,6 +189,10 @@ def run(model, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.nd
         elif op == "upsample":
             k = a["scale"]
             y = x0.repeat(k, axis=2).repeat(k, axis=3) if a["mode"] == "nearest" else resize_bilinear(x0, k)
+        elif op == "affine":  # x * scale + shift per channel (one number: every channel)
+            c = x0.shape[1]
+            view = (1, c) + (1,) * (x0.ndim - 2)
+            y = x0 * np.resize(a["scale"], c).reshape(view) + np.resize(a["shift"], c).reshape(view)
         else:
             raise NotImplementedError(f"the NumPy reference has no `{op}`: add it with the notes' formula")
         vals[n] = y

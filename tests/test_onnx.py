@@ -141,6 +141,8 @@ KIND_SPECS: dict[str, list[str]] = {
     ],
     "mul": [SE, "input 5x5x3\nmul { identity | conv f=3 n=3 p=same act=sigmoid }"],
     "upsample": ["input 3x4x2\nupsample 2", "input 3x4x2\nupsample 3 mode=bilinear"],
+    "affine": ["input 4x5x3\naffine scale=[0.458, 0.448, 0.45] shift=[-0.03, -0.088, -0.188]",
+               "input 1x2x3\nflatten\naffine scale=[2] shift=[-1, 0, 1, 2, 3, 4]"],
     **{a: [f"input 5x5x3\nconv f=3 n=4 -> {a}", f"input 1x2x3\nflatten\nfc 4 act={a}",
            f"input 5x5x3\nconv f=1 n=2 act={a}"]
        for a in ACTIVATIONS if a != "softmax"},

@@ -125,3 +125,98 @@ def test_kind_module_equals_onnxruntime(kind, i, text, tmp_path):
 
 def test_every_kind_has_a_pytorch_form():
     assert not [k for k, v in LAYERS.items() if k not in INTERNAL and v.pytorch is None]
+
+
+# --- it trains -------------------------------------------------------------------------------------------
+
+
+def test_lenet5_trains(tmp_path):
+    """A few SGD steps on synthetic data (two classes told apart by brightness) lower LeNet-5's loss."""
+    model = cnndsl.compile_file(SPECS / "lenet5.cnn")
+    net = generated(model, tmp_path)
+    torch.manual_seed(0)
+    x = torch.randn(64, 3, 32, 32)
+    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    opt = torch.optim.SGD(net.parameters(), lr=0.02)
+    net.train()
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        out = net(x)  # the spec ends in softmax: the loss takes its log
+        loss = torch.nn.functional.nll_loss(torch.log(out + 1e-9), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0] and losses == sorted(losses, reverse=True), losses
+
+
+def test_batch_norm_and_dropout_follow_train_and_eval(tmp_path):
+    text = "input 8x8x3\nconv f=3 n=4 bn=true act=relu\ndropout 0.5\nbn\ngap -> fc 2"
+    net = generated(cnndsl.compile_text(text, "<bn-dropout>"), tmp_path)
+    x = torch.randn(4, 3, 8, 8)
+    net.train()
+    before = net.state_dict()["conv1.bn.mean"].clone()
+    a, b = net(x), net(x)
+    assert not torch.equal(a, b)  # dropout draws new masks in training
+    assert not torch.equal(before, net.state_dict()["conv1.bn.mean"])  # running statistics move
+    (a.sum() + b.sum()).backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.eval()
+    stats = {k: v.clone() for k, v in net.state_dict().items()}
+    assert torch.equal(net(x), net(x))  # deterministic, statistics used and not updated
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in stats.items())
+
+
+def test_residual_blocks_train_with_in_place_activations(tmp_path):
+    """ResNet's ReLU after the sum works in place; backward through it must still be exact (autograd checks)."""
+    model = cnndsl.compile_file(SPECS / "resnet18.cnn", (32, 32, 3))
+    net = generated(model, tmp_path).double()
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64, requires_grad=True)
+    net.train()
+    net(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    src = (tmp_path / next(p.name for p in tmp_path.glob("gen_*.py"))).read_text()
+    assert "self.relu1 = nn.ReLU(inplace=True)" in src
+
+
+# --- the command --------------------------------------------------------------------------------------------
+
+
+def test_compile_to_pytorch_writes_a_file_that_imports_only_torch(cli, tmp_path):
+    out = tmp_path / "resnet50.py"
+    r = cli("compile", SPECS / "resnet50.cnn", "--to", "pytorch", "-o", out)
+    assert r.code == 0, r.err
+    assert f"wrote {out}" in r.out and "25,610,152 parameters" in r.out
+    src = out.read_text()
+    imports = [line for line in src.splitlines() if line.startswith(("import ", "from "))]
+    assert imports == ["import torch", "import torch.nn.functional as F", "from torch import nn"]
+    # blocks are classes with the block's parameters; the forward reads like the spec
+    assert "class Bottleneck(nn.Module):" in src and "def __init__(self, c_in, n):" in src
+    assert "conv3=Conv(n, 4 * n, 1, bias=False, bn=True)," in src
+    assert "        conv2_x = self.conv2_x(pool1)\n" in src
+    mod = load_module(src, tmp_path / "resnet50_mod.py")
+    model = cnndsl.compile_file(SPECS / "resnet50.cnn")
+    names = [e.name for e in ob.expected_weights(model)]
+    assert list(mod.Model().state_dict()) == names  # one to one, in the same order
+
+
+def test_compile_to_pytorch_usage_errors(cli, tmp_path):
+    r = cli("compile", SPECS / "lenet5.cnn", "--to", "pytorch", "-o", tmp_path / "model.onnx")
+    assert r.code == 2 and "ending in .py" in r.err
+    r = cli("compile", SPECS / "lenet5.cnn", "--to", "pytorch", "-o", tmp_path / "nowhere" / "model.py")
+    assert r.code == 2 and "does not exist" in r.err
+    bad = tmp_path / "bad.cnn"
+    bad.write_text("input 8x8x3\ntrain = conv f=3 n=2\n")
+    r = cli("compile", bad, "--to", "pytorch", "-o", tmp_path / "bad.py")
+    assert r.code == 1 and "a method of nn.Module" in r.err and not (tmp_path / "bad.py").exists()
+
+
+def test_the_package_does_not_import_torch_unless_asked(cli, tmp_path):
+    code = ("import sys, cnndsl.cli as c; c.main(['compile', 'specs/lenet5.cnn', '-o', sys.argv[1]]); "
+            "c.main(['compile', 'specs/lenet5.cnn', '--to', 'pytorch', '-o', sys.argv[2]]); "
+            "print('torch' in sys.modules)")
+    import subprocess
+
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "a.onnx"), str(tmp_path / "a.py")],
+                       capture_output=True, text=True, cwd=SPECS.parent)
+    assert p.stdout.strip().endswith("False"), p.stderr
