@@ -140,9 +140,9 @@ class Gen:
         h, w, c = shape
         kinds = ["conv", "conv", "dwconv", "sepconv", "pool"]
         if mode == "keep":
-            kinds += ["bn", "act", "act", "lrn", "dropout", "identity", "conv1"]
+            kinds += ["bn", "act", "act", "lrn", "dropout", "identity", "conv1", "affine"]
         if mode == "any":
-            kinds += ["bn", "act", "lrn", "dropout", "identity", "gap", "conv1"]
+            kinds += ["bn", "act", "lrn", "dropout", "identity", "gap", "conv1", "affine"]
             if h <= 10 and w <= 10:
                 kinds += ["deconv", "upsample"]
         kind = self.pick(kinds)
@@ -198,6 +198,9 @@ class Gen:
             return "gap", (1, 1, c)
         if kind == "lrn":
             return self.pick(("lrn", f"lrn size={self.pick((1, 3, 5))} alpha=0.001 beta=0.5 k=1")), shape
+        if kind == "affine":  # one number per channel, or one for all
+            scale = ", ".join(str(self.pick((0.5, 2, -1))) for _ in range(self.pick((1, c))))
+            return f"affine scale=[{scale}] shift=[{', '.join(['0.25'] * self.pick((1, c)))}]", shape
         return self.same_shape_layer(kind), shape
 
     def same_shape_layer(self, kind: str) -> str:
@@ -544,6 +547,7 @@ def _breakage(draw, shape: Shape) -> tuple[str, set[str]]:
         ("upsample 0", PARAM),
         (f"pool f={k} p={k}", SHAPE),  # padding as large as the window
         ("lrn size=4", PARAM),  # an even window has no centre
+        (f"affine scale=[{', '.join(['1'] * (c + 1))}]", SHAPE),  # more numbers than channels
         ("conv f=3 p=same n=3 bias=maybe", PARAM),
         ("fc 4 -> conv f=1 n=2", SHAPE),  # a volume layer after a vector (reported at the conv)
     ]

@@ -38,11 +38,15 @@ def _param_sizes(proto: onnx.ModelProto, model: cnndsl.Model) -> tuple[int, int]
     """(all, non-trainable) parameters read off the exported graph: the initializers that feed weight slots."""
     inits = {t.name: t for t in proto.graph.initializer}
     weights, frozen, consts = set(), set(), set()
+    # `affine` is a fixed rescaling lowered as a batch norm of constants: those are not parameters
+    affine = {n for n, d in model.graph.nodes(data=True) if d["op"] == "affine"}
     for node in proto.graph.node:
         for slot, name in enumerate(node.input):
             if name not in inits:
                 continue
-            if node.op_type in WEIGHT_OPS and slot >= WEIGHT_OPS[node.op_type]:
+            if name.rsplit(".", 1)[0] in affine:
+                consts.add(name)
+            elif node.op_type in WEIGHT_OPS and slot >= WEIGHT_OPS[node.op_type]:
                 weights.add(name)
                 if node.op_type == "BatchNormalization" and slot >= 3:  # running mean and variance
                     frozen.add(name)
