@@ -445,10 +445,14 @@ class _Emitter:
             return None
         x = ins[0]
 
+        def only_read_by(n: str, it: Item) -> bool:
+            return n not in self.outputs and all(
+                v == it.node if it.node else self.inside(v, it.scope) for v in self.g.successors(n))
+
         def chain(its: list[Item]) -> str | None:  # the last output, when each item reads the one before
             prev = x
             for it in its:
-                if it.ins != [prev] or (prev != x and self.readers(prev, scope) != 1):
+                if it.ins != [prev] or (prev != x and not only_read_by(prev, it)):
                     return None
                 prev = it.outs[0]
             return prev
