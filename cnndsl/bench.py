@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .util import fmt_shape, time_runs
 
 # Short names for the execution providers a user is most likely to ask for; any full name passes through.
 PROVIDERS = {
@@ -96,17 +97,7 @@ def measure(sess, batch: int, warmup: int, runs: int, seed: int = 0,
 
     inp = sess.get_inputs()[0]
     feeds = {inp.name: runtime.random_input(list(inp.shape), batch, seed)}
-    for i in range(warmup):
-        sess.run(None, feeds)
-        if progress:
-            progress(i + 1, warmup + runs)
-    times = []
-    for i in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, feeds)
-        times.append((time.perf_counter() - t0) * 1e3)
-        if progress:
-            progress(warmup + i + 1, warmup + runs)
+    times = time_runs(lambda: sess.run(None, feeds), runs, warmup, progress)
     median = statistics.median(times)
     return BatchResult(batch=batch, runs=runs, median_ms=median, p90_ms=percentile(times, 90), min_ms=min(times),
                        mean_ms=statistics.fmean(times), throughput=batch * 1e3 / median if median > 0 else math.inf)
@@ -137,7 +128,7 @@ def table(models: list[ModelResult], batches: list[int], footer: str) -> str:
     rows: list[tuple[str, str, list[str]]] = [
         ("parameters", "", [_count(m.params) for m in models]),
         ("MACs", "", [_count(m.macs) for m in models]),
-        ("input NCHW", "", ["x".join(map(str, m.input)) for m in models]),
+        ("input NCHW", "", [fmt_shape(m.input) for m in models]),
     ]
     for b in batches:
         by = [next((r for r in m.results if r.batch == b), None) for m in models]

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from .util import fmt_shape, prod
+from .util import show as _show
 
 Shape = tuple[int, ...]
 Attrs = dict[str, Any]
@@ -25,11 +28,16 @@ class Sym(str):
 
 
 class ParamError(ValueError):
-    """A parameter value the kind cannot accept; `help` suggests the fix."""
+    """A parameter value the kind cannot accept; `help` suggests the fix.
 
-    def __init__(self, message: str, help: str | None = None):
+    `param` names the parameter (filled in by resolve_params), `missing` says a required one was not given.
+    """
+
+    def __init__(self, message: str, help: str | None = None, param: str | None = None, missing: bool = False):
         super().__init__(message)
         self.help = help
+        self.param = param
+        self.missing = missing
 
 
 class ShapeError(ValueError):
@@ -41,12 +49,6 @@ class ShapeError(ValueError):
 
 
 # --- parameter types ---------------------------------------------------------------------------
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, tuple):
-        return "x".join(str(x) for x in v)
-    return str(v)
 
 
 def _int(v: Any, minimum: int = 1) -> int:
@@ -149,20 +151,96 @@ class Param:
 # --- what a kind declares ----------------------------------------------------------------------
 
 
+class Init:
+    """How a weight gets its value when no weights file gives one; each backend asks the weight.
+
+    `value(shape, seed)` returns a float32 NumPy array (`seed` is a numpy SeedSequence for this weight,
+    used only by random inits); `describe()` says it in words for `cnndsl weights` and the model's metadata.
+    `random` inits are the ones `--no-weights` replaces with zeros.
+    """
+
+    random = False
+
+    def value(self, shape: tuple[int, ...], seed: Any):  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class HeUniform(Init):
+    """Kaiming uniform, fan_in mode, gain sqrt(2): U(-b, b) with b = sqrt(6 / fan_in), He's variance 2 / fan_in."""
+
+    fan_in: int
+    random = True
+
+    def value(self, shape, seed):
+        import numpy as np
+
+        # NOTE: uniform, not normal: drawing normals was half of `compile resnet50` (0.45 s vs 0.20 s for 25.6 M)
+        bound = np.float32(np.sqrt(6.0 / self.fan_in))
+        arr = np.random.default_rng(seed).random(shape, dtype=np.float32)
+        arr *= 2 * bound
+        arr -= bound
+        return arr
+
+    def describe(self) -> str:
+        return f"He uniform, fan_in {self.fan_in}"
+
+
+@dataclass(frozen=True)
+class Const(Init):
+    """Every element the same number: batch norm's ones and zeros, PReLU's 0.25."""
+
+    fill: float
+
+    def value(self, shape, seed):
+        import numpy as np
+
+        return np.full(shape, self.fill, np.float32)
+
+    def describe(self) -> str:
+        return {0.0: "zeros", 1.0: "ones"}.get(self.fill, f"{self.fill:g}")
+
+
+ZEROS, ONES = Const(0.0), Const(1.0)
+
+
+@dataclass(frozen=True)
+class Fixed(Init):
+    """A kernel written in the spec (`w=...`), broadcast to the weight's shape; never trained."""
+
+    kernel: FixedKernel
+
+    def value(self, shape, seed):
+        import numpy as np
+
+        k = self.kernel
+        arr = np.asarray(k.values, dtype=np.float32).reshape((1,) * (len(shape) - len(k.shape)) + k.shape)
+        return np.ascontiguousarray(np.broadcast_to(arr, shape))
+
+    def describe(self) -> str:
+        return f"fixed by the spec: w={self.kernel.text}"
+
+
 @dataclass(frozen=True)
 class Weight:
     """One tensor a layer owns, in ONNX layout. `suffix` names it: `<node>.<suffix>`."""
 
     suffix: str
     shape: tuple[int, ...]
-    init: str  # "he" (Kaiming uniform, fan_in), "zeros", "ones", "fixed" (the values are in `fixed`)
+    init: Init
     trainable: bool = True
-    fan_in: int = 1
-    fixed: FixedKernel | None = None  # a kernel written in the spec: broadcast to `shape`, never trained
 
     @property
     def size(self) -> int:
-        return math.prod(self.shape)
+        return prod(self.shape)
+
+    @property
+    def fixed(self) -> FixedKernel | None:
+        """The kernel written in the spec, when the value is fixed by it (never read from a weights file)."""
+        return self.init.kernel if isinstance(self.init, Fixed) else None
 
 
 @dataclass(frozen=True)
@@ -200,11 +278,34 @@ class LayerKind:
     group: str = "other"  # for colours and docs: conv, pool, norm, act, merge, fc, shape, io
     finalize: Callable[[Attrs], Attrs] = lambda a: a  # derived defaults, e.g. pool's s = f
     symbol: str = ""  # a merge's one-character diagram label, drawn in a small circle
+    window: str = ""  # the parameter that a bare size means (`f`): `conv 3x3 n=64` gets the hint `f=3x3`
+    # importing (cnndsl.onnx_import): the inverse of `lower`. `lifts` names the ONNX ops the kind may come
+    # from; `lift(v)` looks at one node through an OnnxView and returns a Lifted (spec parameters, weights by
+    # suffix, the nodes it absorbs) or None when the node is not this kind.
+    lifts: tuple[str, ...] = ()
+    lift: Callable[..., Lifted | None] | None = None
     pytorch: Callable[[list[Shape], Shape, Attrs], Torch] | None = None  # its PyTorch module (`compile --to pytorch`)
 
     @property
     def is_merge(self) -> bool:
         return self.arity[1] is None or self.arity[1] > 1
+
+
+@dataclass
+class Lifted:
+    """What a kind makes of an ONNX node when importing: `params` as a spec writes them (sizes as (h, w),
+    words as `Sym`), `weights` by suffix in ONNX layout, and the ONNX nodes it absorbed besides its own
+    (a Sigmoid that became part of `silu`)."""
+
+    params: dict[str, Any]
+    weights: dict[str, Any] = field(default_factory=dict)
+    absorbs: list[Any] = field(default_factory=list)
+    inputs: tuple[int, ...] = (0,)  # the node's inputs that carry data (the others are weights, constants)
+
+
+class Unliftable(ValueError):
+    """An ONNX node of a kind's op that cnndsl cannot express (asymmetric padding, a count_include_pad=0
+    average with padding, ...): the importer lists it with its reason."""
 
 
 LAYERS: dict[str, LayerKind] = {}
@@ -223,13 +324,11 @@ def resolve_params(kind: LayerKind, given: dict[str, Any]) -> Attrs:
             try:
                 out[name] = p.convert(given[name])
             except ParamError as e:
-                e.param = name  # type: ignore[attr-defined]
+                e.param = name
                 raise
         elif p.default is REQUIRED:
-            e = ParamError(f"`{kind.name}` needs `{name}` ({p.doc})", help=f"add `{name}=...` to the layer")
-            e.param = name  # type: ignore[attr-defined]
-            e.missing = True  # type: ignore[attr-defined]
-            raise e
+            raise ParamError(f"`{kind.name}` needs `{name}` ({p.doc})", help=f"add `{name}=...` to the layer",
+                             param=name, missing=True)
         else:
             out[name] = None if p.default is None else p.convert(p.default)
     return kind.finalize(out)
@@ -238,44 +337,85 @@ def resolve_params(kind: LayerKind, given: dict[str, Any]) -> Attrs:
 # --- activation functions (usable as layers and as `act=` on conv/fc) ----------------------------
 
 
-def _lower_act(ctx, name: str, x: str, y: str, a: Attrs, shape: Shape | None = None) -> None:
-    """Emit the ONNX ops of activation `name` from tensor x to tensor y (NCHW or [N, F]).
+@dataclass(frozen=True)
+class Activation:
+    """One activation function: the one table that `act=`, the standalone layer of the same name and
+    every backend read. `lower(ctx, x, y, a, shape)` emits ONNX ops from tensor x to tensor y (NCHW or
+    [N, F]); `shape` is x's when it is not the layer's output shape (sepconv's depthwise half); `a` holds
+    the activation's own parameters (`params`)."""
 
-    `shape` is x's (and y's) shape when it is not the layer's output shape (sepconv's depthwise half).
-    """
-    if name == "relu":
-        ctx.node("Relu", [x], [y])
-    elif name == "relu6":
-        ctx.node("Clip", [x, ctx.const("zero", 0.0), ctx.const("six", 6.0)], [y])
-    elif name == "sigmoid":
-        ctx.node("Sigmoid", [x], [y])
-    elif name == "tanh":
-        ctx.node("Tanh", [x], [y])
-    elif name == "leakyrelu":
-        ctx.node("LeakyRelu", [x], [y], alpha=float(a.get("alpha", 0.01)))
-    elif name == "elu":
-        ctx.node("Elu", [x], [y], alpha=1.0)
-    elif name == "silu":
-        s = ctx.tmp("sigmoid", shape)
-        ctx.node("Sigmoid", [x], [s])
-        ctx.node("Mul", [x, s], [y])
-    elif name == "hardswish":
-        ctx.node("HardSwish", [x], [y])
-    elif name == "hardsigmoid":  # PyTorch's definition: relu6(x + 3) / 6
-        ctx.node("HardSigmoid", [x], [y], alpha=1.0 / 6.0, beta=0.5)
-    elif name == "gelu":
-        ctx.node("Gelu", [x], [y])
-    elif name == "softmax":
-        ctx.node("Softmax", [x], [y], axis=1)
-    elif name == "none":
-        ctx.node("Identity", [x], [y])
-    else:  # pragma: no cover - the registry and this table are kept in step by tests
-        raise NotImplementedError(f"activation {name=} has no lowering")
+    name: str
+    doc: str
+    lower: Callable[..., None]
+    params: dict[str, Param] = field(default_factory=dict)
+    lifts: tuple[str, ...] = ()  # the ONNX ops it is imported from (cnndsl.onnx_import)
+    lift: Callable[..., Any] | None = None  # lift(v) -> Lifted | None, as LayerKind.lift
 
 
-ACTIVATIONS = (
-    "relu", "relu6", "sigmoid", "tanh", "leakyrelu", "elu", "silu", "hardswish", "hardsigmoid", "gelu", "softmax",
-)
+def _unary(op: str, **kw) -> Callable[..., None]:
+    return lambda ctx, x, y, a, shape: ctx.node(op, [x], [y], **kw)
+
+
+def _lower_silu(ctx, x, y, a, shape) -> None:
+    s = ctx.tmp("sigmoid", shape)
+    ctx.node("Sigmoid", [x], [s])
+    ctx.node("Mul", [x, s], [y])
+
+
+def _lift_unary(op: str, **want: float) -> tuple[tuple[str, ...], Callable[..., Any]]:
+    """An activation imported from one ONNX op whose attributes equal `want` (defaults as ONNX's)."""
+
+    def lift(v):
+        if all(abs(float(v.attr(k, d)) - d) < 1e-6 for k, d in want.items()):
+            return Lifted({})
+        return None
+
+    return (op,), lift
+
+
+def _lift_clip(v):
+    lo = v.attr("min") if v.attr("min") is not None else (v.const(1) if v.n_inputs > 1 else None)
+    hi = v.attr("max") if v.attr("max") is not None else (v.const(2) if v.n_inputs > 2 else None)
+    if lo is not None and hi is not None and float(lo) == 0.0 and float(hi) == 6.0:
+        return Lifted({})
+    return None
+
+
+def _lift_silu(v):
+    """x * sigmoid(x), as PyTorch exports SiLU: Mul(x, Sigmoid(x))."""
+    for i in (0, 1):
+        sig = v.producer(1 - i)
+        if sig is not None and sig.op == "Sigmoid" and sig.input_name(0) == v.input_name(i) and sig.sole_consumer:
+            return Lifted({}, absorbs=[sig], inputs=(i,))
+    return None
+
+
+def _lift_softmax(v):
+    axis = int(v.attr("axis", -1))
+    rank = len(v.in_shape(0)) + 1
+    return Lifted({}) if axis % rank == 1 else None
+
+
+ACTIVATIONS: dict[str, Activation] = {act.name: act for act in (
+    Activation("relu", "max(0, x)", _unary("Relu"), {}, *_lift_unary("Relu")),
+    Activation("relu6", "min(max(0, x), 6) (MobileNet)", lambda ctx, x, y, a, shape: ctx.node(
+        "Clip", [x, ctx.const("zero", 0.0), ctx.const("six", 6.0)], [y]), {}, ("Clip",), _lift_clip),
+    Activation("sigmoid", "1 / (1 + e^-x)", _unary("Sigmoid"), {}, *_lift_unary("Sigmoid")),
+    Activation("tanh", "hyperbolic tangent", _unary("Tanh"), {}, *_lift_unary("Tanh")),
+    Activation("leakyrelu", "x if x > 0 else alpha * x", lambda ctx, x, y, a, shape: ctx.node(
+        "LeakyRelu", [x], [y], alpha=float(a.get("alpha", 0.01))),
+        {"alpha": Param(p_float(), 0.01, "negative slope")}, ("LeakyRelu",),
+        lambda v: Lifted({} if abs(float(v.attr("alpha", 0.01)) - 0.01) < 1e-9 else {"alpha": float(v.attr("alpha"))})),
+    Activation("elu", "x if x > 0 else e^x - 1", _unary("Elu", alpha=1.0), {}, *_lift_unary("Elu", alpha=1.0)),
+    Activation("silu", "x * sigmoid(x), a.k.a. swish (EfficientNet)", _lower_silu, {}, ("Mul",), _lift_silu),
+    Activation("hardswish", "x * relu6(x + 3) / 6 (MobileNet-v3)", _unary("HardSwish"), {}, *_lift_unary("HardSwish")),
+    # PyTorch's definition: relu6(x + 3) / 6
+    Activation("hardsigmoid", "relu6(x + 3) / 6", _unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5), {},
+               *_lift_unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5)),
+    Activation("gelu", "x * Phi(x)", _unary("Gelu"), {}, *_lift_unary("Gelu")),
+    Activation("softmax", "normalised exponential over the channels (or the vector)", _unary("Softmax", axis=1),
+               {}, ("Softmax",), _lift_softmax),
+)}
 p_act = p_choice("none", *ACTIVATIONS)
 
 
@@ -305,6 +445,14 @@ def _torch_post(a: Attrs) -> list[tuple[str, Any]]:
     return kw
 
 
+def _lower_act(ctx, name: str, x: str, y: str, a: Attrs, shape: Shape | None = None) -> None:
+    """Emit activation `name` (or an Identity for `none`) from tensor x to tensor y."""
+    if name == "none":
+        ctx.node("Identity", [x], [y])
+    else:
+        ACTIVATIONS[name].lower(ctx, x, y, a, shape)
+
+
 def _act_suffix(a: Attrs) -> str:
     return f", {a['act']}" if a.get("act", "none") != "none" else ""
 
@@ -332,18 +480,14 @@ def bn_weights(c: int, prefix: str = "bn") -> list[Weight]:
     """Batch norm's learned scale and shift, and its running statistics (not trainable)."""
     p = f"{prefix}." if prefix else ""
     return [
-        Weight(f"{p}scale", (c,), "ones"),
-        Weight(f"{p}bias", (c,), "zeros"),
-        Weight(f"{p}mean", (c,), "zeros", trainable=False),
-        Weight(f"{p}var", (c,), "ones", trainable=False),
+        Weight(f"{p}scale", (c,), ONES),
+        Weight(f"{p}bias", (c,), ZEROS),
+        Weight(f"{p}mean", (c,), ZEROS, trainable=False),
+        Weight(f"{p}var", (c,), ONES, trainable=False),
     ]
 
 
 # --- shape helpers -----------------------------------------------------------------------------
-
-
-def fmt_shape(s: Shape) -> str:
-    return "x".join(str(d) for d in s)
 
 
 def need_3d(ins: list[Shape], kind: str) -> tuple[int, int, int]:
@@ -529,6 +673,75 @@ def p_kernel(v: Any) -> FixedKernel:
 
 # --- convolutions ------------------------------------------------------------------------------
 
+def _lift_window(v, kind: str, dilations: bool = True) -> dict[str, Any]:
+    """f, s, p, d of a Conv/ConvTranspose/pool node, as a spec writes them."""
+    k = v.attr("kernel_shape") or list(v.const(1).shape[2:])
+    f = tuple(int(x) for x in k)
+    if len(f) != 2:
+        raise Unliftable(f"a {len(f)}-D window (cnndsl layers are 2-D)")
+    s = tuple(int(x) for x in v.attr("strides", [1, 1]))
+    d = tuple(int(x) for x in v.attr("dilations", [1, 1]))
+    if not dilations and d != (1, 1):
+        raise Unliftable("a dilated pooling window")
+    out = {"f": f, "s": s}
+    if d != (1, 1):
+        out["d"] = d
+    auto = v.attr("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        if auto == "SAME_LOWER":
+            raise Unliftable("auto_pad SAME_LOWER (cnndsl's `p=same` puts an odd pixel bottom/right)")
+        out["p"] = Sym("same")
+        return out
+    pads = tuple(int(x) for x in v.attr("pads", [0, 0, 0, 0]))
+    if pads[0] == pads[2] and pads[1] == pads[3]:
+        if any(pads):
+            out["p"] = pads[:2]
+        return out
+    h, w = v.in_shape(0)[:2]
+    same = resolve_pads(h, w, {"f": f, "s": s, "d": d, "p": "same"})
+    if tuple(same) == pads:
+        out["p"] = Sym("same")
+        return out
+    raise Unliftable(f"asymmetric padding {list(pads)} that `p=same` does not reproduce")
+
+
+def _lift_conv(v) -> Lifted | None:
+    w = v.const(1)
+    if w is None or w.ndim != 4:
+        return None
+    g = int(v.attr("group", 1))
+    c, n = v.in_shape(0)[2], w.shape[0]
+    if g > 1 and g == c and n % c == 0:
+        return None  # depthwise: `dwconv`
+    params = {**_lift_window(v, "conv"), "n": n}
+    if g != 1:
+        params["g"] = g
+    weights = {"weight": w}
+    b = v.const(2) if v.n_inputs > 2 else None
+    if b is not None:
+        weights["bias"] = b
+    else:
+        params["bias"] = False
+    return Lifted(params, weights)
+
+
+def _lift_dwconv(v) -> Lifted | None:
+    w = v.const(1)
+    g, c = int(v.attr("group", 1)), v.in_shape(0)[2]
+    if w is None or w.ndim != 4 or g == 1 or g != c or w.shape[0] % c:
+        return None
+    params = _lift_window(v, "dwconv")
+    if w.shape[0] != c:
+        params["m"] = w.shape[0] // c
+    weights = {"weight": w}
+    b = v.const(2) if v.n_inputs > 2 else None
+    if b is not None:
+        weights["bias"] = b
+    else:
+        params["bias"] = False
+    return Lifted(params, weights)
+
+
 _CONV_COMMON = {
     "f": Param(p_size2(), REQUIRED, "filter size f, or HxW such as 1x7"),
     "s": Param(p_size2(), 1, "stride s"),
@@ -560,11 +773,11 @@ def _conv_infer(ins: list[Shape], a: Attrs) -> Shape:
 def _conv_weights(ins, out, a) -> list[Weight]:
     c, (fh, fw), g, n = ins[0][2], a["f"], a["g"], a["n"]
     if a.get("w") is not None:  # spec-given: counted as parameters, but not trainable (like bn statistics)
-        ws = [Weight("weight", (n, c // g, fh, fw), "fixed", trainable=False, fixed=a["w"])]
+        ws = [Weight("weight", (n, c // g, fh, fw), Fixed(a["w"]), trainable=False)]
     else:
-        ws = [Weight("weight", (n, c // g, fh, fw), "he", fan_in=c // g * fh * fw)]
+        ws = [Weight("weight", (n, c // g, fh, fw), HeUniform(c // g * fh * fw))]
     if a["bias"]:
-        ws.append(Weight("bias", (n,), "zeros"))
+        ws.append(Weight("bias", (n,), ZEROS))
     return ws + (bn_weights(n) if a["bn"] else [])
 
 
@@ -614,6 +827,9 @@ def _torch_conv(ins, out, a) -> Torch:
 
 register(LayerKind(
     name="conv",
+    lifts=("Conv",),
+    lift=_lift_conv,
+    window="f",
     doc="2-D convolution: n filters of f x f x C_in/g, stride s, padding p",
     params={**_CONV_COMMON, "n": Param(p_int(), REQUIRED, "number of filters n"), "g": Param(p_int(), 1, "groups"),
             "w": _CONV_W},
@@ -636,9 +852,9 @@ def _dw_infer(ins, a) -> Shape:
 
 def _dw_weights(ins, out, a, prefix: str = "") -> list[Weight]:
     c, (fh, fw), m = ins[0][2], a["f"], a["m"]
-    ws = [Weight(f"{prefix}weight", (c * m, 1, fh, fw), "he", fan_in=fh * fw)]
+    ws = [Weight(f"{prefix}weight", (c * m, 1, fh, fw), HeUniform(fh * fw))]
     if a["bias"]:
-        ws.append(Weight(f"{prefix}bias", (c * m,), "zeros"))
+        ws.append(Weight(f"{prefix}bias", (c * m,), ZEROS))
     return ws + (bn_weights(c * m, f"{prefix}bn") if a["bn"] else [])
 
 
@@ -661,6 +877,9 @@ def _emit_dw(ctx, node, x, y, ins, a, prefix: str = "", shape: Shape | None = No
 
 register(LayerKind(
     name="dwconv",
+    lifts=("Conv",),
+    lift=_lift_dwconv,
+    window="f",
     doc="depthwise convolution (MobileNet): one f x f filter per input channel (m per channel)",
     params={**_CONV_COMMON, "m": Param(p_int(), 1, "channel multiplier: filters per input channel")},
     infer=_dw_infer,
@@ -682,9 +901,9 @@ def _sep_infer(ins, a) -> Shape:
 def _sep_weights(ins, out, a) -> list[Weight]:
     c, n = ins[0][2], a["n"]
     ws = _dw_weights(ins, out, {**a, "m": 1}, "dw.")
-    ws.append(Weight("pw.weight", (n, c, 1, 1), "he", fan_in=c))
+    ws.append(Weight("pw.weight", (n, c, 1, 1), HeUniform(c)))
     if a["bias"]:
-        ws.append(Weight("pw.bias", (n,), "zeros"))
+        ws.append(Weight("pw.bias", (n,), ZEROS))
     return ws + (bn_weights(n, "pw.bn") if a["bn"] else [])
 
 
@@ -700,6 +919,7 @@ def _lower_sep(ctx, node, ins, out, a) -> None:
 
 register(LayerKind(
     name="sepconv",
+    window="f",
     doc="depthwise separable convolution: depthwise f x f, then pointwise 1x1 to n channels "
         "(bn and act, when set, follow each of the two)",
     params={**_CONV_COMMON, "n": Param(p_int(), REQUIRED, "number of pointwise filters n")},
@@ -737,9 +957,9 @@ def _deconv_infer(ins, a) -> Shape:
 
 def _deconv_weights(ins, out, a) -> list[Weight]:
     c, (fh, fw), g, n = ins[0][2], a["f"], a["g"], a["n"]
-    ws = [Weight("weight", (c, n // g, fh, fw), "he", fan_in=n // g * fh * fw)]
+    ws = [Weight("weight", (c, n // g, fh, fw), HeUniform(n // g * fh * fw))]
     if a["bias"]:
-        ws.append(Weight("bias", (n,), "zeros"))
+        ws.append(Weight("bias", (n,), ZEROS))
     return ws + (bn_weights(n) if a["bn"] else [])
 
 
@@ -760,8 +980,33 @@ def _torch_deconv(ins, out, a) -> Torch:
     return Torch("Deconv", (("c_in", ins[0][2]), ("n", a["n"]), ("f", _sq(a["f"]))), tuple(kw + _torch_post(a)))
 
 
+def _lift_deconv(v) -> Lifted | None:
+    w = v.const(1)
+    if w is None or w.ndim != 4:
+        return None
+    if v.attr("output_shape") is not None or v.attr("auto_pad", "NOTSET") != "NOTSET":
+        raise Unliftable("a transposed conv given by output_shape or auto_pad")
+    g = int(v.attr("group", 1))
+    params = {**_lift_window(v, "deconv"), "n": w.shape[1] * g}
+    if g != 1:
+        params["g"] = g
+    op = tuple(int(x) for x in v.attr("output_padding", [0, 0]))
+    if any(op):
+        params["op"] = op
+    weights = {"weight": w}
+    b = v.const(2) if v.n_inputs > 2 else None
+    if b is not None:
+        weights["bias"] = b
+    else:
+        params["bias"] = False
+    return Lifted(params, weights)
+
+
 register(LayerKind(
     name="deconv",
+    lifts=("ConvTranspose",),
+    lift=_lift_deconv,
+    window="f",
     doc="transposed convolution (a.k.a. deconvolution): out = (n - 1)s - 2p + d(f - 1) + op + 1",
     params={
         **_CONV_COMMON,
@@ -851,8 +1096,24 @@ def _pool_label(a: Attrs) -> str:
     return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "")
 
 
+def _lift_pool(v) -> Lifted | None:
+    params = _lift_window(v, "pool", dilations=False)
+    if v.op == "AveragePool":
+        params = {"mode": Sym("avg"), **params}
+        if not v.attr("count_include_pad", 0) and params.get("p") not in (None, (0, 0)):
+            raise Unliftable("an average pool that leaves the padding out of its count (count_include_pad=0)")
+    if params["s"] == params["f"]:
+        del params["s"]
+    if v.attr("ceil_mode", 0):
+        params["ceil"] = True
+    return Lifted(params)
+
+
 register(LayerKind(
     name="pool",
+    lifts=("MaxPool", "AveragePool"),
+    lift=_lift_pool,
+    window="f",
     doc="max (default) or average pooling over f x f windows with stride s (default f); channels unchanged",
     params={
         "mode": Param(p_choice("max", "avg"), "max", "`max` or `avg`"),
@@ -876,8 +1137,19 @@ def _gap_infer(ins, a) -> Shape:
     return (1, 1, c)
 
 
+def _lift_gap(v) -> Lifted | None:
+    if v.op == "ReduceMean":
+        axes = v.attr("axes") if v.attr("axes") is not None else (v.const(1) if v.n_inputs > 1 else None)
+        # keepdims=0 (`x.mean([2, 3])`) gives N x C: the same numbers, which `fc` reads as it reads 1x1xC
+        if axes is None or len(v.in_shape(0)) != 3 or sorted(int(a) % 4 for a in axes) != [2, 3]:
+            return None
+    return Lifted({})
+
+
 register(LayerKind(
     name="gap",
+    lifts=("GlobalAveragePool", "ReduceMean"),
+    lift=_lift_gap,
     doc="global average pooling: HxWxC -> 1x1xC",
     params={},
     infer=_gap_infer,
@@ -890,10 +1162,6 @@ register(LayerKind(
 # --- fully connected and reshaping -------------------------------------------------------------
 
 
-def _flat(s: Shape) -> int:
-    return math.prod(s)
-
-
 def _lower_flatten(ctx, x: str, y: str) -> None:
     ctx.node("Flatten", [x], [y], axis=1)
 
@@ -901,7 +1169,7 @@ def _lower_flatten(ctx, x: str, y: str) -> None:
 def _lower_fc(ctx, node, ins, out, a) -> None:
     x = ctx.input(0)
     if len(ins[0]) == 3:  # the notes flatten the volume before the first FC layer
-        flat = ctx.tmp("flat", (_flat(ins[0]),))
+        flat = ctx.tmp("flat", (prod(ins[0]),))
         _lower_flatten(ctx, x, flat)
         x = flat
     pre = ctx.output if a["act"] == "none" else ctx.tmp("fc")
@@ -921,11 +1189,33 @@ def _torch_fc(ins, out, a) -> Torch:
     if a["act"] != "none":
         call = _TORCH_FN[a["act"]].replace("{}", call).replace("{alpha}", repr(float(a.get("alpha", 0.01))))
     kw = (("bias", a["bias"]),)
-    return Torch("nn.Linear", (("c_in", _flat(ins[0])), ("n", a["n"])), kw, call)
+    return Torch("nn.Linear", (("c_in", prod(ins[0])), ("n", a["n"])), kw, call)
+
+
+def _lift_fc(v) -> Lifted | None:
+    """Gemm (Linear as the TorchScript exporter writes it) or MatMul with a constant [in, out] matrix."""
+    if v.op == "Gemm":
+        w = v.const(1)
+        if w is None or v.attr("transA", 0) or v.attr("alpha", 1.0) != 1.0 or len(v.in_shape(0)) != 1:
+            return None
+        w = w if v.attr("transB", 0) else w.T
+        b = v.const(2) if v.n_inputs > 2 else None
+        if b is not None and (v.attr("beta", 1.0) != 1.0 or b.size != w.shape[0]):
+            return None
+        params = {"n": w.shape[0]}
+        if b is None:
+            params["bias"] = False
+        return Lifted(params, {"weight": w, **({"bias": b.reshape(-1)} if b is not None else {})})
+    w = v.const(1)
+    if w is None or w.ndim != 2 or len(v.in_shape(0)) != 1:
+        return None
+    return Lifted({"n": w.shape[1], "bias": False}, {"weight": w.T})
 
 
 register(LayerKind(
     name="fc",
+    lifts=("Gemm", "MatMul"),
+    lift=_lift_fc,
     doc="fully connected layer with n units; an HxWxC input is flattened first",
     params={
         "n": Param(p_int(), REQUIRED, "number of units n"),
@@ -934,20 +1224,30 @@ register(LayerKind(
     },
     positional=("n",),
     infer=lambda ins, a: (a["n"],),
-    weights=lambda ins, out, a: [Weight("weight", (a["n"], _flat(ins[0])), "he", fan_in=_flat(ins[0]))]
-    + ([Weight("bias", (a["n"],), "zeros")] if a["bias"] else []),
-    macs=lambda ins, out, a: _flat(ins[0]) * a["n"],
+    weights=lambda ins, out, a: [Weight("weight", (a["n"], prod(ins[0])), HeUniform(prod(ins[0])))]
+    + ([Weight("bias", (a["n"],), ZEROS)] if a["bias"] else []),
+    macs=lambda ins, out, a: prod(ins[0]) * a["n"],
     lower=_lower_fc,
     pytorch=_torch_fc,
     label=lambda a: f"fc {a['n']}" + _act_suffix(a),
     group="fc",
 ))
 
+def _lift_flatten(v) -> Lifted | None:
+    if len(v.in_shape(0)) != 3 or len(v.out_shape) != 1:
+        return None
+    if v.op == "Flatten" and v.attr("axis", 1) != 1:
+        return None
+    return Lifted({})
+
+
 register(LayerKind(
     name="flatten",
+    lifts=("Flatten", "Reshape"),
+    lift=_lift_flatten,
     doc="HxWxC -> a vector of H*W*C (in PyTorch's C, H, W order)",
     params={},
-    infer=lambda ins, a: (_flat(ins[0]),),
+    infer=lambda ins, a: (prod(ins[0]),),
     lower=lambda ctx, node, ins, out, a: _lower_flatten(ctx, ctx.input(0), ctx.output),
     pytorch=lambda ins, out, a: Torch("nn.Flatten"),
     label=lambda a: "flatten",
@@ -961,8 +1261,19 @@ def _lower_bn(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, ctx.input(0), ctx.output, {"bn": True, "eps": a["eps"], "act": "none"}, bn=node)
 
 
+def _lift_bn(v) -> Lifted | None:
+    ws = [v.const(i) for i in range(1, 5)]
+    if any(w is None for w in ws) or v.attr("training_mode", 0):
+        return None
+    eps = float(v.attr("epsilon", 1e-5))
+    params = {} if abs(eps - 1e-5) < 1e-12 else {"eps": eps}
+    return Lifted(params, dict(zip(("scale", "bias", "mean", "var"), ws, strict=True)))
+
+
 register(LayerKind(
     name="bn",
+    lifts=("BatchNormalization",),
+    lift=_lift_bn,
     doc="batch normalisation: 2C learned (scale, shift) + 2C running statistics (non-trainable)",
     params={"eps": Param(p_float(0.0), 1e-5, "epsilon")},
     infer=lambda ins, a: ins[0],
@@ -975,6 +1286,9 @@ register(LayerKind(
 
 register(LayerKind(
     name="lrn",
+    lifts=("LRN",),
+    lift=lambda v: Lifted({"size": int(v.attr("size")), "alpha": float(v.attr("alpha", 1e-4)),
+                           "beta": float(v.attr("beta", 0.75)), "k": float(v.attr("bias", 1.0))}),
     doc="local response normalisation across channels (AlexNet): size, alpha, beta, k",
     params={
         "size": Param(p_odd, 5, "channels in the window (odd: it is centred on each channel)"),
@@ -1055,30 +1369,40 @@ register(LayerKind(
 # --- activations as layers ---------------------------------------------------------------------
 
 
-def _register_act(name: str, doc: str, params: dict[str, Param] | None = None) -> None:
+for _act in ACTIVATIONS.values():
     register(LayerKind(
-        name=name,
-        doc=doc,
-        params=params or {},
+        name=_act.name,
+        doc=_act.doc,
+        params=_act.params,
+        lifts=_act.lifts,
+        lift=_act.lift,
         infer=lambda ins, a: ins[0],
-        lower=lambda ctx, node, ins, out, a: _lower_act(ctx, name, ctx.input(0), ctx.output, a),
-        label=lambda a: name,
-        pytorch=lambda ins, out, a: torch_act(name, a, a.get("inplace", False)),
+        lower=lambda ctx, node, ins, out, a, _name=_act.name: _lower_act(ctx, _name, ctx.input(0), ctx.output, a),
+        label=lambda a, _name=_act.name: _name,
+        pytorch=lambda ins, out, a, _name=_act.name: torch_act(_name, a, a.get("inplace", False)),
         group="act",
     ))
 
+def _prelu_slope_shape(shape: Shape) -> tuple[int, ...]:
+    # ONNX broadcasts the slope against NCHW from the right: C x 1 x 1 for a volume, F for a vector
+    return (shape[2], 1, 1) if len(shape) == 3 else (shape[0],)
 
-_register_act("relu", "max(0, x)")
-_register_act("relu6", "min(max(0, x), 6) (MobileNet)")
-_register_act("sigmoid", "1 / (1 + e^-x)")
-_register_act("tanh", "hyperbolic tangent")
-_register_act("leakyrelu", "x if x > 0 else alpha * x", {"alpha": Param(p_float(), 0.01, "negative slope")})
-_register_act("elu", "x if x > 0 else e^x - 1")
-_register_act("silu", "x * sigmoid(x), a.k.a. swish (EfficientNet)")
-_register_act("hardswish", "x * relu6(x + 3) / 6 (MobileNet-v3)")
-_register_act("hardsigmoid", "relu6(x + 3) / 6")
-_register_act("gelu", "x * Phi(x)")
-_register_act("softmax", "normalised exponential over the channels (or the vector)")
+
+register(LayerKind(
+    name="prelu",
+    lifts=("PRelu",),
+    lift=lambda v: Lifted({}, {"slope": v.const(1)}) if v.const(1) is not None and v.const(1).size == (
+        v.in_shape(0)[-1]) else None,
+    doc="parametric ReLU: x if x > 0 else a * x, with a learnable slope a per channel (He et al. 2015)",
+    params={"init": Param(p_float(), 0.25, "the slopes' initial value")},
+    infer=lambda ins, a: ins[0],
+    weights=lambda ins, out, a: [Weight("slope", _prelu_slope_shape(ins[0]), Const(a["init"]))],
+    lower=lambda ctx, node, ins, out, a: ctx.node("PRelu", [ctx.input(0), f"{node}.slope"], [ctx.output]),
+    label=lambda a: "prelu",
+    pytorch=lambda ins, out, a: Torch("PReLU", (("c", ins[0][-1]),),
+                                      (("init", a["init"]), ("volume", len(ins[0]) == 3))),
+    group="act",
+))
 
 # --- merges ------------------------------------------------------------------------------------
 
@@ -1107,20 +1431,7 @@ def _concat_infer(ins, a) -> Shape:
 def _add_infer(ins, a) -> Shape:
     if len({tuple(s) for s in ins}) == 1:
         return ins[0]
-    shapes = ", ".join(fmt_shape(s) for s in ins)
-    if a.get("residual"):
-        src, body = ins[1], ins[0]
-        help_ = None
-        if len(src) == 3 and len(body) == 3 and src[0] % body[0] == 0 and src[0] // body[0] == src[1] // body[1]:
-            s = src[0] // body[0]
-            proj = f"conv f=1 s={s} n={body[2]} -> bn" if s > 1 else f"conv f=1 n={body[2]} -> bn"
-            help_ = f"add a projection inside the residual: `shortcut {{ {proj} }}`"
-        raise ShapeError(
-            f"residual body changes the shape from {fmt_shape(src)} to {fmt_shape(body)}, "
-            "so the input cannot be added to it",
-            help=help_ or "add a `shortcut { ... }` that maps the input to the body's shape",
-        )
-    raise ShapeError(f"`add` inputs must have equal shapes, got {shapes}")
+    raise ShapeError("`add` inputs must have equal shapes, got " + ", ".join(fmt_shape(s) for s in ins))
 
 
 def _mul_infer(ins, a) -> Shape:
@@ -1134,6 +1445,13 @@ def _mul_infer(ins, a) -> Shape:
             "`mul` inputs must have equal shapes or be 1x1xC gates, got " + ", ".join(fmt_shape(x) for x in ins)
         )
     return full
+
+
+def _lift_merge(v) -> Lifted | None:
+    """Add or Mul of computed tensors (a constant operand is a bias or a scale, not a merge)."""
+    if v.n_inputs != 2 or any(v.const(i) is not None for i in range(2)):
+        return None
+    return Lifted({}, inputs=(0, 1))
 
 
 def _lower_nary(op: str, **kw):
@@ -1155,6 +1473,9 @@ def _lower_nary(op: str, **kw):
 
 register(LayerKind(
     name="concat",
+    lifts=("Concat",),
+    lift=lambda v: Lifted({}, inputs=tuple(range(v.n_inputs)))
+    if int(v.attr("axis")) % (len(v.in_shape(0)) + 1) == 1 else None,
     doc="channel concatenation of its inputs (equal H x W), in order",
     params={},
     infer=_concat_infer,
@@ -1168,6 +1489,8 @@ register(LayerKind(
 
 register(LayerKind(
     name="add",
+    lifts=("Add",),
+    lift=_lift_merge,
     doc="element-wise sum of equal-shaped inputs (residual connections)",
     params={},
     infer=_add_infer,
@@ -1181,6 +1504,8 @@ register(LayerKind(
 
 register(LayerKind(
     name="mul",
+    lifts=("Mul",),
+    lift=_lift_merge,
     doc="element-wise product; a 1x1xC input scales channels (squeeze-and-excitation)",
     params={},
     infer=_mul_infer,
@@ -1203,8 +1528,29 @@ def _lower_upsample(ctx, node, ins, out, a) -> None:
     ctx.node("Resize", [ctx.input(0), "", scales], [ctx.output], mode=mode, **extra)
 
 
+def _lift_upsample(v) -> Lifted | None:
+    scales = v.const(2) if v.op == "Resize" and v.n_inputs > 2 else v.const(1)
+    if scales is None or scales.size != 4 or v.op == "Resize" and v.n_inputs > 3 and v.input_name(3):
+        sizes = v.out_shape[:2] if len(v.out_shape) == 3 else None
+        h, w = v.in_shape(0)[:2]
+        if sizes is None or sizes[0] % h or sizes[1] % w:
+            return None
+        scales = [1, 1, sizes[0] / h, sizes[1] / w]
+    k = float(scales[2])
+    if float(scales[3]) != k or not k.is_integer() or float(scales[0]) != 1 or float(scales[1]) != 1:
+        return None
+    mode, coords = v.attr("mode", "nearest"), v.attr("coordinate_transformation_mode", "half_pixel")
+    if mode == "nearest":  # an integer factor picks the same pixels under every coordinate convention
+        return Lifted({"scale": int(k)})
+    if mode == "linear" and coords in ("half_pixel", "pytorch_half_pixel"):
+        return Lifted({"scale": int(k), "mode": Sym("bilinear")})
+    return None
+
+
 register(LayerKind(
     name="upsample",
+    lifts=("Resize", "Upsample"),
+    lift=_lift_upsample,
     doc="spatial upsampling by an integer factor (nearest or bilinear); channels unchanged",
     params={
         "scale": Param(p_int(), 2, "factor"),

@@ -16,7 +16,10 @@ import networkx as nx
 
 from . import ir, passes, syntax
 from .diagnostics import CompileError, Diagnostic, Note, Span, error
+from .graph import inputs_of, verify
 from .layers import LAYERS, Shape
+from .util import binary_bytes as _bytes
+from .util import fmt_shape, prod
 
 BYTES_PER_FLOAT = 4
 MAX_PARAMS = 2**31  # parameters `compile`/`run` will make: 8 GiB of float32 weights
@@ -106,12 +109,12 @@ def _gc_paused(fn):
 
 @_gc_paused
 def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
-                 max_layers: int = ir.MAX_NODES) -> Model:
+                 max_layers: int = ir.MAX_NODES, allow_import=()) -> Model:
     """Check and cost a spec given as text. Raises CompileError listing every problem found."""
     sources = {path: text}
     try:
         prog = syntax.parse(text, path)
-        g, diags = ir.build(prog, sources, input_shape, max_layers)
+        g, diags = ir.build(prog, sources, input_shape, max_layers, allow_import)
     except RecursionError:
         raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
                                   help="flatten the nesting of blocks, branches or parentheses")], sources) from None
@@ -121,19 +124,19 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     if errors:
         errors.sort(key=lambda d: (d.span.file != path, d.span.line, d.span.col) if d.span else (True, 0, 0))
         raise CompileError(errors + [d for d in diags if d.severity != "error"], sources)
-    ir.verify(g)
+    verify(g)
     costs = passes.count_costs(g, shapes)
 
     layers = []
     for n, d in g.nodes(data=True):
         c, shape = costs[n], shapes[n]
-        size = _prod(shape)
+        size = prod(shape)
         d.update(shape=shape, size=size, params=c.params, trainable=c.trainable, non_trainable=c.non_trainable,
                  macs=c.macs)
         if d["op"] == "input":
             continue
         layers.append(LayerRow(
-            name=n, op=d["op"], label=LAYERS[d["op"]].label(d["attrs"]), inputs=tuple(ir.inputs_of(g, n)),
+            name=n, op=d["op"], label=LAYERS[d["op"]].label(d["attrs"]), inputs=tuple(inputs_of(g, n)),
             shape=shape, size=size, params=c.params, trainable=c.trainable, non_trainable=c.non_trainable,
             macs=c.macs, line=d["line"], col=d["col"], scope=d["scope"],
         ))
@@ -169,7 +172,7 @@ def check_limits(model: Model, max_params: int = MAX_PARAMS, max_memory: int = M
         big = max(rows, key=lambda r: r.size)
         message = (f"the network needs {_bytes(weights + acts)} ({_bytes(weights)} of weights and {_bytes(acts)} "
                    f"of activations at batch {batch}), more than the limit of {_bytes(max_memory)}")
-        note = Note(f"the largest activation is `{big.name}` ({big.label}): {'x'.join(map(str, big.shape))}")
+        note = Note(f"the largest activation is `{big.name}` ({big.label}): {fmt_shape(big.shape)}")
         help_ = "check the sizes and the batch; raise the limit with `--max-memory` if this is intended"
     else:
         return
@@ -177,26 +180,22 @@ def check_limits(model: Model, max_params: int = MAX_PARAMS, max_memory: int = M
     raise CompileError([error("too-large", message, span, notes=[note], help=help_)], model.sources)
 
 
-def _bytes(n: int) -> str:
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n} B"
-
-
 def parse_bytes(text: str) -> int:
     """`16G`, `512M`, `1024K`, `4096` (binary units: K = 1024) -> bytes; raises ValueError."""
     t = text.strip().upper().removesuffix("IB").removesuffix("B")
     scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
     digits = t[:-1] if scale > 1 else t
-    if not digits.isdigit():
-        raise ValueError(f"expected a size such as 16G, 512M or 4096, got {text!r}")
+    if not digits.isdigit() or len(digits) > 18:
+        raise ValueError(f"expected a size such as 16G, 512M or 4096, got {text[:40]!r}")
     return int(digits) * scale
 
 
 def read_source(path: str | Path) -> str:
-    """Read a spec as UTF-8 text; raises CompileError for bytes that are not UTF-8."""
-    data = Path(path).read_bytes()
+    """Read a spec as UTF-8 text; raises CompileError for bytes that are not UTF-8, and
+    cnndsl.safeio.FileProblem for a path that is not a readable regular file of at most MAX_SPEC_BYTES."""
+    from . import safeio
+
+    data = safeio.read_bytes(path, safeio.MAX_SPEC_BYTES, "spec")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -209,13 +208,7 @@ def read_source(path: str | Path) -> str:
         )], {str(path): data.decode("utf-8", "replace")}) from None
 
 
-def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES) -> Model:
-    """Check and cost a `.cnn` file. Raises CompileError (bad spec) or OSError (unreadable file)."""
-    return compile_text(read_source(path), str(path), input_shape, max_layers)
-
-
-def _prod(shape: Shape) -> int:
-    out = 1
-    for d in shape:
-        out *= d
-    return out
+def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES,
+                 allow_import=()) -> Model:
+    """Check and cost a `.cnn` file. Raises CompileError (bad spec) or cnndsl.safeio.FileProblem (unreadable)."""
+    return compile_text(read_source(path), str(path), input_shape, max_layers, allow_import)

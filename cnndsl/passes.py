@@ -10,8 +10,11 @@ from __future__ import annotations
 import networkx as nx
 
 from .diagnostics import Diagnostic, Note, error
-from .ir import inputs_of
-from .layers import LAYERS, Cost, Shape, ShapeError, fmt_shape
+from .graph import inputs_of
+from .layers import LAYERS, Cost, Shape, ShapeError
+from .util import fmt_shape
+
+MAX_DIM = 10**30  # a dimension beyond any machine; keeps every cost an exact int that prints and fits a float
 
 
 def _describe(g: nx.DiGraph, n: str) -> str:
@@ -19,11 +22,25 @@ def _describe(g: nx.DiGraph, n: str) -> str:
     return "the input" if d["op"] == "input" else f"`{n}` ({LAYERS[d['op']].label(d['attrs'])})"
 
 
+def residual_mismatch(body: Shape, src: Shape) -> ShapeError:
+    """Why a `residual { }` cannot add its input to its body, and the projection that would fix it."""
+    help_ = None
+    if len(src) == 3 and len(body) == 3 and src[0] % body[0] == 0 and src[0] // body[0] == src[1] // body[1]:
+        s = src[0] // body[0]
+        proj = f"conv f=1 s={s} n={body[2]} -> bn" if s > 1 else f"conv f=1 n={body[2]} -> bn"
+        help_ = f"add a projection inside the residual: `shortcut {{ {proj} }}`"
+    return ShapeError(
+        f"residual body changes the shape from {fmt_shape(src)} to {fmt_shape(body)}, "
+        "so the input cannot be added to it",
+        help=help_ or "add a `shortcut { ... }` that maps the input to the body's shape",
+    )
+
+
 def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
     """Output shape of every node whose inputs are known, in node order; errors as diagnostics."""
     shapes: dict[str, Shape] = {}
     diags: list[Diagnostic] = []
-    dead = g.graph.get("dead", set())
+    dead = g.graph["dead"]
     for n, d in g.nodes(data=True):
         if n in dead:
             continue
@@ -34,7 +51,9 @@ def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
         kind = LAYERS[d["op"]]
         try:
             out = kind.infer(ins, d["attrs"])
-        except ShapeError as e:
+        except ShapeError as err:
+            # a residual's `add` is made by the construct: the user wrote the residual, so explain that
+            e = residual_mismatch(*ins) if d["role"] == "residual" else err
             notes = [Note(f"{f'input {i + 1}' if len(srcs) > 1 else 'the input'} is {fmt_shape(sh)}, "
                           f"from {_describe(g, s)}", g.nodes[s]["span"])
                      for i, (s, sh) in enumerate(zip(srcs, ins, strict=True))]
@@ -43,6 +62,10 @@ def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
             continue
         if any(x < 1 for x in out):
             diags.append(error("shape-mismatch", f"`{n}` would produce an empty tensor {fmt_shape(out)}", d["span"]))
+            continue
+        if any(x > MAX_DIM for x in out):
+            diags.append(error("too-large", f"`{n}` would produce a tensor with a dimension over 10^30, more than "
+                                            "any machine can hold", d["span"], help="check the sizes and scales"))
             continue
         shapes[n] = out
     return shapes, diags

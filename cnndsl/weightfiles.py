@@ -66,7 +66,7 @@ def sniff(path: str) -> str:
     """The format of a weights file, from its first bytes (the suffix can lie): torch, safetensors, onnx, npz."""
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:4] == b"PK\x03\x04":  # a zip: an .npz, or PyTorch's zip checkpoint (it holds data.pkl)
+    if head[:2] == b"PK":  # a zip: an .npz, or PyTorch's zip checkpoint (it holds data.pkl)
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()

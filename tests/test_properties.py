@@ -22,8 +22,6 @@ from cnndsl import cli
 from cnndsl.backends import onnx as onnx_backend
 
 BATCH = 2
-WEIGHT_OPS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "BatchNormalization": 1}  # op -> first weight input
-CONST_OPS = {"Clip", "Resize"}  # take constants (bounds, scales) that are not parameters
 
 
 def _nchw(shape, batch=BATCH):
@@ -35,30 +33,27 @@ def _dims(vi) -> list:
 
 
 def _param_sizes(proto: onnx.ModelProto, model: cnndsl.Model) -> tuple[int, int]:
-    """(all, non-trainable) parameters read off the exported graph: the initializers that feed weight slots."""
+    """(all, non-trainable) parameters read off the exported graph's initializers.
+
+    The weights are the initializers the network declares (`expected_weights`, what `cnndsl weights` lists);
+    every other initializer is a constant of a lowering (a clip bound, resize scales), not a parameter.
+    """
     inits = {t.name: t for t in proto.graph.initializer}
-    weights, frozen, consts = set(), set(), set()
-    # `affine` is a fixed rescaling lowered as a batch norm of constants: those are not parameters
-    affine = {n for n, d in model.graph.nodes(data=True) if d["op"] == "affine"}
-    for node in proto.graph.node:
-        for slot, name in enumerate(node.input):
-            if name not in inits:
-                continue
-            if name.rsplit(".", 1)[0] in affine:
-                consts.add(name)
-            elif node.op_type in WEIGHT_OPS and slot >= WEIGHT_OPS[node.op_type]:
-                weights.add(name)
-                if node.op_type == "BatchNormalization" and slot >= 3:  # running mean and variance
-                    frozen.add(name)
-            else:
-                assert node.op_type in CONST_OPS, f"initializer {name} feeds {node.op_type} slot {slot}"
-                consts.add(name)
-    assert not weights & consts
-    assert weights | consts == set(inits), f"unused initializers: {set(inits) - weights - consts}"
+    expected = {e.name: e.weight for e in onnx_backend.expected_weights(model)}
+    for name, w in expected.items():
+        assert name in inits, f"weight {name} is not exported"
+        assert tuple(inits[name].dims) == w.shape, (name, tuple(inits[name].dims), w.shape)
+    read = {x for node in proto.graph.node for x in node.input}
+    assert set(inits) <= read, f"initializers that no node reads: {set(inits) - read}"
+    for name in set(inits) - set(expected):  # constants are scalars or a few numbers, never a hidden weight
+        assert np.prod(inits[name].dims) <= 8, f"initializer {name} {list(inits[name].dims)} is not a declared weight"
+    frozen = {n for n, w in expected.items() if not w.trainable}
+    # spec-given kernels and batch norm's running statistics are counted, but not trained
     fixed = {f"{n}.weight" for n, d in model.graph.nodes(data=True) if d["attrs"].get("w") is not None}
-    assert fixed <= weights
+    stats = {n for n in expected if n.endswith((".mean", ".var"))}
+    assert fixed | stats <= frozen, (fixed | stats) - frozen
     size = lambda names: sum(int(np.prod(inits[n].dims)) for n in names)  # noqa: E731
-    return size(weights), size(frozen | fixed)
+    return size(expected), size(frozen)
 
 
 def agree_end_to_end(text: str, expected_outputs: list) -> None:
@@ -92,8 +87,8 @@ def agree_end_to_end(text: str, expected_outputs: list) -> None:
     # every layer that computes something has its own tensor, so every prediction was checked
     computed = {n for n, d in m.graph.nodes(data=True) if d["op"] not in ("input", "dropout", "identity")}
     assert computed <= set(got), computed - set(got)
-    for r in results:
-        assert np.isfinite(r).all() or np.isnan(r).sum() == 0
+    for o, r in zip(session.get_outputs(), results, strict=True):  # the outputs and every intermediate tensor
+        assert np.isfinite(r).all(), f"`{o.name}` holds NaN or infinity"
 
 
 @examples(normal=250, full=5000)

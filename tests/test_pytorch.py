@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from test_onnx import KIND_CASES
+from kinds import KINDS
 
 import cnndsl
 from cnndsl.backends import onnx as ob
@@ -24,6 +24,7 @@ from cnndsl.backends.pytorch import to_pytorch
 from cnndsl.layers import INTERNAL, LAYERS
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
+KIND_CASES = [(k, i, text) for k, d in KINDS.items() for i, text in enumerate(d.cases)]
 ZOO = sorted(p.stem for p in SPECS.glob("*.cnn"))
 # Smaller inputs (every layer, every kind and block, a fraction of the time): behind a global average pool the
 # weights are the same; VGG's and AlexNet's first fc layer shrinks with the input (1x1x512 and 1x1x256 there).

@@ -3,22 +3,21 @@
 Layers are boxes in the notes' notation (`conv 5x5, s=1, n=6`, output shape, parameters), coloured by
 their kind's group; merges are small circles (add ⊕, concat ‖, mul ⊗); the scopes of the graph (blocks,
 residuals, branches, repeats, named chains) are nested clusters, or single nodes with their totals when
-folded. Only `render_file` needs Graphviz, and it imports the `graphviz` package lazily.
+folded. Only `render_file` needs Graphviz: it runs `dot` through cnndsl.safeio (time bound, dies with cnndsl).
 """
 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
 
-from ..layers import LAYERS, fmt_shape
+from ..layers import LAYERS
 from ..model import Model
+from ..util import fmt_shape, si
 from .fold import FOLDABLE, Fold, fold, scope_chain, scope_title  # noqa: F401 - FOLDABLE is part of this module's API
 
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -62,15 +61,6 @@ def output_format(path: str | Path) -> str:
         what = f"`.{fmt}`" if fmt else "no suffix"
         raise FormatError(f"cannot tell the output format of `{path}` ({what}): use .svg, .png, .pdf or .dot")
     return fmt
-
-
-def si(n: int) -> str:
-    """456 -> '456', 48_120 -> '48.1k', 2_359_808 -> '2.36M': three significant digits for diagrams."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            v = n / div
-            return f"{v:.3g}{suffix}" if v < 100 else f"{v:.0f}{suffix}"
-    return str(n)
 
 
 # --- which scopes are drawn as clusters and which are folded into one node (cnndsl.backends.fold) --------
@@ -163,7 +153,7 @@ def _in_shortcut(v: _View, n: str) -> bool:
 def _is_skip(v: _View, u: str, w: str, slot: int) -> bool:
     """An edge of a residual's shortcut path: the identity edge into its add, or into, along and out of
     its projection shortcut."""
-    if v.g.nodes[w]["attrs"].get("residual") and slot == 1:
+    if v.g.nodes[w]["role"] == "residual" and slot == 1:
         return True
     return _in_shortcut(v, w)
 
@@ -302,52 +292,51 @@ class Rendered:
     image: bool  # False: Graphviz's `dot` was not found and only the DOT text was written
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder and os.replace, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def write_atomic(path, data: bytes) -> None:
+    """Write through a temporary file in the same folder and a rename (or into a device), see cnndsl.safeio."""
+    from .. import safeio
+
+    safeio.write_bytes(path, data)
 
 
 class RenderError(RuntimeError):
     """Graphviz's `dot` ran but failed."""
 
 
-def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int | None = None,
-                rankdir: str = "TB") -> Rendered:
-    """Draw `m` to `path`; the suffix picks the format (.svg, .png, .pdf or .dot).
+def render_file(m: Model, path, collapse: bool = False, depth: int | None = None,
+                rankdir: str = "TB", timeout: float = 60) -> Rendered:
+    """Draw `m` to `path` (a path or a checked cnndsl.safeio.Target); the suffix picks the format (.svg, .png,
+    .pdf or .dot).
 
     Without Graphviz's `dot` program the DOT text is written beside `path` (same name, `.dot`) and the
-    result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path.
+    result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path,
+    RenderError when `dot` fails or runs past `timeout` seconds (it is killed; it also dies with cnndsl).
     """
-    path = Path(path)
-    fmt = output_format(path)
+    import shutil
+
+    from .. import safeio
+
+    target = safeio.as_target(path)
+    path = target.path
+    fmt = output_format(path) if not target.stream or path.suffix else "svg"
     text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir)
     if fmt == "dot":
-        write_atomic(path, text.encode())
+        write_atomic(target, text.encode())
         return Rendered(path, fmt, True)
-    import graphviz  # lazily: `cnndsl check` and `summary` never load it
-
-    try:
-        data = graphviz.Source(text).pipe(format=fmt, engine="dot")
-    except graphviz.ExecutableNotFound:
+    exe = shutil.which("dot")
+    if exe is None:
         dot_path = path.with_suffix(".dot")
         write_atomic(dot_path, text.encode())
         return Rendered(dot_path, "dot", False)
-    except graphviz.CalledProcessError as e:
-        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise RenderError(f"Graphviz `dot` failed: {err[0] if err else e}") from None
-    write_atomic(path, data)
+    try:
+        done = safeio.run_child([exe, f"-T{fmt}"], text.encode(), timeout)
+    except safeio.ChildTimeout:
+        raise RenderError(f"Graphviz `dot` took more than {timeout:g} s to lay out {len(m.graph):,} layers and was "
+                          f"stopped; draw less with --collapse or --depth, or allow more with --timeout") from None
+    if done.returncode != 0:
+        err = done.stderr.decode(errors="replace").strip().splitlines()
+        why = err[0] if err else (f"killed by signal {-done.returncode} (out of memory?)" if done.returncode < 0
+                                  else f"exit status {done.returncode}")
+        raise RenderError(f"Graphviz `dot` failed: {why}")
+    write_atomic(target, done.stdout)
     return Rendered(path, fmt, True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__
-from ..ir import inputs_of
+from ..graph import inputs_of
 from ..layers import LAYERS, Shape, Weight, fmt_shape
 from ..model import Model
 
@@ -68,51 +66,35 @@ def _name_seed(seed: int, name: str) -> np.random.SeedSequence:
 
 
 def initial_value(e: Expected, seed: int = 0, init: str = "he") -> np.ndarray:
-    """The default float32 value of one weight: fixed kernels as written, ones/zeros, He (Kaiming) uniform."""
+    """The float32 value of one weight when no weights file gives it: what its `Init` says, from a stream
+    of `seed` named after the weight; `init="zeros"` (`--no-weights`) zeroes the random ones."""
     w = e.weight
-    if w.fixed is not None:
-        k = np.asarray(w.fixed.values, dtype=np.float32).reshape((1,) * (4 - len(w.fixed.shape)) + w.fixed.shape)
-        return np.ascontiguousarray(np.broadcast_to(k, w.shape))
-    if w.init == "ones":
-        return np.ones(w.shape, np.float32)
-    if w.init == "zeros" or init == "zeros":
+    if init == "zeros" and w.init.random:
         return np.zeros(w.shape, np.float32)
-    if w.init != "he":  # pragma: no cover - a new Weight.init needs a case here
-        raise NotImplementedError(f"weight init {w.init!r} of {e.name} has no implementation")
-    # Kaiming uniform, fan_in mode, gain sqrt(2): U(-b, b) with b = sqrt(6 / fan_in) has He's variance 2 / fan_in.
-    # NOTE: uniform, not normal: drawing normals was half of `compile resnet50` (0.45 s vs 0.20 s for 25.6 M).
-    bound = np.float32(np.sqrt(6.0 / w.fan_in))
-    arr = np.random.default_rng(_name_seed(seed, e.name)).random(w.shape, dtype=np.float32)
-    arr *= 2 * bound
-    arr -= bound
-    return arr
+    return w.init.value(w.shape, _name_seed(seed, e.name))
 
 
-def _npz_shapes(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Array name -> (shape, dtype) from an .npz's headers, without reading the data."""
-    out = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with zf.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(f)
-            out[info.filename[:-4]] = (tuple(shape), dtype)
-    return out
+def _npz_members(model: Model, path: str) -> dict:
+    """Array name -> archives.Member from an .npz's headers, without reading the data; WeightsError."""
+    from .. import archives
 
-
-def check_weights_file(model: Model, path: str) -> None:
-    """Raise WeightsError naming every missing, extra, wrongly shaped or non-numeric array.
-
-    Raises OSError when the file cannot be opened at all.
-    """
+    limit = 16 * sum(e.weight.size for e in expected_weights(model)) + (1 << 20)
     try:
-        found = _npz_shapes(path)
-    except (zipfile.BadZipFile, ValueError) as e:
-        raise WeightsError(path, [f"not a NumPy .npz archive ({e}); write one with numpy.savez or "
-                                  "`cnndsl weights -o`"]) from None
+        return archives.npz_members(path, limit, "16 bytes for each number this network's weights hold")
+    except archives.ArchiveError as e:
+        raise WeightsError(path, e.problems) from None
+
+
+def check_weights_file(model: Model, path: str) -> list[str]:
+    """Raise WeightsError naming every missing, extra, wrongly shaped, non-numeric or damaged array; return
+    warnings (arrays holding NaN or infinity). Every member is read once here, so a damaged one is found
+    before anything is written.
+
+    Raises cnndsl.safeio.FileProblem when the file cannot be opened at all.
+    """
+    from .. import archives
+
+    found = _npz_members(model, path)
     problems = []
     expected = {e.name: e for e in expected_weights(model)}
     for name, e in expected.items():
@@ -124,7 +106,7 @@ def check_weights_file(model: Model, path: str) -> None:
         if name not in found:
             problems.append(f"`{name}`: missing, expected {want}")
             continue
-        shape, dtype = found[name]
+        shape, dtype = found[name].shape, found[name].dtype
         if shape != e.weight.shape:
             problems.append(f"`{name}`: shape {fmt_shape(shape) or 'scalar'}, expected {want}")
         elif dtype.kind not in "fiu":
@@ -134,24 +116,40 @@ def check_weights_file(model: Model, path: str) -> None:
             problems.append(f"`{name}`: not a weight of this network")
     if problems:
         raise WeightsError(path, problems)
+    warnings = []
+    with zipfile.ZipFile(path) as zf:
+        for name, m in found.items():
+            try:
+                arr = archives.read_member(zf, m)
+            except archives.ArchiveError as e:
+                problems += e.problems
+                continue
+            if archives.nonfinite(arr):
+                warnings.append(f"`{name}` holds NaN or infinite values")
+            del arr
+    if problems:
+        raise WeightsError(path, problems)
+    return warnings
 
 
 def weight_values(model: Model, seed: int = 0, init: str = "he", weights: str | None = None
                   ) -> Iterator[tuple[Expected, np.ndarray]]:
     """Each weight's value, one at a time (so only one array is alive beyond the initializers)."""
-    npz = None
+    from .. import archives
+
+    zf = found = None
     if weights is not None:
-        check_weights_file(model, weights)
-        npz = np.load(weights, allow_pickle=False)
+        found = _npz_members(model, weights)  # checked by to_onnx; the headers again, cheaply
+        zf = zipfile.ZipFile(weights)
     try:
         for e in expected_weights(model):
-            if npz is not None and e.weight.fixed is None:
-                yield e, np.asarray(npz[e.name], dtype=np.float32)
+            if zf is not None and e.weight.fixed is None:
+                yield e, np.asarray(archives.read_member(zf, found[e.name]), dtype=np.float32)
             else:
                 yield e, initial_value(e, seed, init)
     finally:
-        if npz is not None:
-            npz.close()
+        if zf is not None:
+            zf.close()
 
 
 # --- lowering ------------------------------------------------------------------------------------
@@ -185,15 +183,23 @@ class OnnxCtx:
         self._ex.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
 
     def tmp(self, suffix: str, shape: Shape | None = None) -> str:
-        """A fresh intermediate tensor `<node>/<suffix>`; `shape` (H x W x C) defaults to the layer's output."""
+        """A fresh float32 intermediate `<node>/<suffix>` in cnndsl's layout: `shape` (H x W x C, or a vector)
+        is exported NCHW (or [N, F]); it defaults to the layer's output shape."""
+        return self.tensor(suffix, _nchw(shape or self._shape))
+
+    def tensor(self, suffix: str, dims: list[Any], dtype: Any = np.float32) -> str:
+        """A fresh intermediate `<node>/<suffix>` of any rank, layout and dtype: `dims` are ONNX dims as
+        they are, batch included (use "N" for the batch), e.g. ["N", h, w, c] for a channels-last view."""
         name = self._ex.unique(f"{self._node}/{suffix}", self._ex.tensors)
-        self._ex.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _nchw(shape or self._shape)))
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        self._ex.value_info.append(helper.make_tensor_value_info(name, elem, list(dims)))
         return name
 
-    def const(self, suffix: str, value: float | list[float]) -> str:
-        """A float32 constant initializer `<node>.<suffix>` (a scalar for a float, 1-D for a list)."""
+    def const(self, suffix: str, value: Any, dtype: Any = np.float32) -> str:
+        """A constant initializer `<node>.<suffix>` of any rank and dtype (float32 by default; np.int64 for
+        shapes, axes and indices): a scalar for a number, an array for a (nested) list or an array."""
         name = f"{self._node}.{suffix}"
-        arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value, dtype=dtype)
         if name in self._ex.consts:
             if not np.array_equal(self._ex.consts[name], arr):  # pragma: no cover - a lowering bug
                 raise ValueError(f"constant {name} is defined twice with different values")
@@ -241,6 +247,7 @@ class Exported:
     weights: str | None  # an .npz already checked against the network
     weight_bytes: int
     how: str  # how the weights were made, in words
+    warnings: tuple[str, ...] = ()  # about the weights file (NaN or infinite values)
 
     def values(self) -> Iterator[tuple[Expected, np.ndarray]]:
         return weight_values(self.model, self.seed, self.init, self.weights)
@@ -348,10 +355,9 @@ def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None =
         "cnndsl.network": model.name, "cnndsl.version": __version__, "cnndsl.spec": spec,
         "cnndsl.spec_sha256": sha, "cnndsl.weights": how,
     })
-    if weights is not None:
-        check_weights_file(model, weights)
+    warnings = check_weights_file(model, weights) if weights is not None else []
     weight_bytes = 4 * sum(e.weight.size for e in expected_weights(model))
-    return Exported(proto, model, seed, init, weights, weight_bytes, how)
+    return Exported(proto, model, seed, init, weights, weight_bytes, how, tuple(warnings))
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -372,15 +378,20 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
     they would not fit in one protobuf message. A failure leaves no partial file and does not touch an
     existing one. Raises OSError for an unusable path, onnx.checker.ValidationError for a bad model.
     """
-    path = Path(path)
+    from .. import safeio
+
+    target = safeio.as_target(path)
+    path = target.path
     folder = path.parent
     if check:
         ex.check()
     if external is None:
         external = ex.weight_bytes > PROTOBUF_LIMIT - (64 << 20)  # leave room for the graph itself
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
+    if external and target.stream:
+        raise safeio.FileProblem(f"cannot write `{path}` with its weights in a .data file beside it: it is a "
+                                 "device or a pipe; give a file name")
     data_name = f"{path.name}.data"
-    try:
+    with safeio.temp_dir(folder) as tmpdir:
         tmp, tmp_data = tmpdir / path.name, tmpdir / data_name
         with open(tmp, "wb") as f:
             if external:
@@ -388,15 +399,12 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
                     ex.write(f, data, data_name)
             else:
                 ex.write(f)
+        size = tmp.stat().st_size
         if external:
-            os.replace(tmp_data, folder / data_name)
-        os.replace(tmp, path)
-        return Written(path, path.stat().st_size, folder / data_name if external else None,
+            safeio.publish(tmp_data, folder / data_name)
+        safeio.publish(tmp, target)
+        return Written(path, size, folder / data_name if external else None,
                        (folder / data_name).stat().st_size if external else 0)
-    finally:
-        for p in tmpdir.iterdir():
-            p.unlink()
-        tmpdir.rmdir()
 
 
 def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he") -> int:
@@ -404,11 +412,13 @@ def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he"
 
     Arrays are streamed into the archive one at a time. Returns the number of arrays written.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    from .. import safeio
+
+    target = safeio.as_target(path)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+    with safeio.temp_dir(target.path.parent) as d:
+        tmp = d / "weights.npz"
+        with open(tmp, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for e in expected_weights(model):
                 if e.weight.fixed is not None:
                     continue
@@ -416,8 +426,5 @@ def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he"
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, initial_value(e, seed, init), allow_pickle=False)
                 count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        safeio.publish(tmp, target)
     return count

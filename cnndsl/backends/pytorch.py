@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..ir import inputs_of
+from ..graph import inputs_of
 from ..layers import LAYERS, Torch
 from ..model import Model
 
@@ -145,6 +145,17 @@ class Affine(nn.Module):
         shape = (1, -1) + (1,) * (x.dim() - 2)
         return x * self.scale.view(shape) + self.shift.view(shape)
 ''',
+    "PReLU": '''
+class PReLU(nn.Module):
+    """`prelu`: x if x > 0 else slope * x, a learned slope per channel, named and shaped as cnndsl's weight."""
+
+    def __init__(self, c, init=0.25, volume=True):
+        super().__init__()
+        self.slope = nn.Parameter(torch.full((c, 1, 1) if volume else (c,), float(init)))
+
+    def forward(self, x):
+        return F.prelu(x, self.slope.reshape(-1))
+''',
     "Chain": '''
 class Chain(nn.Sequential):
     """Layers applied one after the other, named as in the spec."""
@@ -210,6 +221,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "nn.AvgPool2d": dict(stride="@0", padding=0, ceil_mode=False),
     "nn.Linear": dict(bias=True),
     "BatchNorm": dict(eps=1e-5),
+    "PReLU": dict(init=0.25, volume=True),
 }
 _DEPENDS = {"Conv": ["BatchNorm"], "SepConv": ["Conv"], "Deconv": ["BatchNorm"], "Add": ["Concat"],
             "Mul": ["Concat"]}
@@ -462,7 +474,7 @@ class _Emitter:
         d, srcs = self.g.nodes[scope], inputs_of(self.g, scope)
         if outs != [scope]:
             return None
-        if d["op"] == "add" and d["attrs"].get("residual"):
+        if d["op"] == "add" and self.scopes.get(scope, {}).get("kind") == "residual":
             body = [it for it in items if it.local != "shortcut"]
             short = [it for it in items if it.local == "shortcut"]
             if short and short[0].ins != [x]:

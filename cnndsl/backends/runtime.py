@@ -8,19 +8,18 @@ or N x C x H x W (ONNX's layout, a batch); a vector network takes F or N x F.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..util import fmt_shape as _show
+from ..util import num as _num
+from ..util import time_runs
+
 
 class InputError(ValueError):
     """An input array that does not fit the model's input."""
-
-
-def _show(dims) -> str:
-    return "x".join(str(d) for d in dims)
 
 
 def fit_input(x: np.ndarray, dims: list[Any]) -> tuple[np.ndarray, str]:
@@ -30,6 +29,12 @@ def fit_input(x: np.ndarray, dims: list[Any]) -> tuple[np.ndarray, str]:
     """
     if x.dtype.kind not in "fiub":
         raise InputError(f"the input array holds {x.dtype}, not numbers")
+    if len(dims) not in (2, 4):  # another layout (an .onnx from elsewhere): the array must be exactly it
+        want = [d if isinstance(d, int) else x.shape[0] if x.ndim else 1 for d in dims]
+        if list(x.shape) != want:
+            raise InputError(f"the input array is {_show(x.shape) or 'a scalar'}, but the model takes "
+                             f"{_show(dims) or 'a scalar'}")
+        return np.ascontiguousarray(x), f"{_show(x.shape) or 'a scalar'}, as the model takes it"
     rest = tuple(int(d) for d in dims[1:])
     fixed_batch = dims[0] if isinstance(dims[0], int) else None
     x = x.astype(np.float32, copy=False)
@@ -74,18 +79,8 @@ class Timing:
 def run(session, feeds: dict[str, np.ndarray], repeat: int = 10) -> tuple[list[np.ndarray], Timing]:
     """Outputs of one run, and the median latency of `repeat` more (after that warm-up run)."""
     outs = session.run(None, feeds)
-    times = []
-    for _ in range(max(repeat, 0)):
-        t0 = time.perf_counter()
-        session.run(None, feeds)
-        times.append((time.perf_counter() - t0) * 1e3)
+    times = time_runs(lambda: session.run(None, feeds), max(repeat, 0))
     return outs, Timing(statistics.median(times) if times else float("nan"), len(times))
-
-
-def _num(v: float) -> str:
-    if np.isfinite(v) and float(v).is_integer() and abs(v) < 1e9:
-        return str(int(v))
-    return f"{v:.4g}"
 
 
 def matrix(a: np.ndarray, indent: str = "    ") -> list[str]:
@@ -100,6 +95,8 @@ MAX_MATRIX = 16  # print volumes up to 16x16 per channel in full, and at most th
 
 def describe_output(name: str, y: np.ndarray, top: int = 5) -> list[str]:
     """Text lines for one output: its shape, then top-k classes, small matrices, or statistics."""
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "fiu" or y.ndim not in (2, 4):
+        return _describe_other(name, y)
     lines = []
     if y.ndim == 2:
         n, f = y.shape
@@ -120,3 +117,21 @@ def describe_output(name: str, y: np.ndarray, top: int = 5) -> list[str]:
     else:
         lines.append(f"  min {_num(float(y.min()))}, max {_num(float(y.max()))}, mean {float(y.mean()):.4g}")
     return lines
+
+
+def _describe_other(name: str, y: Any) -> list[str]:
+    """An output of another rank or type (an .onnx model from elsewhere): its shape and a summary."""
+    if not isinstance(y, np.ndarray):
+        kind = type(y).__name__
+        n = len(y) if hasattr(y, "__len__") else None
+        return [f"output `{name}`: a {kind}" + (f" of {n} items" if n is not None else "")]
+    head = f"output `{name}`: {_show(y.shape) or 'scalar'} ({y.dtype})"
+    if y.size == 0:
+        return [head]
+    if y.dtype.kind == "b":
+        return [head, f"  {int(y.sum()):,} true of {y.size:,}"]
+    if y.dtype.kind in "fiu":
+        if y.size <= MAX_MATRIX:
+            return [head, "  " + ", ".join(_num(float(v)) for v in y.ravel())]
+        return [head, f"  min {_num(float(y.min()))}, max {_num(float(y.max()))}, mean {float(y.mean()):.4g}"]
+    return [head]

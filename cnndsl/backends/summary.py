@@ -7,17 +7,10 @@ import json
 
 from .. import __version__
 from ..model import Model
+from ..util import fmt_shape, human, prod
 from .fold import fold, scope_title
 
 JSON_SCHEMA_VERSION = 1
-
-
-def human(n: float, unit: str = "") -> str:
-    """12_345_678 -> '12.3 M'; bytes use 'B' and powers of 1000, like torchinfo."""
-    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {suffix}{unit}"
-    return f"{n:g} {unit}".rstrip()
 
 
 def shape_str(shape) -> str:
@@ -28,7 +21,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None) -> str:
     """The table; with `collapse` or `depth`, folded blocks are one row each with their totals, as in
     `cnndsl render` (cnndsl.backends.fold)."""
     header = ("layer", "kind", "activation shape", "activation size", "# parameters", "MACs")
-    rows = [("input", "input", shape_str(m.input_shape), f"{_size(m.input_shape):,}", "0", "0")]
+    rows = [("input", "input", shape_str(m.input_shape), f"{prod(m.input_shape):,}", "0", "0")]
     f = fold(m.graph, collapse, depth) if collapse or depth is not None else None
     for r in m.layers:
         if f is None or not f.is_folded(r.name):
@@ -40,7 +33,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None) -> str:
         shape, params, macs = f.totals(m.graph, s)
         k, n = f.times[s], len(f.folded[s])
         title = scope_title(m.graph.graph["scopes"], s) + (f" × {k}" if k > 1 else "")
-        rows.append((s, f"{title}: {n} layers", shape_str(shape), f"{_size(shape):,}", f"{params:,}", f"{macs:,}"))
+        rows.append((s, f"{title}: {n} layers", shape_str(shape), f"{prod(shape):,}", f"{params:,}", f"{macs:,}"))
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     right = {2, 3, 4, 5}
 
@@ -50,7 +43,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None) -> str:
 
     rule = "-" * len(line(header))
     t = m.totals
-    out = [f"network {m.name}   input {'x'.join(map(str, m.input_shape))}", "", line(header), rule]
+    out = [f"network {m.name}   input {fmt_shape(m.input_shape)}", "", line(header), rule]
     out += [line(r) for r in rows]
     out += [
         rule,
@@ -92,10 +85,3 @@ def to_dict(m: Model) -> dict:
 
 def to_json(m: Model) -> str:
     return json.dumps(to_dict(m), indent=2)
-
-
-def _size(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n

@@ -1,0 +1,91 @@
+"""A layer's arguments: positional and named values checked against its kind's declared parameters.
+
+Everything this knows about a kind comes from the registry entry (its `params`, `positional` and
+`window`); it names no parameter itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ast
+from ..diagnostics import Span
+from ..layers import FOREIGN_PARAMS, LAYERS, LayerKind, ParamError, foreign, resolve_params
+from ..util import fmt_shape
+from .core import Core, Env, suggest
+from .expr import evaluate
+
+
+def resolve(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional) -> dict:
+    """A layer's arguments -> its attrs: positional and named arguments, then the defaults in force, then
+    the registry's converters and defaults. Every mistake is reported at the argument that makes it."""
+    given: dict[str, Any] = {}
+    spans: dict[str, Span] = {}
+    for e in positional:
+        if isinstance(e, ast.Name) and (e.id in LAYERS or e.id in b.blocks) and e.id not in env.vars:
+            b.fail("missing-arrow", f"`{e.id}` is a layer, not an argument of `{kind.name}`", e.span,
+                   help=f"is `->` missing before `{e.id}`?")
+    if len(positional) > len(kind.positional):
+        extra = positional[len(kind.positional)]
+        help_ = None
+        if isinstance(extra, ast.Name) and (extra.id in LAYERS or extra.id in b.blocks):
+            help_ = f"is `->` missing before `{extra.id}`?"
+        elif kind.positional:
+            named = next((p for p in kind.params if p not in kind.positional), None)
+            help_ = f"`{kind.name}` takes {len(kind.positional)} positional argument ({kind.positional[0]}); " \
+                    "name the others" + (f", e.g. `{named}=...`" if named else "")
+        elif kind.params:
+            help_ = f"name the argument, e.g. `{next(iter(kind.params))}=...`"
+        else:
+            help_ = f"`{kind.name}` takes no arguments"
+        b.fail("unexpected-argument", f"unexpected argument `{_src(extra)}` for `{kind.name}`", extra.span,
+               help=help_)
+    for pname, e in zip(kind.positional, positional, strict=False):
+        given[pname] = evaluate(b, e, env)
+        spans[pname] = e.span
+        takes_words = hasattr(kind.params[pname].convert, "options")
+        if kind.window and pname != kind.window and (isinstance(e, ast.Size) or (
+                takes_words and isinstance(given[pname], int) and not isinstance(given[pname], bool))):
+            # `conv 3x3 n=64`, `pool 2`: a window size given where another parameter goes first
+            b.fail("bad-param", f"`{_src(e)}` is not `{kind.name}`'s `{pname}`", e.span,
+                help=f"write the {'filter' if kind.group == 'conv' else 'window'} size as "
+                     f"`{kind.window}={_src(e)}`")
+    for kw in el.kwargs:
+        if kw.name not in kind.params:
+            ours = foreign(FOREIGN_PARAMS, kw.name)
+            if ours in kind.params:
+                help_ = f"`{kind.name}` writes it `{ours}`: `{ours}={_src(kw.value)}`"
+            else:
+                help_ = suggest(kw.name, kind.params) or f"`{kind.name}` takes {param_list(kind)}"
+            b.fail("unknown-param", f"`{kind.name}` has no parameter `{kw.name}`", kw.span, help=help_)
+        if kw.name in given:
+            b.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
+        given[kw.name] = evaluate(b, kw.value, env)
+        spans[kw.name] = kw.value.span
+    for pname, (value, span) in env.defaults.get(kind.name, {}).items():
+        if pname not in given:
+            given[pname] = value
+            spans[pname] = span
+    try:
+        return resolve_params(kind, given)
+    except ParamError as e:
+        pname = e.param
+        if e.missing:
+            b.fail("missing-param", str(e), el.span, help=e.help)
+        b.fail("bad-param", f"`{kind.name} {pname}`: {e}", spans.get(pname, el.span), help=e.help)
+    raise AssertionError  # pragma: no cover
+
+
+def _src(e) -> str:
+    """An argument as the user wrote it, for messages."""
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.Num):
+        return str(e.value)
+    if isinstance(e, ast.Size):
+        return fmt_shape(e.dims)
+    return "..."
+
+
+def param_list(kind: LayerKind) -> str:
+    return ", ".join(f"`{p}`" for p in kind.params) or "no parameters"

@@ -1,0 +1,153 @@
+"""The graph builder's state: the graph being made, reporting, adding and naming nodes, opening scopes.
+
+Every other piece of the builder (cnndsl.ir.expand, .imports, .defaults, .args, .expr) works through a
+`Core`. Nothing here knows a layer kind's parameters or looks at shapes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import ast
+from ..diagnostics import Diagnostic, Note, Span, error
+from ..graph import new_graph
+
+MAX_NODES = 250_000  # a spec that expands past this is almost certainly a runaway repeat
+MAX_ERRORS = 10_000  # errors reported before the build stops
+KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat"}
+DEAD = "\0dead"  # the value of a statement that failed: later layers build, but get no shapes
+
+
+class StmtError(Exception):
+    """Abandons the current statement; the diagnostic is already recorded."""
+
+
+class Fatal(Exception):
+    """Abandons the whole build (e.g. runaway expansion); the diagnostic is already recorded."""
+
+
+@dataclass
+class Env:
+    """The value namespace of the top level or of one block instance."""
+
+    values: dict[str, str] = field(default_factory=dict)  # named tensors -> node id
+    value_spans: dict[str, Span] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)  # block parameters
+    defaults: dict[str, dict[str, tuple[Any, Span]]] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Naming:
+    """Where new nodes get their names: a prefix and per-kind counters (conv1, conv2, ...)."""
+
+    prefix: str = ""
+    scope: str = ""
+    counters: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class BlockDef:
+    node: ast.Block
+    defaults: dict[str, dict[str, tuple[Any, Span]]]  # the defining file's top-level defaults
+
+
+def suggest(word: str, options, what: str = "") -> str | None:
+    close = difflib.get_close_matches(word, sorted(options), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?" + (f" {what}" if what else "")
+
+
+class Core:
+    """The state of one build: the graph being made, the diagnostics, the known blocks and the call
+    stack; how diagnostics are reported, how nodes are added and named, and how scopes open."""
+
+    def __init__(self, sources: dict[str, str], max_nodes: int = MAX_NODES, allow_import=()):
+        self.g = new_graph()
+        self.sources = sources
+        self.diags: list[Diagnostic] = []
+        self.blocks: dict[str, BlockDef] = {}
+        self.calls: list[tuple[str, Span]] = []
+        self.dead: set[str] = self.g.graph["dead"]
+        self.max_nodes = max_nodes
+        # NOTE: expansion is bounded by the work done (statements run, repeat iterations, block calls), not
+        # only by the layers kept: `repeat 1000000000 { }` or a failing body doubled 30 times keep none
+        self.work, self.max_work = 0, 16 * max_nodes + 10_000
+        self.root: Path | None = None  # the main spec's folder: imports stay inside it (cnndsl.ir.imports)
+        self.allow_import = [Path(d).resolve() for d in allow_import]  # and the folders --allow-import names
+
+    def tick(self, span: Span, cost: int = 1) -> None:
+        """Count expansion work; stop the build (Fatal) past the budget or past MAX_ERRORS errors."""
+        self.work += cost
+        if self.work > self.max_work or len(self.diags) > MAX_ERRORS:
+            if len(self.diags) > MAX_ERRORS:
+                self.report(error("too-many-errors", f"more than {MAX_ERRORS:,} errors; stopped here", span))
+            else:
+                self.report(error("too-large", f"the spec takes more than {self.max_work:,} expansion steps", span,
+                                  help="check the `repeat` counts and the blocks that call each other; raise the "
+                                       "limit with `--max-layers` if this is intended"))
+            raise Fatal
+
+    def _context_notes(self) -> tuple[Note, ...]:
+        return tuple(Note(f"in block `{name}`, called here", span) for name, span in reversed(self.calls))
+
+    def report(self, d: Diagnostic) -> None:
+        if d.severity == "error" and self.calls:
+            d = d.with_notes(*self._context_notes())
+        self.diags.append(d)
+
+    def fail(self, code: str, message: str, span: Span | None, **kw) -> None:
+        self.report(error(code, message, span, **kw))
+        raise StmtError
+
+    def add_node(self, op: str, attrs: dict, inputs: list[str], span: Span, naming: Naming, as_name: str | None = None,
+                 scope: str | None = None, role: str = "") -> str:
+        if len(self.g) >= self.max_nodes:
+            self.report(error(
+                "too-large", f"the network expands to more than {self.max_nodes:,} layers", span,
+                help="check the `repeat` counts; raise the limit with `--max-layers` if this is intended",
+            ))
+            raise Fatal
+        # NOTE: one edge per (source, layer) in a DiGraph, so a value cannot fill two input slots
+        dup, seen = None, set()
+        for u in inputs if len(inputs) > 1 else ():  # a set, not `u in inputs[:i]`: a merge may have 10,000
+            if u in seen and u != DEAD:
+                dup = u
+                break
+            seen.add(u)
+        if dup is not None:
+            self.fail("duplicate-input", f"`{op}` would take `{dup}` twice", span,
+                      help=f"a merge takes each value once; to use it twice, copy it first: "
+                           f"`{dup}_2 = {dup} -> identity`")
+        if as_name is None:
+            naming.counters[op] += 1
+            as_name = f"{naming.prefix}{op}{naming.counters[op]}"
+        nid, k = as_name, 1
+        while nid in self.g:
+            k += 1
+            nid = f"{as_name}_{k}"
+        self.g.add_node(
+            nid, op=op, attrs=attrs, span=span, line=span.line, col=span.col,
+            scope=naming.scope if scope is None else scope, calls=tuple(self.calls), role=role,
+        )
+        for slot, src in enumerate(inputs):
+            if src == DEAD or src in self.dead:
+                self.dead.add(nid)
+            else:
+                self.g.add_edge(src, nid, slot=slot)
+        return nid
+
+    def child(self, naming: Naming, scope_id: str, kind: str, label: str, span: Span) -> Naming:
+        self.g.graph["scopes"][scope_id] = {
+            "kind": kind, "label": label, "parent": naming.scope, "line": span.line, "col": span.col,
+        }
+        return Naming(prefix=f"{scope_id}.", scope=scope_id)
+
+    def auto_name(self, naming: Naming, base: str) -> str:
+        naming.counters[base] += 1
+        return f"{naming.prefix}{base}{naming.counters[base]}"

@@ -1,0 +1,116 @@
+"""Imports and block definitions: `import resnet` (a bundled library) or `import "blocks.cnn"` (a file),
+read, parsed and their blocks defined, with cycles and diamonds handled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import ast, safeio, syntax
+from ..diagnostics import CompileError, Note, error
+from ..layers import LAYERS
+from .core import KEYWORDS, BlockDef, Core, Env, suggest
+from .defaults import collect_defaults
+
+LIB_DIR = Path(__file__).resolve().parent.parent / "blocks"
+
+
+def load_definitions(b: Core, prog: ast.Program, defaults, chain: list[str]) -> None:
+    """Collect the blocks of `prog` and, recursively, of the files it imports."""
+    for s in prog.stmts:
+        if isinstance(s, ast.Import):
+            load_import(b, s, prog.file, chain)
+    for s in prog.stmts:
+        if isinstance(s, ast.Block):
+            define_block(b, s, defaults)
+
+
+def define_block(b: Core, blk: ast.Block, defaults) -> None:
+    """Make a block callable by its name; built-in names and second definitions are errors."""
+    if blk.name in LAYERS or blk.name in KEYWORDS:
+        what = "layer kind" if blk.name in LAYERS else "keyword"
+        b.report(error("reserved-name", f"`{blk.name}` is a built-in {what}", blk.name_span,
+                       help="give the block another name"))
+        return
+    if blk.name in b.blocks:
+        first = b.blocks[blk.name].node
+        if first is blk:
+            return
+        b.report(error("duplicate-block", f"block `{blk.name}` is defined twice", blk.name_span,
+                       notes=[Note("first defined here", first.name_span)]))
+        return
+    seen = set()
+    for p in blk.params:
+        if p.name in seen:
+            b.report(error("duplicate-param", f"block parameter `{p.name}` is listed twice", p.span))
+        seen.add(p.name)
+    b.blocks[blk.name] = BlockDef(blk, defaults)
+
+
+def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None:
+    if s.is_path:
+        base = Path(importer).parent if importer[:1] != "<" else Path.cwd()
+        path = (base / s.target)
+        if not confined(b, path, s):
+            return
+    else:
+        path = LIB_DIR / f"{s.target}.cnn"
+    key = str(path.resolve()) if path.exists() else str(path)
+    if key in chain:
+        cycle = " -> ".join(Path(c).name for c in chain[chain.index(key):] + [key])
+        b.report(error("import-cycle", f"`{s.target}` imports itself: {cycle}", s.span,
+                       help="move the shared blocks into a file that both can import"))
+        return
+    if key in b.sources:
+        return  # already loaded (a diamond of imports)
+    if not path.exists():  # something that is not a file (a folder, a FIFO) gets safeio's message below
+        lib = sorted(p.stem for p in LIB_DIR.glob("*.cnn"))
+        if s.is_path:
+            help_ = f"the path is relative to the importing file's folder, {base}"
+        else:
+            help_ = suggest(s.target, lib) or (f"the bundled libraries are {', '.join(lib)}" if lib else None)
+        b.report(error("import-not-found", f"cannot find `{s.target}`", s.span, help=help_))
+        return
+    try:
+        text = safeio.read_bytes(path, safeio.MAX_SPEC_BYTES, "spec").decode("utf-8-sig")
+    except safeio.FileProblem as e:
+        b.report(error("import-not-found", str(e).replace(f"`{path}`", f"`{s.target}`"), s.span))
+        return
+    except UnicodeDecodeError as e:  # never quoted back: it may not be a spec at all
+        b.report(error("bad-encoding", f"`{s.target}` is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                                       f"{e.start})", s.span, help="an imported file is a .cnn spec"))
+        return
+    name = str(path) if s.is_path else f"<cnndsl>/blocks/{s.target}.cnn"
+    b.sources[key] = text
+    b.sources[name] = text
+    try:
+        prog = syntax.parse(text, name)
+    except CompileError as e:
+        for d in e.diagnostics:
+            b.report(d.with_notes(Note("imported here", s.span)))
+        return
+    for st in prog.stmts:
+        if not isinstance(st, (ast.Import, ast.Block, ast.Defaults)):
+            b.report(error("bad-import", "an imported file may hold only `block`, `defaults` and `import`",
+                           st.span, notes=[Note("imported here", s.span)]))
+    defaults = collect_defaults(b, prog.stmts, Env())
+    load_definitions(b, ast.Program(prog.stmts, key), defaults, chain + [key])
+
+
+def confined(b: Core, path: Path, s: ast.Import) -> bool:
+    """An imported path must be a .cnn file inside the main spec's folder tree, the bundled libraries or a
+    folder allowed with --allow-import; otherwise report why and return False (nothing is read)."""
+    if path.suffix != ".cnn":
+        b.report(error("import-not-a-spec", f"`{s.target}` is not a .cnn file", s.span,
+                       help='only specs can be imported: `import "blocks.cnn"`'))
+        return False
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        real = path
+    root = (b.root or Path.cwd()).resolve()
+    if any(real.is_relative_to(d) for d in (root, LIB_DIR, *b.allow_import)):
+        return True
+    b.report(error("import-outside", f"`{s.target}` is outside the folder of the spec, `{root}`", s.span,
+                   help="imports stay inside the spec's folder and its subfolders (symbolic links are followed "
+                        "first); allow another folder with `--allow-import DIR`"))
+    return False
