@@ -392,12 +392,12 @@ def _export(args, m):
         raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
 
 
-def _read_weight_file(path: str):
+def _read_weight_file(path: str, limit: int):
     """The WeightFile at `path`, or None after reporting why it cannot be read (exit 1)."""
     from . import weightfiles as wfs
 
     try:
-        return wfs.read(path)
+        return wfs.read(path, limit)
     except wfs.WeightFileError as e:
         _fail(str(e), [f"help: {e.hint}"] if e.hint else [])
         return None
@@ -438,12 +438,12 @@ def _foreign_weights(args, m):
         except (WeightsError, OSError):
             names = {e.name for e in expected_weights(m)}
             try:
-                wf = wfs.read_npz(args.weights)
+                wf = wfs.read_npz(args.weights, args.max_memory)
             except wfs.WeightFileError:
                 return None  # reported with the name check's problems
             if sum(t.name in names for t in wf.tensors) * 2 > len(names):
                 return None  # mostly cnndsl's names: the name check's problems say what is wrong
-    wf = wf if kind == "npz" else _read_weight_file(args.weights)
+    wf = wf if kind == "npz" else _read_weight_file(args.weights, args.max_memory)
     mapping = wf and _map_weights(m, wf)
     if not mapping:
         if wf:
@@ -501,8 +501,6 @@ def cmd_compile(args) -> int:
 
 
 def _compile_pytorch(args) -> int:
-    import os
-    import tempfile
     from pathlib import Path
 
     from .backends import pytorch
@@ -513,22 +511,20 @@ def _compile_pytorch(args) -> int:
     if args.weights or args.no_weights or args.external_data:
         raise UsageError("--weights, --no-weights and --external-data apply to ONNX; the PyTorch module loads an .npz "
                          "with load_state_dict (see the generated file's docstring)")
-    out = str(_writable(out, [args.file]).path)
+    target = _writable(out, [args.file])
     if args.svg:
-        args.svg = _check_output(args.svg, [args.file, out])
+        args.svg = _check_output(args.svg, [args.file, target.path])
     m = _load(args)
     _print_warnings(m, args.format)
     try:
         text = pytorch.to_pytorch(m)
     except pytorch.EmitError as e:
         return _fail(str(e))
-    fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", dir=os.path.dirname(out) or ".")
+    from .safeio import write_bytes
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, out)
+        write_bytes(target, text.encode("utf-8"))
     except OSError as e:
-        os.unlink(tmp)
         raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
     t = m.totals
     classes = text.count("\nclass ")
@@ -667,15 +663,13 @@ def cmd_weights(args) -> int:
 
 def _weights_from(args, m) -> int:
     """`cnndsl weights SPEC --from FILE [-o W.npz]`: the mapping of the file's tensors onto the spec's weights."""
-    import os
 
     from . import weightfiles as wfs
     from .layers import fmt_shape
+    from .safeio import check_readable
 
-    if not os.path.isfile(args.source):
-        raise UsageError(f"cannot read `{args.source}`: " + ("it is a folder" if os.path.isdir(args.source)
-                                                              else "no such file"))
-    wf = _read_weight_file(args.source)
+    check_readable(args.source, "weights file")  # a FileProblem is a usage error
+    wf = _read_weight_file(args.source, args.max_memory)
     mapping = wf and _map_weights(m, wf)
     if not mapping:
         return EXIT_SPEC

@@ -86,8 +86,12 @@ def sniff(path: str) -> str:
     return "unknown"
 
 
-def read(path: str) -> WeightFile:
-    """Read a weights file of any supported format. Raises WeightFileError, or OSError when unreadable."""
+def read(path: str, limit: int = 2**34) -> WeightFile:
+    """Read a weights file of any supported format (an .npz's arrays at most `limit` bytes). Raises
+    WeightFileError, safeio.FileProblem (not a regular readable file), or OSError."""
+    from . import safeio
+
+    safeio.check_readable(path, "weights file")  # a FIFO or a device is refused before it is opened
     kind = sniff(path)
     if kind == "torch":
         return read_torch(path)
@@ -96,7 +100,7 @@ def read(path: str) -> WeightFile:
     if kind == "onnx":
         return read_onnx(path)
     if kind == "npz":
-        return read_npz(path)
+        return read_npz(path, limit)
     raise WeightFileError(f"`{path}` is not a weights file cnndsl reads",
                           hint="give a PyTorch state dict (.pth, .pt), a .safetensors file, an ONNX model or an .npz")
 
@@ -105,21 +109,29 @@ def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
-def read_npz(path: str) -> WeightFile:
+def read_npz(path: str, limit: int = 2**34) -> WeightFile:
+    """An .npz through cnndsl.archives: sizes from the headers, checked against `limit`, before any data."""
+    import zipfile as zf_
+
+    from .archives import ArchiveError, npz_members, read_member
+
     try:
-        npz = np.load(path, allow_pickle=False)
-        names = list(npz.files)
-    except (ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise WeightFileError(f"`{path}` is not a NumPy .npz archive ({e})") from None
+        members = npz_members(path, limit)
+    except ArchiveError as e:
+        raise WeightFileError(str(e)) from None
     tensors = []
-    for n in names:
-        try:
-            a = npz[n]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise WeightFileError(f"`{path}`: array `{n}` cannot be read ({e})") from None
-        if a.dtype.kind not in "fiub":
-            raise WeightFileError(f"`{path}`: array `{n}` holds {a.dtype}, not numbers")
-        tensors.append(Tensor(n, tuple(a.shape), str(a.dtype), lambda a=a: _f32(a)))
+    for n, m in members.items():
+        if m.dtype.kind not in "fiub":
+            raise WeightFileError(f"`{path}`: array `{n}` holds {m.dtype}, not numbers")
+
+        def load(m=m):
+            with zf_.ZipFile(path) as z:
+                try:
+                    return _f32(read_member(z, m))
+                except ArchiveError as e:
+                    raise WeightFileError(str(e)) from None
+
+        tensors.append(Tensor(n, tuple(m.shape), str(m.dtype), load))
     return _drop(WeightFile(path, "NumPy .npz", tensors, []))
 
 
