@@ -452,7 +452,11 @@ def _foreign_weights(args, m):
         return False
     args.weights_tmp = tempfile.TemporaryDirectory(prefix="cnndsl-weights-")  # lives as long as the command
     path = os.path.join(args.weights_tmp.name, os.path.basename(args.weights) + ".npz")
-    wfs.save_npz(mapping.pairs, path)
+    try:
+        wfs.save_npz(mapping.pairs, path)
+    except wfs.WeightFileError as e:
+        _fail(f"`{args.weights}`: {e}; nothing written")
+        return False
     print(f"weights: {wf.format} `{args.weights}`, {len(mapping.pairs)} tensors mapped {mapping.how}"
           + (f", {len(wf.dropped)} `num_batches_tracked` left out" if wf.dropped else ""), file=sys.stderr)
     return path
@@ -686,6 +690,8 @@ def _weights_from(args, m) -> int:
         check_limits(m, args.max_params, args.max_memory)
         try:
             wfs.save_npz(mapping.pairs, str(args.output.path))
+        except wfs.WeightFileError as e:
+            return _fail(f"`{args.source}`: {e}; nothing written")
         except OSError as e:
             raise UsageError(f"cannot write `{args.output.path}`: {e.strerror or e}") from None
         print(f"wrote {args.output.path}: {len(rows)} arrays (float32, cnndsl's names); `cnndsl compile {args.file} "

@@ -358,7 +358,9 @@ def match(expected: list[tuple[str, tuple[int, ...]]], wf: WeightFile) -> Mappin
 
 
 def save_npz(pairs: list[tuple[str, Tensor]], path: str) -> None:
-    """Write the mapped tensors (float32, under cnndsl's names) as an .npz, atomically, one array at a time."""
+    """Write the mapped tensors (float32, under cnndsl's names) as an .npz, atomically, one array at a time.
+
+    Raises WeightFileError for a tensor whose data cannot be read (nothing is written then)."""
     import tempfile
 
     folder = os.path.dirname(path) or "."
@@ -367,8 +369,14 @@ def save_npz(pairs: list[tuple[str, Tensor]], path: str) -> None:
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for name, t in pairs:
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                try:
+                    arr = t.load()
+                except WeightFileError:
+                    raise
+                except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # a file damaged past its header
+                    raise WeightFileError(f"tensor `{t.name}` cannot be read: {str(e)[:200]}") from None
                 with zf.open(info, "w", force_zip64=True) as f:
-                    np.lib.format.write_array(f, t.load(), allow_pickle=False)
+                    np.lib.format.write_array(f, arr, allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
