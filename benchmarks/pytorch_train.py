@@ -1,12 +1,13 @@
 """The generated PyTorch module against torchvision's own: one training step (forward + backward) of ResNet-50.
 
-    python benchmarks/pytorch_train.py [--batch 32] [--rounds 5] [--device cpu|cuda] [--spec specs/resnet50.cnn]
+    python benchmarks/pytorch_train.py [--batch 32] [--rounds 5] [--device cpu|cuda] [--write]
 
 `cnndsl compile specs/resnet50.cnn --to pytorch` is imported from a file, as a user would, and timed against
 `torchvision.models.resnet50(weights=None)` in the same process: after a warm-up step each, the two alternate
 round by round (so that a machine's load hits both alike), and each round times one forward + backward
 (loss: the outputs' mean) with `torch.no_grad` off and the models in train mode. Prints the medians and their
-ratio (generated / torchvision; the target is at most 1.05) and the machine. Needs torch and torchvision.
+ratio (generated / torchvision; the target is at most 1.05) and the machine; `--write` also records them in
+benchmarks/PYTORCH.md. Needs torch and torchvision.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--spec", default=str(ROOT / "specs" / "resnet50.cnn"))
+    ap.add_argument("--write", action="store_true", help="record the result in benchmarks/PYTORCH.md")
     args = ap.parse_args(argv)
     import torch
     import torchvision
@@ -71,12 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: statistics.median(v) for k, v in times.items()}
     where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else \
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
-    print(f"ResNet-50 forward + backward, batch {args.batch}, {args.device} ({where}); torch {torch.__version__}, "
-          f"torchvision {torchvision.__version__}; {args.rounds} alternating rounds after a warm-up step each")
-    print(f"  parameters: generated {n_ours:,}, torchvision {n_theirs:,}")
+    lines = [f"ResNet-50 forward + backward, batch {args.batch}, {args.device} ({where}); torch {torch.__version__}, "
+             f"torchvision {torchvision.__version__}; {args.rounds} alternating rounds after a warm-up step each",
+             f"  parameters: generated {n_ours:,}, torchvision {n_theirs:,}"]
     for k, v in times.items():
-        print(f"  {k:<12} median {med[k]:.3f} s  (min {min(v):.3f}, max {max(v):.3f})")
-    print(f"  ratio generated / torchvision: {med['generated'] / med['torchvision']:.3f} (target <= 1.05)")
+        lines.append(f"  {k:<12} median {med[k]:.3f} s  (min {min(v):.3f}, max {max(v):.3f})")
+    lines.append(f"  ratio generated / torchvision: {med['generated'] / med['torchvision']:.3f} (target <= 1.05)")
+    print("\n".join(lines))
+    if args.write:
+        cmd = "python benchmarks/pytorch_train.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        (ROOT / "benchmarks" / "PYTORCH.md").write_text(
+            "# The generated PyTorch module against torchvision's\n\n"
+            f"Written by `{cmd.strip()}` (benchmarks/pytorch_train.py; do not edit by hand) on "
+            f"{platform.platform()}, Python {platform.python_version()}.\n\n```\n" + "\n".join(lines) + "\n```\n")
     return 0
 
 
