@@ -1,6 +1,6 @@
 """`cnndsl compile --to pytorch`: the generated nn.Module file, run in real PyTorch.
 
-Every zoo spec and every layer-kind case of test_onnx.py is generated, imported from its file, given the same
+Every zoo spec and every layer-kind case of tests/kinds.py is generated, imported from its file, given the same
 weights as cnndsl's ONNX export, and must compute what onnxruntime computes (1e-5, relative to the output's
 largest value) with as many parameters as the summary counts; LeNet-5 trains. torch is a test dependency
 (`./dev test` installs it): these tests never skip.
@@ -16,7 +16,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from hypothesis import given
 from kinds import KINDS
+from specgen import examples, valid_specs
 
 import cnndsl
 from cnndsl.backends import onnx as ob
@@ -122,6 +124,20 @@ def test_zoo_module_equals_onnxruntime(name, tmp_path):
 @pytest.mark.parametrize("kind,i,text", KIND_CASES, ids=[f"{k}-{i}" for k, i, _ in KIND_CASES])
 def test_kind_module_equals_onnxruntime(kind, i, text, tmp_path):
     check_against_onnxruntime(cnndsl.compile_text(text, f"<{kind}{i}>"), tmp_path)
+
+
+@examples(normal=30, full=1000)
+@given(valid_specs())
+def test_generated_specs_as_modules_equal_onnxruntime(gen):
+    """Generated specs (every kind, blocks, residuals, branches, named values, vectors) as PyTorch modules.
+
+    Found: an fc that flattens or has `act=` inside a plain chain or residual, which the helpers called as a
+    bare nn.Linear. The tolerance is 1e-4 here: tiny random layers (an fc of one unit) lose digits on both sides.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        check_against_onnxruntime(cnndsl.compile_text(gen.text, "gen.cnn"), Path(d), rtol=1e-4)
 
 
 def test_every_kind_has_a_pytorch_form():

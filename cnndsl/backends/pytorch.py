@@ -7,7 +7,7 @@ submodule `model.conv3_x.bottleneck2.conv1` and its tensors are the state_dict k
 conv1.weight`, ...: exactly cnndsl's weight names (batch norm included: `.bn.scale`, `.bn.mean`, ...), so an
 `.npz` from `cnndsl weights` loads with `load_state_dict`, and a state_dict saved as an .npz is
 `compile --weights`'s input. A block becomes a class with the parameters that vary between its calls;
-branches, residuals and plain chains use four small helpers.
+branches, residuals and plain chains use small helpers (Chain, Residual, Concat, Add, Mul).
 """
 
 from __future__ import annotations
@@ -455,6 +455,8 @@ class _Emitter:
         """Chain, Residual, Concat, Add or Mul when the scope has that plain shape, else None."""
         if not items or len(ins) != 1 or len(outs) != 1 or any(len(i.ins) != 1 or len(i.outs) != 1 for i in items):
             return None
+        if any(it.node and self.layer(it.node).call != "{m}({0})" for it in items):
+            return None  # a helper calls its layers as modules: an fc that flattens first or has `act=` cannot be one
         x = ins[0]
 
         def only_read_by(n: str, it: Item) -> bool:
