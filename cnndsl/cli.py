@@ -441,7 +441,7 @@ def _foreign_weights(args, m):
                 wf = wfs.read_npz(args.weights, args.max_memory)
             except wfs.WeightFileError:
                 return None  # reported with the name check's problems
-            if sum(t.name in names for t in wf.tensors) * 2 > len(names):
+            if sum(t.name in names for t in wf.tensors) * 2 >= len(wf.tensors):
                 return None  # mostly cnndsl's names: the name check's problems say what is wrong
     wf = wf if kind == "npz" else _read_weight_file(args.weights, args.max_memory)
     mapping = wf and _map_weights(m, wf)
