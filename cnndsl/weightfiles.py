@@ -63,15 +63,18 @@ class WeightFile:
 
 
 def sniff(path: str) -> str:
-    """The format of a weights file, from its first bytes (the suffix can lie): torch, safetensors, onnx, npz."""
+    """The format of a weights file: torch, safetensors, onnx or npz. An `.npz` is cnndsl's own format, read
+    (and its defects reported) as one; any other file by its first bytes, whatever its suffix."""
+    if path.lower().endswith(".npz"):
+        return "npz"
     with open(path, "rb") as f:
         head = f.read(16)
     if head[:2] == b"PK":  # a zip: an .npz, or PyTorch's zip checkpoint (it holds data.pkl)
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, ValueError):
-            return "unknown"
+        except (zipfile.BadZipFile, OSError, ValueError):  # a damaged zip: reported by its format's reader
+            return "torch" if path.lower().endswith((".pth", ".pt", ".ckpt", ".bin")) else "npz"
         if any(n.endswith("data.pkl") for n in names):
             return "torch"
         return "npz"
