@@ -1261,9 +1261,23 @@ def _lower_bn(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, ctx.input(0), ctx.output, {"bn": True, "eps": a["eps"], "act": "none"}, bn=node)
 
 
+def _affine_pattern(v) -> bool:
+    """A BatchNormalization that is `affine`'s lowering: mean 0, variance 1, epsilon 0 (x * scale + shift)."""
+    ws = [v.const(i) for i in range(1, 5)]
+    return (all(w is not None for w in ws) and float(v.attr("epsilon", 1e-5)) == 0.0 and not ws[2].any()
+            and bool((ws[3] == 1).all()))
+
+
+def _short_floats(arr) -> list[float]:
+    """float32 numbers as the shortest decimals that give them back (0.03, not 0.029999999329447746)."""
+    import numpy as np
+
+    return [float(np.format_float_positional(np.float32(x), unique=True, trim="-")) for x in arr.reshape(-1)]
+
+
 def _lift_bn(v) -> Lifted | None:
     ws = [v.const(i) for i in range(1, 5)]
-    if any(w is None for w in ws) or v.attr("training_mode", 0):
+    if any(w is None for w in ws) or v.attr("training_mode", 0) or _affine_pattern(v):
         return None
     eps = float(v.attr("epsilon", 1e-5))
     params = {} if abs(eps - 1e-5) < 1e-12 else {"eps": eps}
@@ -1363,6 +1377,9 @@ register(LayerKind(
     lower=_lower_affine,
     label=lambda a: "affine x*scale+shift",
     pytorch=lambda ins, out, a: Torch("Affine", (("scale", list(a["scale"])), ("shift", list(a["shift"])))),
+    lifts=("BatchNormalization",),
+    lift=lambda v: Lifted({"scale": _short_floats(v.const(1)), "shift": _short_floats(v.const(2))})
+    if _affine_pattern(v) else None,
     group="norm",
 ))
 
