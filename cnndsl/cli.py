@@ -203,7 +203,9 @@ def _add_weight_args(p: argparse.ArgumentParser) -> None:
                    help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for "
                         "batch norm; the same spec and seed give the same bytes (default 0)")
     w = p.add_mutually_exclusive_group()
-    w.add_argument("--weights", metavar="FILE.npz", help="trained weights, by initializer name (see `cnndsl weights`)")
+    w.add_argument("--weights", metavar="FILE", help="trained weights: an .npz by initializer name (`cnndsl weights`), "
+                   "or "
+                   "a PyTorch state dict (.pth), .safetensors file or ONNX model, mapped as `weights --from` maps them")
     w.add_argument("--no-weights", action="store_true", help="zero conv and fc weights: fast, for shapes and timing")
 
 
@@ -254,7 +256,10 @@ def _render_args(p):
 def _compile_args(p):
     _add_spec_args(p, many=True)
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
-                   "beside it; one spec only)")
+                   "or .py for --to pytorch, beside it; one spec only)")
+    p.add_argument("--to", choices=("onnx", "pytorch"), default="onnx",
+                   help="onnx (default), or pytorch: one self-contained nn.Module file (.py) whose state_dict keys "
+                        "are cnndsl's weight names")
     _add_weight_args(p)
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
@@ -286,6 +291,10 @@ def _weights_args(p):
     _add_spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
+    p.add_argument("--from", dest="source", metavar="FILE",
+                   help="map a PyTorch state dict (.pth, .pt), .safetensors file, ONNX model or .npz onto the spec's "
+                        "weights (by name where the names are cnndsl's, else by order and shape) and print the "
+                        "mapping; with -o, write the mapped weights as an .npz")
     p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
                    help="seed of the template's He uniform weights (default 0)")
     _add_limit_args(p)
@@ -623,6 +632,7 @@ def _fail(message: str, details=()) -> int:
 
 def _export(args, m):
     """The ONNX model of `m` with the weights the options ask for, or None after reporting a bad weights file."""
+    import os
 
     from .backends import onnx as ob
 
@@ -630,8 +640,12 @@ def _export(args, m):
         from .safeio import check_readable
 
         check_readable(args.weights, "weights archive")  # a FileProblem is a usage error
+    weights = args.weights and _foreign_weights(args, m)
+    if weights is False:
+        return None
     try:
-        ex = ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+        ex = ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=weights or args.weights,
+                        weights_label=os.path.basename(args.weights) if weights else None)
         for w in ex.warnings:
             print(f"cnndsl: warning: `{args.weights}`: {w}", file=sys.stderr)
         return ex
@@ -640,6 +654,76 @@ def _export(args, m):
         return None
     except OSError as e:
         raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
+
+
+def _read_weight_file(path: str, limit: int):
+    """The WeightFile at `path`, or None after reporting why it cannot be read (exit 1)."""
+    from . import weightfiles as wfs
+
+    try:
+        return wfs.read(path, limit)
+    except wfs.WeightFileError as e:
+        _fail(str(e), [f"help: {e.hint}"] if e.hint else [])
+        return None
+    except OSError as e:
+        raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
+
+
+def _map_weights(m, wf):
+    """The Mapping of `wf` onto `m`'s weights, or None after reporting every disagreement (exit 1)."""
+    from . import weightfiles as wfs
+    from .backends.onnx import expected_weights
+
+    try:
+        return wfs.match([(e.name, e.weight.shape) for e in expected_weights(m) if e.weight.fixed is None], wf)
+    except wfs.MappingError as e:
+        _fail(f"{e}; nothing written", e.problems + ([f"help: {e.hint}"] if e.hint else []))
+        return None
+
+
+def _foreign_weights(args, m):
+    """For --weights in another format than cnndsl's .npz: the path of a temporary .npz of the mapped tensors
+    (None for cnndsl's own .npz, False after reporting a problem)."""
+    import os
+    import tempfile
+
+    from . import weightfiles as wfs
+
+    try:
+        kind = wfs.sniff(args.weights)
+    except OSError as e:
+        raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
+    if kind == "npz":
+        from .backends.onnx import WeightsError, check_weights_file, expected_weights
+
+        try:
+            check_weights_file(m, args.weights)
+            return None  # cnndsl's own names: read as they are
+        except (WeightsError, OSError):
+            names = {e.name for e in expected_weights(m)}
+            try:
+                wf = wfs.read_npz(args.weights, args.max_memory)
+            except wfs.WeightFileError:
+                return None  # reported with the name check's problems
+            if sum(t.name in names for t in wf.tensors) * 2 >= len(wf.tensors):
+                return None  # mostly cnndsl's names: the name check's problems say what is wrong
+    wf = wf if kind == "npz" else _read_weight_file(args.weights, args.max_memory)
+    mapping = wf and _map_weights(m, wf)
+    if not mapping:
+        if wf:
+            print(f"  `{args.weights}` is a {wf.format}; `cnndsl weights {args.file} --from {args.weights}` shows how "
+                  "its tensors line up with the spec's weights", file=sys.stderr)
+        return False
+    args.weights_tmp = tempfile.TemporaryDirectory(prefix="cnndsl-weights-")  # lives as long as the command
+    path = os.path.join(args.weights_tmp.name, os.path.basename(args.weights) + ".npz")
+    try:
+        wfs.save_npz(mapping.pairs, path)
+    except wfs.WeightFileError as e:
+        _fail(f"`{args.weights}`: {e}; nothing written")
+        return False
+    print(f"weights: {wf.format} `{args.weights}`, {len(mapping.pairs)} tensors mapped {mapping.how}"
+          + (f", {len(wf.dropped)} `num_batches_tracked` left out" if wf.dropped else ""), file=sys.stderr)
+    return path
 
 
 def _writable(out: str, inputs=()):
@@ -656,6 +740,8 @@ def _writable(out: str, inputs=()):
 def cmd_compile(args) -> int:
     from pathlib import Path
 
+    if args.to == "pytorch":
+        return _compile_pytorch(args)
     if args.file == STDIN and not args.output:
         raise UsageError("a spec read from standard input needs `-o OUT.onnx`")
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
@@ -682,6 +768,40 @@ def cmd_compile(args) -> int:
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
           + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
     print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.how}")
+    return draw(m, args.svg, args) if args.svg else EXIT_OK
+
+
+def _compile_pytorch(args) -> int:
+    from pathlib import Path
+
+    from .backends import pytorch
+
+    out = args.output or str(Path(args.file).with_suffix(".py"))
+    if not out.endswith(".py"):
+        raise UsageError(f"`--to pytorch` writes a Python file: give `-o` a name ending in .py, not `{out}`")
+    if args.weights or args.no_weights or args.external_data:
+        raise UsageError("--weights, --no-weights and --external-data apply to ONNX; the PyTorch module loads an .npz "
+                         "with load_state_dict (see the generated file's docstring)")
+    target = _writable(out, [args.file])
+    if args.svg:
+        args.svg = _check_output(args.svg, [args.file, target.path])
+    m = _load(args)
+    _print_warnings(m, args.format)
+    try:
+        text = pytorch.to_pytorch(m)
+    except pytorch.EmitError as e:
+        return _fail(str(e))
+    from .safeio import write_bytes
+
+    try:
+        write_bytes(target, text.encode("utf-8"))
+    except OSError as e:
+        raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
+    t = m.totals
+    classes = text.count("\nclass ")
+    print(f"wrote {out} ({len(text.splitlines())} lines, {classes} classes; imports torch only)")
+    print(f"  {m.name}: {len(m.layers)} layers, {t.params:,} parameters ({t.trainable_params:,} trainable); "
+          f"`from {Path(out).stem} import Model`; its state_dict keys are `cnndsl weights`'s names")
     return draw(m, args.svg, args) if args.svg else EXIT_OK
 
 
@@ -801,9 +921,11 @@ def cmd_weights(args) -> int:
     from .backends import onnx as ob
 
     if args.output:
-        args.output = _writable(args.output, [args.file])
+        args.output = _writable(args.output, [args.file, args.source])
     m = _load(args)
     _print_warnings(m, args.format)
+    if args.source:
+        return _weights_from(args, m)
     if args.output:  # the template holds every weight
         _check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
@@ -824,6 +946,40 @@ def cmd_weights(args) -> int:
             raise UsageError(f"cannot write `{args.output.path}`: {e.strerror or e}") from None
         print(f"wrote {args.output.path}: {n} arrays (He uniform from seed {args.seed}); replace them with trained "
               f"values and pass it to `cnndsl compile --weights`")
+    return EXIT_OK
+
+
+def _weights_from(args, m) -> int:
+    """`cnndsl weights SPEC --from FILE [-o W.npz]`: the mapping of the file's tensors onto the spec's weights."""
+
+    from . import weightfiles as wfs
+    from .safeio import check_readable
+    from .util import fmt_shape
+
+    check_readable(args.source, "weights file")  # a FileProblem is a usage error
+    wf = _read_weight_file(args.source, args.max_memory)
+    mapping = wf and _map_weights(m, wf)
+    if not mapping:
+        return EXIT_SPEC
+    rows = [(str(i + 1), name, fmt_shape(t.shape), t.name if t.name != name else "(same name)", t.dtype)
+            for i, (name, t) in enumerate(mapping.pairs)]
+    head = ("#", "spec weight", "shape", f"<- {wf.format} tensor", "dtype")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
+    total = sum(prod(t.shape) for _, t in mapping.pairs)
+    print(f"{len(rows)} tensors mapped {mapping.how}, {total:,} numbers"
+          + (f"; left out {len(wf.dropped)} `num_batches_tracked` (a counter, not a weight)" if wf.dropped else ""))
+    if args.output:
+        _check_limits(m, args.max_params, args.max_memory)
+        try:
+            wfs.save_npz(mapping.pairs, str(args.output.path))
+        except wfs.WeightFileError as e:
+            return _fail(f"`{args.source}`: {e}; nothing written")
+        except OSError as e:
+            raise UsageError(f"cannot write `{args.output.path}`: {e.strerror or e}") from None
+        print(f"wrote {args.output.path}: {len(rows)} arrays (float32, cnndsl's names); `cnndsl compile {args.file} "
+              f"--weights {args.output.path}` exports the model with them")
     return EXIT_OK
 
 
