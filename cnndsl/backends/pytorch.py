@@ -73,6 +73,8 @@ class Conv(nn.Conv2d):
         self.act = act
         if fixed is not None:  # a kernel written in the spec: broadcast as cnndsl does, fixed, not in the state_dict
             k = torch.tensor(fixed, dtype=torch.float32)
+            if k.dim() == 3:  # one kernel per filter, the same on each of its input channels
+                k = k[:, None]
             k = k.reshape((1,) * (4 - k.dim()) + k.shape).expand_as(self.weight).contiguous()
             del self.weight
             self.register_buffer("weight", k, persistent=False)
