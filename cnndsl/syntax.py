@@ -212,6 +212,10 @@ class _AstBuilder(Transformer):
         count, body = _values(c)
         return ast.Repeat(count, body, self._span(c))
 
+    def annotated(self, c):
+        el, dims = _values(c)
+        return ast.Annotated(el, tuple(int(x) for x in dims.split("x")), self._span(c), self._t(dims))
+
     def kwarg(self, c):
         name, value = _values(c)
         return ast.Kwarg(str(name), value, self._span(c))

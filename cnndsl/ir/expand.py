@@ -197,6 +197,10 @@ class Builder(Core):
             return self.run_residual(el, current, env, naming, as_name)
         if isinstance(el, ast.Repeat):
             return self.run_repeat(el, current, env, naming, as_name)
+        if isinstance(el, ast.Annotated):
+            out = self.run_element(el.element, current, env, naming, at_start, as_name)
+            self.g.graph["annotations"].append((out, el.dims, el.shape_span, tuple(self.calls)))
+            return out
         if isinstance(el, ast.Shortcut):
             self.fail("misplaced-shortcut", "`shortcut` belongs directly inside a `residual { ... }`", el.span,
                       help="write it as its own line inside the residual's braces")
