@@ -135,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
     p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
     _add_weight_args(p)
+    # live feedback while writing a spec (cnndsl.fmt, cnndsl.lsp, cnndsl.serve)
+    p = sub.add_parser("fmt", help="lay specs out canonically (comments kept); --annotate writes checked shapes")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or a folder of them; `-` reads stdin")
+    p.add_argument("--check", action="store_true", help="write nothing; list the files it would change, exit 1 if any")
+    p.add_argument("--annotate", action="store_true",
+                   help="write ` : HxWxC` after each top-level statement and refresh every annotation")
+    sub.add_parser("lsp", help="the language server, over stdin/stdout (for editors)")
+    p = sub.add_parser("serve", help="a playground page: edit a spec, see its diagnostics, diagram and table")
+    p.add_argument("file", nargs="?", help="the .cnn spec to edit (saved only when you press Save)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     return ap
 
 
@@ -531,7 +542,66 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
+def cmd_fmt(args) -> int:
+    from pathlib import Path
+
+    from .backends.dot import write_atomic
+    from .fmt import annotate_text, format_text
+    from .model import read_source
+
+    if args.files == ["-"]:
+        text = sys.stdin.read()
+        out = annotate_text(text, "<stdin>") if args.annotate else format_text(text, "<stdin>")
+        if not args.check:
+            sys.stdout.write(out)
+        return EXIT_SPEC if args.check and out != text else EXIT_OK
+    paths = []
+    for f in args.files:
+        p = Path(f)
+        if p.is_dir():
+            paths += sorted(p.rglob("*.cnn"))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise UsageError(f"cannot read `{f}`: no such file or folder")
+    changed, failed = [], 0
+    for p in paths:
+        try:
+            text = read_source(p)
+            out = annotate_text(text, str(p)) if args.annotate else format_text(text, str(p))
+        except CompileError as e:
+            failed += 1
+            for d in e.diagnostics:
+                print(render(d, e.sources, args.format), file=sys.stderr)
+            continue
+        except OSError as e:
+            raise UsageError(f"cannot read `{p}`: {e.strerror or e}") from None
+        if out != text:
+            changed.append(p)
+            if not args.check:
+                write_atomic(p, out.encode("utf-8"))
+            print(f"{'would reformat' if args.check else 'reformatted'} {p}")
+    n = len(paths)
+    print(f"{len(changed)} of {n} file{'s' if n != 1 else ''} {'would be ' if args.check else ''}reformatted"
+          + (f", {failed} with errors" if failed else ""), file=sys.stderr)
+    return EXIT_SPEC if failed or (args.check and changed) else EXIT_OK
+
+
+def cmd_lsp(args) -> int:
+    from .lsp import serve_stdio
+
+    serve_stdio()
+    return EXIT_OK
+
+
+def cmd_serve(args) -> int:
+    from .serve import run
+
+    return run(args.file, args.host, args.port, log=lambda m: print(m, file=sys.stderr, flush=True))
+
+
+COMMANDS = {"fmt": cmd_fmt, "lsp": cmd_lsp, "serve": cmd_serve,  # live feedback (cnndsl.fmt, .lsp, .serve)
+            "check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
             "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
 
 

@@ -119,7 +119,9 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
         raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
                                   help="flatten the nesting of blocks, branches or parentheses")], sources) from None
     shapes, shape_diags = passes.infer_shapes(g) if g.graph["input"] else ({}, [])
-    diags += shape_diags + passes.check_annotations(g, shapes)
+    diags += shape_diags
+    if input_shape is None:  # the shapes written in the spec hold for the spec's own input, not for `--input`
+        diags += passes.check_annotations(g, shapes)
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         errors.sort(key=lambda d: (d.span.file != path, d.span.line, d.span.col) if d.span else (True, 0, 0))
