@@ -590,7 +590,10 @@ def cmd_fmt(args) -> int:
 def cmd_lsp(args) -> int:
     from .lsp import serve_stdio
 
-    serve_stdio()
+    try:
+        serve_stdio()
+    except ImportError as e:
+        raise UsageError(f"the language server needs the `lsp` extra (pip install 'cnndsl[lsp]'): {e}") from None
     return EXIT_OK
 
 
