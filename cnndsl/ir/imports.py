@@ -3,6 +3,8 @@ read, parsed and their blocks defined, with cycles and diamonds handled."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from pathlib import Path
 
 from .. import ast, syntax
@@ -12,6 +14,18 @@ from .core import KEYWORDS, BlockDef, Core, Env, suggest
 from .defaults import collect_defaults
 
 LIB_DIR = Path(__file__).resolve().parent.parent / "blocks"
+_ROOTS: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("cnndsl_import_roots", default=None)
+
+
+@contextlib.contextmanager
+def import_roots(roots):
+    """Within it, `import "file"` reads only files inside these folders or the bundled libraries (the
+    playground's sandbox); any other path is refused before it is looked at."""
+    token = _ROOTS.set([Path(r).resolve() for r in roots] + [LIB_DIR])
+    try:
+        yield
+    finally:
+        _ROOTS.reset(token)
 
 
 def load_definitions(b: Core, prog: ast.Program, defaults, chain: list[str]) -> None:
@@ -52,6 +66,11 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
         path = (base / s.target)
     else:
         path = LIB_DIR / f"{s.target}.cnn"
+    roots = _ROOTS.get()
+    if roots is not None and s.is_path and not any(path.resolve().is_relative_to(r) for r in roots):
+        b.report(error("import-refused", f"`{s.target}` is outside the spec's folder, which is all this page may read",
+                       s.span, help="put the file beside the spec, or check it with `cnndsl check`"))
+        return
     key = str(path.resolve()) if path.exists() else str(path)
     if key in chain:
         cycle = " -> ".join(Path(c).name for c in chain[chain.index(key):] + [key])
