@@ -995,6 +995,22 @@ for _act in ACTIVATIONS.values():
         group="act",
     ))
 
+def _prelu_slope_shape(shape: Shape) -> tuple[int, ...]:
+    # ONNX broadcasts the slope against NCHW from the right: C x 1 x 1 for a volume, F for a vector
+    return (shape[2], 1, 1) if len(shape) == 3 else (shape[0],)
+
+
+register(LayerKind(
+    name="prelu",
+    doc="parametric ReLU: x if x > 0 else a * x, with a learnable slope a per channel (He et al. 2015)",
+    params={"init": Param(p_float(), 0.25, "the slopes' initial value")},
+    infer=lambda ins, a: ins[0],
+    weights=lambda ins, out, a: [Weight("slope", _prelu_slope_shape(ins[0]), Const(a["init"]))],
+    lower=lambda ctx, node, ins, out, a: ctx.node("PRelu", [ctx.input(0), f"{node}.slope"], [ctx.output]),
+    label=lambda a: "prelu",
+    group="act",
+))
+
 # --- merges ------------------------------------------------------------------------------------
 
 

@@ -180,6 +180,8 @@ def run(model, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.nd
             y = x0
         elif op in ACT:
             y = ACT[op](x0, a)
+        elif op == "prelu":  # x if x > 0 else a * x, one slope per channel (C x 1 x 1, or F for a vector)
+            y = np.where(x0 > 0, x0, W[f"{n}.slope"] * x0)
         elif op == "concat":
             y = np.concatenate(ins, axis=1)
         elif op == "add":

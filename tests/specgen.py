@@ -140,9 +140,9 @@ class Gen:
         h, w, c = shape
         kinds = ["conv", "conv", "dwconv", "sepconv", "pool"]
         if mode == "keep":
-            kinds += ["bn", "act", "act", "lrn", "dropout", "identity", "conv1"]
+            kinds += ["bn", "act", "act", "lrn", "dropout", "identity", "conv1", "prelu"]
         if mode == "any":
-            kinds += ["bn", "act", "lrn", "dropout", "identity", "gap", "conv1"]
+            kinds += ["bn", "act", "lrn", "dropout", "identity", "gap", "conv1", "prelu"]
             if h <= 10 and w <= 10:
                 kinds += ["deconv", "upsample"]
         kind = self.pick(kinds)
@@ -207,13 +207,15 @@ class Gen:
             return self.pick(("dropout", "dropout 0.3", "dropout rate=0.1"))
         if kind == "identity":
             return "identity"
+        if kind == "prelu":
+            return self.pick(("prelu", "prelu init=0.1"))
         act = self.pick(ACTS)
         self.features.add("act")
         return "leakyrelu alpha=0.2" if act == "leakyrelu" and self.coin() else act
 
     def layer1(self, shape: Shape) -> tuple[str, Shape]:
         """One layer on a vector."""
-        kind = self.pick(("fc", "fc", "bn", "act", "dropout", "identity", "flatten"))
+        kind = self.pick(("fc", "fc", "bn", "act", "dropout", "identity", "flatten", "prelu"))
         self.features.add(kind if kind != "act" else "act")
         if kind == "fc":
             n = self.i(1, 10)

@@ -139,6 +139,8 @@ def test_one_by_one_convolution_shrinks_channels():
     ("input 27x27x96\nlrn", 0, 0, (27, 27, 96)),
     ("input 8x8x4\nupsample 2", 0, 0, (16, 16, 4)),
     ("input 8x8x4\nflatten", 0, 0, (256,)),
+    # PReLU learns one slope per channel: 64 parameters on 64 channels, no MACs counted (like every activation)
+    ("input 56x56x64\nprelu", 64, 0, (56, 56, 64)),
 ])
 def test_layer_kind_numbers(spec, params, macs, shape):
     m = cnndsl.compile_text(spec)

@@ -141,6 +141,7 @@ KIND_SPECS: dict[str, list[str]] = {
     ],
     "mul": [SE, "input 5x5x3\nmul { identity | conv f=3 n=3 p=same act=sigmoid }"],
     "upsample": ["input 3x4x2\nupsample 2", "input 3x4x2\nupsample 3 mode=bilinear"],
+    "prelu": ["input 5x5x3\nconv f=3 n=4 -> prelu", "input 1x2x3\nflatten\nfc 4 -> prelu init=0.1"],
     **{a: [f"input 5x5x3\nconv f=3 n=4 -> {a}", f"input 1x2x3\nflatten\nfc 4 act={a}",
            f"input 5x5x3\nconv f=1 n=2 act={a}"]
        for a in ACTIVATIONS if a != "softmax"},

@@ -22,10 +22,6 @@ from cnndsl import cli
 from cnndsl.backends import onnx as onnx_backend
 
 BATCH = 2
-WEIGHT_OPS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "BatchNormalization": 1}  # op -> first weight input
-CONST_OPS = {"Clip", "Resize"}  # take constants (bounds, scales) that are not parameters
-
-
 def _nchw(shape, batch=BATCH):
     return [batch, shape[2], shape[0], shape[1]] if len(shape) == 3 else [batch, *shape]
 
@@ -35,26 +31,21 @@ def _dims(vi) -> list:
 
 
 def _param_sizes(proto: onnx.ModelProto, model: cnndsl.Model) -> tuple[int, int]:
-    """(all, non-trainable) parameters read off the exported graph: the initializers that feed weight slots."""
+    """(all, non-trainable) parameters read off the exported graph: the initializers named as the layers'
+    weights (`<layer>.<suffix>`, whatever op they feed); every other initializer is a constant (Clip's
+    bounds, Resize's scales) whose name is `<layer>.<what>` of a layer that has no weight of that name."""
     inits = {t.name: t for t in proto.graph.initializer}
-    weights, frozen, consts = set(), set(), set()
-    for node in proto.graph.node:
-        for slot, name in enumerate(node.input):
-            if name not in inits:
-                continue
-            if node.op_type in WEIGHT_OPS and slot >= WEIGHT_OPS[node.op_type]:
-                weights.add(name)
-                if node.op_type == "BatchNormalization" and slot >= 3:  # running mean and variance
-                    frozen.add(name)
-            else:
-                assert node.op_type in CONST_OPS, f"initializer {name} feeds {node.op_type} slot {slot}"
-                consts.add(name)
-    assert not weights & consts
-    assert weights | consts == set(inits), f"unused initializers: {set(inits) - weights - consts}"
-    fixed = {f"{n}.weight" for n, d in model.graph.nodes(data=True) if d["attrs"].get("w") is not None}
-    assert fixed <= weights
+    used = {name for node in proto.graph.node for name in node.input}
+    assert set(inits) <= used, f"unused initializers: {set(inits) - used}"
+    declared = {e.name: e.weight for e in onnx_backend.expected_weights(model)}
+    assert set(declared) <= set(inits), f"weights missing from the export: {set(declared) - set(inits)}"
+    for name, w in declared.items():
+        assert tuple(inits[name].dims) == w.shape, (name, tuple(inits[name].dims), w.shape)
+    for name in set(inits) - set(declared):  # constants are scalars or a few numbers, never a hidden weight
+        assert np.prod(inits[name].dims) <= 8, f"initializer {name} {list(inits[name].dims)} is not a declared weight"
+    frozen = {name for name, w in declared.items() if not w.trainable}
     size = lambda names: sum(int(np.prod(inits[n].dims)) for n in names)  # noqa: E731
-    return size(weights), size(frozen | fixed)
+    return size(declared), size(frozen)
 
 
 def agree_end_to_end(text: str, expected_outputs: list) -> None:

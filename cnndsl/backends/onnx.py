@@ -173,15 +173,23 @@ class OnnxCtx:
         self._ex.nodes.append(helper.make_node(op_type, inputs, outputs, name=name, **attrs))
 
     def tmp(self, suffix: str, shape: Shape | None = None) -> str:
-        """A fresh intermediate tensor `<node>/<suffix>`; `shape` (H x W x C) defaults to the layer's output."""
+        """A fresh float32 intermediate `<node>/<suffix>` in cnndsl's layout: `shape` (H x W x C, or a vector)
+        is exported NCHW (or [N, F]); it defaults to the layer's output shape."""
+        return self.tensor(suffix, _nchw(shape or self._shape))
+
+    def tensor(self, suffix: str, dims: list[Any], dtype: Any = np.float32) -> str:
+        """A fresh intermediate `<node>/<suffix>` of any rank, layout and dtype: `dims` are ONNX dims as
+        they are, batch included (use "N" for the batch), e.g. ["N", h, w, c] for a channels-last view."""
         name = self._ex.unique(f"{self._node}/{suffix}", self._ex.tensors)
-        self._ex.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _nchw(shape or self._shape)))
+        elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        self._ex.value_info.append(helper.make_tensor_value_info(name, elem, list(dims)))
         return name
 
-    def const(self, suffix: str, value: float | list[float]) -> str:
-        """A float32 constant initializer `<node>.<suffix>` (a scalar for a float, 1-D for a list)."""
+    def const(self, suffix: str, value: Any, dtype: Any = np.float32) -> str:
+        """A constant initializer `<node>.<suffix>` of any rank and dtype (float32 by default; np.int64 for
+        shapes, axes and indices): a scalar for a number, an array for a (nested) list or an array."""
         name = f"{self._node}.{suffix}"
-        arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value, dtype=dtype)
         if name in self._ex.consts:
             if not np.array_equal(self._ex.consts[name], arr):  # pragma: no cover - a lowering bug
                 raise ValueError(f"constant {name} is defined twice with different values")

@@ -11,6 +11,7 @@ from typing import Any
 from .. import ast
 from ..diagnostics import Span
 from ..layers import FOREIGN_PARAMS, LAYERS, LayerKind, ParamError, foreign, resolve_params
+from ..util import fmt_shape
 from .core import Core, Env, suggest
 from .expr import evaluate
 
@@ -33,8 +34,10 @@ def resolve(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional) -> di
             named = next((p for p in kind.params if p not in kind.positional), None)
             help_ = f"`{kind.name}` takes {len(kind.positional)} positional argument ({kind.positional[0]}); " \
                     "name the others" + (f", e.g. `{named}=...`" if named else "")
+        elif kind.params:
+            help_ = f"name the argument, e.g. `{next(iter(kind.params))}=...`"
         else:
-            help_ = f"name the argument, e.g. `{next(iter(kind.params), 'n')}=...`"
+            help_ = f"`{kind.name}` takes no arguments"
         b.fail("unexpected-argument", f"unexpected argument `{_src(extra)}` for `{kind.name}`", extra.span,
                help=help_)
     for pname, e in zip(kind.positional, positional, strict=False):
@@ -80,7 +83,7 @@ def _src(e) -> str:
     if isinstance(e, ast.Num):
         return str(e.value)
     if isinstance(e, ast.Size):
-        return "x".join(map(str, e.dims))
+        return fmt_shape(e.dims)
     return "..."
 
 
