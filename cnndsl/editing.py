@@ -17,6 +17,7 @@ from pathlib import Path
 from . import ast, syntax
 from .diagnostics import CompileError, Diagnostic, Span, error
 from .ir import LIB_DIR
+from .ir.imports import parse_cached
 from .layers import INTERNAL, LAYERS, REQUIRED
 from .model import Model, compile_text
 from .util import fmt_shape, human
@@ -103,11 +104,17 @@ def _load_blocks(prog: ast.Program, real: str, blocks: dict, imports: list | Non
         if target is None or target in seen:
             continue
         seen.add(target)
-        try:
-            sub = syntax.parse(path.read_text(encoding="utf-8"), name)
-        except (CompileError, OSError, UnicodeDecodeError):
+        sub = _parsed(path, name)
+        if sub is None:
             continue
         _load_blocks(sub, name, blocks, None, seen)
+
+
+def _parsed(path: Path, name: str) -> ast.Program | None:
+    try:
+        return parse_cached(path.read_text(encoding="utf-8"), name)
+    except (CompileError, OSError, UnicodeDecodeError):
+        return None
 
 
 def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT) -> Analysis:
@@ -124,7 +131,7 @@ def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT) -> A
     except CompileError as e:
         a.diagnostics, a.sources = list(e.diagnostics), e.sources
     try:
-        a.program = syntax.parse(text, path)
+        a.program = a.model.program if a.model is not None else syntax.parse(text, path)
     except CompileError as e:
         # NOTE: while a line is being typed the spec does not parse; the lines above the error still name
         # the blocks and values that completion and go-to-definition offer

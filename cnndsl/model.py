@@ -14,7 +14,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from . import ir, passes, syntax
+from . import ast, ir, passes, syntax
 from .diagnostics import CompileError, Diagnostic, Note, Span, error
 from .graph import inputs_of, verify
 from .layers import LAYERS, Shape
@@ -69,6 +69,7 @@ class Model:
     path: str
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    program: ast.Program | None = None  # the parsed spec, for editors (cnndsl.editing)
 
     def layer(self, name: str) -> LayerRow:
         for row in self.layers:
@@ -152,7 +153,7 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     )
     return Model(
         name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
-        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags,
+        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, program=prog,
     )
 
 

@@ -28,6 +28,22 @@ def import_roots(roots):
         _ROOTS.reset(token)
 
 
+_PARSED: dict[tuple[str, str], ast.Program] = {}
+
+
+def parse_cached(text: str, name: str) -> ast.Program:
+    """syntax.parse, remembered for imported files: an editor re-checks a spec on every keystroke, and its
+    imports (ResNet-50's `resnet` library) rarely change. The AST is immutable, so sharing it is safe."""
+    key = (name, text)
+    prog = _PARSED.get(key)
+    if prog is None:
+        prog = syntax.parse(text, name)
+        if len(_PARSED) >= 64:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = prog
+    return prog
+
+
 def load_definitions(b: Core, prog: ast.Program, defaults, chain: list[str]) -> None:
     """Collect the blocks of `prog` and, recursively, of the files it imports."""
     for s in prog.stmts:
@@ -96,7 +112,7 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
     b.sources[key] = text
     b.sources[name] = text
     try:
-        prog = syntax.parse(text, name)
+        prog = parse_cached(text, name)
     except CompileError as e:
         for d in e.diagnostics:
             b.report(d.with_notes(Note("imported here", s.span)))
