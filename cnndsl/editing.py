@@ -17,7 +17,7 @@ from pathlib import Path
 from . import ast, syntax
 from .diagnostics import CompileError, Diagnostic, Span, error
 from .ir import LIB_DIR
-from .ir.imports import parse_cached
+from .ir.imports import import_allowed, parse_cached
 from .layers import INTERNAL, LAYERS, REQUIRED
 from .model import Model, compile_text
 from .util import fmt_shape, human
@@ -98,7 +98,7 @@ def _load_blocks(prog: ast.Program, real: str, blocks: dict, imports: list | Non
         else:
             path = LIB_DIR / f"{s.target}.cnn"
             name = f"<cnndsl>/blocks/{s.target}.cnn"
-        target = str(path) if path.is_file() else None
+        target = str(path) if import_allowed(path) and path.is_file() else None
         if imports is not None:
             imports.append((s, target))
         if target is None or target in seen:

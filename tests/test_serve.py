@@ -71,6 +71,10 @@ def test_imports_outside_the_folder_are_refused_without_showing_the_file(served,
                      "input 8x8x3\nmine\n")
     assert [(d["code"], d["line"]) for d in j["diagnostics"]] == [("import-refused", 1), ("import-refused", 2)]
     assert "TOPSECRET" not in json.dumps(j) and "root:" not in json.dumps(j)
+    # refused before it is opened: reading this pipe would block, and the request would time out
+    os.mkfifo(tmp_path / "pipe.cnn")
+    j = _check(base, 'import "../pipe.cnn"\ninput 8x8x3\nrelu\n')
+    assert [d["code"] for d in j["diagnostics"]] == ["import-refused"]
     os.symlink(tmp_path / "secret.cnn", spec.parent / "link.cnn")  # a link out of the folder is refused too
     j = _check(base, 'import "link.cnn"\ninput 8x8x3\nleak\n')
     assert j["diagnostics"][0]["code"] == "import-refused" and "TOPSECRET" not in json.dumps(j)

@@ -31,6 +31,12 @@ def import_roots(roots):
 _PARSED: dict[tuple[str, str], ast.Program] = {}
 
 
+def import_allowed(path: Path) -> bool:
+    """May this file be read? Always, except inside `import_roots`, where only files under its folders may."""
+    roots = _ROOTS.get()
+    return roots is None or any(path.resolve().is_relative_to(r) for r in roots)
+
+
 def parse_cached(text: str, name: str) -> ast.Program:
     """syntax.parse, remembered for imported files: an editor re-checks a spec on every keystroke, and its
     imports (ResNet-50's `resnet` library) rarely change. The AST is immutable, so sharing it is safe."""
@@ -82,8 +88,7 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
         path = (base / s.target)
     else:
         path = LIB_DIR / f"{s.target}.cnn"
-    roots = _ROOTS.get()
-    if roots is not None and s.is_path and not any(path.resolve().is_relative_to(r) for r in roots):
+    if s.is_path and not import_allowed(path):
         b.report(error("import-refused", f"`{s.target}` is outside the spec's folder, which is all this page may read",
                        s.span, help="put the file beside the spec, or check it with `cnndsl check`"))
         return
