@@ -63,24 +63,25 @@ def _real_file(span_file: str) -> str:
 
 
 def _walk(stmts, out: list) -> None:
-    """Every chain element (layers and calls included) in statement order, bodies and branches included."""
-    for s in stmts:
-        if isinstance(s, ast.Block):
-            _walk(s.body, out)
-        elif isinstance(s, (ast.Assign, ast.ChainStmt)):
-            for el in s.chain.elements:
-                _walk_el(el, out)
-
-
-def _walk_el(el, out: list) -> None:
-    out.append(el)
-    if isinstance(el, ast.Annotated):
-        _walk_el(el.element, out)
-    elif isinstance(el, ast.Branches):
-        for b in el.branches:
-            _walk(b, out)
-    elif isinstance(el, (ast.Residual, ast.Shortcut, ast.Repeat)):
-        _walk(el.body, out)
+    """Every chain element (layers and calls included) in source order, outer before inner, bodies and
+    branches included; iterative, so a spec nested thousands deep is walked like any other."""
+    todo = [("stmts", stmts)]
+    while todo:
+        what, x = todo.pop()
+        if what == "stmts":
+            for s in reversed(x):
+                if isinstance(s, ast.Block):
+                    todo.append(("stmts", s.body))
+                elif isinstance(s, (ast.Assign, ast.ChainStmt)):
+                    todo.extend(("el", el) for el in reversed(s.chain.elements))
+            continue
+        out.append(x)
+        if isinstance(x, ast.Annotated):
+            todo.append(("el", x.element))
+        elif isinstance(x, ast.Branches):
+            todo.extend(("stmts", b) for b in reversed(x.branches))
+        elif isinstance(x, (ast.Residual, ast.Shortcut, ast.Repeat)):
+            todo.append(("stmts", x.body))
 
 
 def _load_blocks(prog: ast.Program, real: str, blocks: dict, imports: list | None, seen: set) -> None:
@@ -140,6 +141,14 @@ def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT) -> A
             a.program = syntax.parse("\n".join(text.split("\n")[: line - 1]), path)
         except CompileError:
             return a
+    try:
+        _index(a, path)
+    except RecursionError:  # nested deeper than Python recurses: `check`'s too-deep error says so already
+        a.symbols, a.blocks, a.line_shapes = [], {}, {}
+    return a
+
+
+def _index(a: Analysis, path: str) -> None:
     _load_blocks(a.program, path, a.blocks, a.imports, {path})
     for s in a.program.stmts:
         if isinstance(s, ast.Block):
@@ -166,7 +175,6 @@ def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT) -> A
             span = calls[0][1] if calls else d["span"]
             if span.file == path:
                 a.line_shapes[span.end_line] = (n, fmt_shape(d["shape"]))
-    return a
 
 
 def _src(e) -> str:

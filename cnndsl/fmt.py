@@ -195,23 +195,11 @@ def _offsets(text: str) -> list[int]:
 
 def _annotated_spans(stmts, out: list) -> None:
     """Every `: shape` in the statements, nested bodies included."""
-    for s in stmts:
-        chain = s.chain if isinstance(s, (ast.Assign, ast.ChainStmt)) else None
-        if isinstance(s, ast.Block):
-            _annotated_spans(s.body, out)
-        for el in chain.elements if chain else ():
-            _element_spans(el, out)
+    from .editing import _walk
 
-
-def _element_spans(el, out: list) -> None:
-    if isinstance(el, ast.Annotated):
-        out.append(el.shape_span)
-        el = el.element
-    if isinstance(el, ast.Branches):
-        for b in el.branches:
-            _annotated_spans(b, out)
-    elif isinstance(el, (ast.Residual, ast.Shortcut, ast.Repeat)):
-        _annotated_spans(el.body, out)
+    els: list = []
+    _walk(stmts, els)
+    out.extend(el.shape_span for el in els if isinstance(el, ast.Annotated))
 
 
 def annotate_text(text: str, path: str = "<spec>", input_shape=None) -> str:
@@ -220,7 +208,7 @@ def annotate_text(text: str, path: str = "<spec>", input_shape=None) -> str:
 
     Raises CompileError if the spec has errors other than wrong annotations."""
     from . import ir, passes
-    from .diagnostics import error
+    from .diagnostics import Span, error
 
     prog = syntax.parse(text, path)
     starts = _offsets(text)
@@ -238,8 +226,12 @@ def annotate_text(text: str, path: str = "<spec>", input_shape=None) -> str:
         probe = probe[:start] + new + probe[end:]
     prog = syntax.parse(probe, path)
     sources = {path: probe}
-    g, diags = ir.build(prog, sources, input_shape)
-    shapes, shape_diags = passes.infer_shapes(g) if g.graph["input"] else ({}, [])
+    try:
+        g, diags = ir.build(prog, sources, input_shape)
+        shapes, shape_diags = passes.infer_shapes(g) if g.graph["input"] else ({}, [])
+    except RecursionError:
+        raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
+                                  help="flatten the nesting of blocks, branches or parentheses")], sources) from None
     errors = [d for d in diags + shape_diags if d.severity == "error"]
     if errors:
         raise CompileError(errors, sources)

@@ -97,18 +97,25 @@ def make_server():
     async def check_loop(uri: str) -> None:
         # NOTE: one check per document at a time; edits that arrive meanwhile mark it dirty and the newest
         # text is checked next, so typing fast costs one check per pause, not one per keystroke
-        while uri in dirty:
-            dirty.discard(uri)
-            doc = server.workspace.get_text_document(uri)
-            text, version = doc.source, doc.version
-            a = await asyncio.to_thread(analyze, text, path_of(uri))
-            if uri in dirty:
-                continue
-            latest[uri] = a
-            lines = text.split("\n")
-            server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
-                uri=uri, version=version, diagnostics=[to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]))
-        running.pop(uri, None)
+        try:
+            while uri in dirty:
+                dirty.discard(uri)
+                doc = server.workspace.get_text_document(uri)
+                text, version = doc.source, doc.version
+                try:
+                    a = await asyncio.to_thread(analyze, text, path_of(uri))
+                except Exception as e:  # noqa: BLE001 - a bug in cnndsl: say so, keep serving the others
+                    server.window_log_message(t.LogMessageParams(
+                        type=t.MessageType.Error, message=f"cnndsl: internal error checking {uri}: {e!r}"))
+                    continue
+                if uri in dirty:
+                    continue
+                latest[uri] = a
+                lines = text.split("\n")
+                server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
+                    uri=uri, version=version, diagnostics=[to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]))
+        finally:
+            running.pop(uri, None)
 
     def schedule(uri: str) -> None:
         dirty.add(uri)
@@ -133,6 +140,12 @@ def make_server():
         server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=params.text_document.uri,
                                                                             diagnostics=[]))
 
+    def guarded(fn, *args):
+        try:
+            return fn(*args)
+        except RecursionError:  # an expression nested thousands deep: no answer rather than no server
+            return None
+
     def at(uri: str, position: t.Position) -> tuple[Analysis, int, int] | None:
         a = latest.get(uri)
         if a is None:
@@ -145,7 +158,7 @@ def make_server():
     @server.feature(t.TEXT_DOCUMENT_HOVER)
     def on_hover(ls, params: t.HoverParams):
         where = at(params.text_document.uri, params.position)
-        found = hover(*where) if where else None
+        found = guarded(hover, *where) if where else None
         if not found:
             return None
         text, span = found
@@ -155,7 +168,7 @@ def make_server():
     @server.feature(t.TEXT_DOCUMENT_DEFINITION)
     def on_definition(ls, params: t.DefinitionParams):
         where = at(params.text_document.uri, params.position)
-        found = definition(*where) if where else None
+        found = guarded(definition, *where) if where else None
         if not found:
             return None
         file, span = found
@@ -188,7 +201,7 @@ def make_server():
                  "value": t.CompletionItemKind.Variable, "keyword": t.CompletionItemKind.Keyword,
                  "param": t.CompletionItemKind.Property}
         items = [t.CompletionItem(label=c.label, kind=kinds[c.kind], detail=c.detail or None,
-                                  insert_text=c.insert or c.label) for c in complete(*where)]
+                                  insert_text=c.insert or c.label) for c in guarded(complete, *where) or []]
         return t.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(t.TEXT_DOCUMENT_INLAY_HINT)

@@ -230,7 +230,11 @@ def make_handler(pg: Playground, allowed_hosts: set[str]):
                 return self._json({"error": "expected {\"text\": \"...\"}"}, HTTPStatus.BAD_REQUEST)
             if self.path == "/api/check":
                 fold = req.get("fold")
-                return self._json(pg.check(text, fold if isinstance(fold, bool) else None))
+                try:
+                    return self._json(pg.check(text, fold if isinstance(fold, bool) else None))
+                except Exception:  # noqa: BLE001 - a bug in cnndsl: the page says so, the server goes on
+                    return self._json({"error": "internal error in cnndsl: please report it with the spec"},
+                                      HTTPStatus.INTERNAL_SERVER_ERROR)
             if self.path == "/api/save":
                 res = pg.save(text, req.get("mode"))
                 return self._json(res, HTTPStatus.CONFLICT if res.get("conflict") else 200)

@@ -188,6 +188,13 @@ def test_broken_and_huge_documents_never_stop_the_server(lsp, tmp_path):
     assert [d["code"] for d in got] == ["too-large"]
     assert lsp.request("textDocument/hover", {"textDocument": {"uri": spec.as_uri()},
                                               "position": {"line": 5, "character": 0}}) is None
+    deep = "input 8x8x3\n" + "concat { " * 3000 + "relu" + " }" * 3000 + "\n"  # deeper than Python recurses
+    lsp.send("textDocument/didChange", {"textDocument": {"uri": spec.as_uri(), "version": 3},
+                                        "contentChanges": [{"text": deep}]})
+    got = lsp.notification("textDocument/publishDiagnostics", timeout=60)["diagnostics"]
+    assert [d["code"] for d in got] == ["too-deep"]
+    assert _at(lsp, "textDocument/hover", spec, 2, 3) is None
+    assert _at(lsp, "textDocument/completion", spec, 2, 1)["items"]
     assert lsp.request("shutdown") is None
     lsp.send("exit", None)
     assert lsp.p.wait(timeout=30) == 0
