@@ -687,12 +687,16 @@ def cmd_fmt(args) -> int:
 
 
 def cmd_lsp(args) -> int:
+    import os
+
     from .lsp import serve_stdio
 
     try:
         serve_stdio()
     except ImportError as e:
         raise UsageError(f"the language server needs the `lsp` extra (pip install 'cnndsl[lsp]'): {e}") from None
+    if sys.stdout.closed:  # the server closes its channel on `exit`; nothing is left to flush
+        sys.stdout = open(os.devnull, "w")
     return EXIT_OK
 
 
