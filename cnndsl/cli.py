@@ -701,9 +701,16 @@ def cmd_lsp(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    from pathlib import Path
+
     from .serve import run
 
-    return run(args.file, args.host, args.port, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.file and Path(args.file).exists() and not Path(args.file).is_file():
+        raise UsageError(f"cannot edit `{args.file}`: not a regular file")
+    try:
+        return run(args.file, args.host, args.port, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except OSError as e:  # the port is taken, the address is not this machine's, the file is unreadable
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}") from None
 
 
 

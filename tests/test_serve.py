@@ -231,3 +231,15 @@ def test_save_button_writes_the_file(page, served):
     page.click("#save")
     _wait(page, "document.getElementById('status').textContent === 'saved lenet5.cnn'")
     assert spec.read_text() == LENET + "relu"
+
+
+def test_serve_usage_errors(cli, tmp_path):
+    import socket
+
+    r = cli("serve", str(tmp_path))
+    assert r.code == 2 and "not a regular file" in r.err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        r = cli("serve", "--port", str(s.getsockname()[1]), timeout=60)
+    assert r.code == 2 and r.err.startswith("cnndsl: error: cannot serve on 127.0.0.1:") and "Traceback" not in r.err
