@@ -3,8 +3,9 @@
 A thin shell over cnndsl.editing, which runs the one pipeline: diagnostics are `check`'s (same codes,
 spans and messages, `to_range` is the one place a Span becomes an LSP Range), hover, inlay hints with each
 line's output shape, go to definition (blocks, values, parameters, imports, the bundled libraries
-included), document symbols and completion. Checking runs off the event loop, one run per document at a
-time, the newest text winning, so a slow spec never blocks hover or the next keystroke.
+included), document symbols, completion and formatting (`cnndsl fmt`). Checking runs off the event loop,
+one run per document at a time, the newest text winning, so a slow spec never blocks hover or the next
+keystroke.
 """
 
 from __future__ import annotations
@@ -203,6 +204,22 @@ def make_server():
         items = [t.CompletionItem(label=c.label, kind=kinds[c.kind], detail=c.detail or None,
                                   insert_text=c.insert or c.label) for c in guarded(complete, *where) or []]
         return t.CompletionList(is_incomplete=False, items=items)
+
+    @server.feature(t.TEXT_DOCUMENT_FORMATTING)
+    def on_format(ls, params: t.DocumentFormattingParams):
+        from .diagnostics import CompileError
+        from .fmt import format_text
+
+        doc = server.workspace.get_text_document(params.text_document.uri)
+        try:
+            new = format_text(doc.source, path_of(params.text_document.uri))
+        except CompileError:
+            return None  # a spec that does not parse is left as it is; its diagnostics say why
+        if new == doc.source:
+            return []
+        lines = doc.source.split("\n")
+        end = t.Position(line=len(lines), character=0)
+        return [t.TextEdit(range=t.Range(start=t.Position(line=0, character=0), end=end), new_text=new)]
 
     @server.feature(t.TEXT_DOCUMENT_INLAY_HINT)
     def on_inlay_hints(ls, params: t.InlayHintParams):

@@ -177,6 +177,15 @@ def test_completion(lsp, tmp_path):
     assert [i["label"] for i in items] == ["n=", "s="] and items[1]["detail"].endswith("(default 1)")
 
 
+def test_formatting_is_cnndsl_fmt(lsp, tmp_path):
+    spec = tmp_path / "net.cnn"
+    _open(lsp, spec, "input 8x8x3\nconv  f=3 n=4->relu   # two\n")
+    (edit,) = lsp.request("textDocument/formatting", {"textDocument": {"uri": spec.as_uri()},
+                                                      "options": {"tabSize": 4, "insertSpaces": True}})
+    assert edit["newText"] == "input 8x8x3\nconv f=3 n=4 -> relu   # two\n" and edit["range"]["start"] == {
+        "line": 0, "character": 0}
+
+
 def test_broken_and_huge_documents_never_stop_the_server(lsp, tmp_path):
     spec = tmp_path / "bad.cnn"
     got = _open(lsp, spec, "input 32x32x3\nconv f=3 -> -> relu\n" + "(" * 5000 + "\n")
