@@ -24,7 +24,7 @@ from .util import fmt_shape, human
 from .util import show as _show
 
 MAX_TEXT = 2_000_000  # characters an editor may send for one spec (a 10,000-layer spec is about 200,000)
-LAYER_LIMIT = 100_000  # layers one analysis may expand to, well under the CLI's 250,000: it runs per keystroke
+LAYER_LIMIT = 50_000  # layers one analysis may expand to, well under the CLI's 250,000: it runs per keystroke
 KEYWORDS = ("network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat")
 
 
