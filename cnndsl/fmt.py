@@ -16,8 +16,10 @@ from . import ast, syntax
 from .diagnostics import CompileError
 from .util import fmt_shape
 
-KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat"}
-OPERATORS = {"+", "-", "*", "/"}
+KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat", "fn", "let",
+            "for", "in", "if", "elif", "else", "and", "or", "not"}
+OPERATORS = {"+", "-", "*", "/", "//", "%", "**"}
+COMPARE = {"==", "!=", "<=", ">=", "<", ">"}
 OPEN, CLOSE = "({[", ")}]"
 COMMENT_GAP = 3  # spaces between the longest code line of a run and its aligned comments
 
@@ -30,8 +32,8 @@ _TOKEN = re.compile(r"""
   | (?P<float>[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+|\.[0-9]+(?:[eE][-+]?[0-9]+)?)
   | (?P<int>[0-9]+)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<arrow>->)
-  | (?P<punct>[{}()\[\]|,=+\-*/:])
+  | (?P<arrow>->|==|!=|<=|>=|//|\*\*)
+  | (?P<punct>[{}()\[\]|,=+\-*/:%<>])
   | (?P<other>.)
 """, re.VERBOSE)
 
@@ -62,28 +64,65 @@ def _is_word(t: str) -> bool:
 
 
 def _join(tokens: list[str]) -> str:
-    """One line's code tokens with the canonical spacing."""
+    """One line's code tokens with the canonical spacing: `f=5` tight; a statement's `=` (`x = ...`,
+    `let x = ...`, `fn f(v) = ...`), `->`, `|`, `:` and comparisons spaced; arithmetic tight in a layer's
+    arguments (`n=n*4`) and spaced inside brackets (`repeat (n - 1)`); a unary minus tight."""
     out: list[str] = []
+    depth = 0
+    starts_def = bool(tokens) and tokens[0] in ("let", "fn")
     for i, t in enumerate(tokens):
         if i == 0:
             out.append(t)
+            depth += t in "(["
             continue
         a = tokens[i - 1]
-        assign = t == "=" and i == 1 or a == "=" and i == 2  # `name = chain` at the start of a statement
-        if assign:
-            tight = False
+        unary = t == "-" and (i == 1 or a in OPERATORS or a in COMPARE or a in KEYWORDS or a in
+                              ("(", "[", ",", "=", ":", "->", "|", "{"))
+        after_unary = a == "-" and (i == 1 or tokens[i - 2] in OPERATORS or tokens[i - 2] in COMPARE or
+                                    tokens[i - 2] in KEYWORDS or tokens[i - 2] in ("(", "[", ",", "=", ":", "->",
+                                                                                     "|", "{"))
+        statement_eq = depth == 0 and (i == 1 or starts_def)
+        if t == "=" or a == "=":
+            spaced = t == "=" and statement_eq or a == "=" and depth == 0 and (i == 2 or starts_def) and \
+                tokens[i - 2] != "=" and _is_statement_eq(tokens, i - 1)
+            tight = not spaced
+        elif after_unary:
+            tight = True
         elif t in (",", ")", "]") or a in ("(", "["):
             tight = True
-        elif t == "=" or a == "=":
-            tight = True
-        elif (t in OPERATORS or a in OPERATORS) and a not in KEYWORDS and a not in (",", ":", "->", "|", "{"):
-            tight = True
+        elif t in COMPARE or a in COMPARE:
+            tight = False
+        elif t in ("//", "%", "**") or a in ("//", "%", "**"):
+            tight = False
+        elif (t in OPERATORS and not unary) or a in OPERATORS:
+            tight = depth == 0 and not starts_def and a not in KEYWORDS and a not in (",", ":", "->", "|", "{")
+        elif unary:
+            tight = a in ("(", "[")
         elif t == "(" and _is_word(a) and a not in KEYWORDS:
             tight = True  # a call: `bottleneck(64)`
         else:
             tight = False
         out.append(t if tight else " " + t)
+        if t in "([":  # arithmetic is spaced inside parentheses and lists, not inside a `{ }` body
+            depth += 1
+        elif t in ")]" and depth:
+            depth -= 1
     return "".join(out)
+
+
+def _is_statement_eq(tokens: list[str], i: int) -> bool:
+    """Is the `=` at tokens[i] a statement's (`x = `, `let x = `, `fn f(v) = `) rather than a parameter's?"""
+    if i == 1:
+        return True
+    if tokens[0] == "let":
+        return i == 2
+    if tokens[0] == "fn":
+        depth = 0
+        for t in tokens[:i]:
+            depth += t in OPEN
+            depth -= t in CLOSE
+        return depth == 0 and tokens[i - 1] == ")"
+    return False
 
 
 def _branch_brace(tokens: list[str], i: int) -> bool:
@@ -92,7 +131,8 @@ def _branch_brace(tokens: list[str], i: int) -> bool:
         return False
     if tokens[i - 1] in KEYWORDS:
         return False
-    return not (i >= 2 and tokens[i - 2] in ("repeat", "block"))
+    # the merge's name starts its element: `concat {`, `-> add {`, `x = concat {` (not `for c in table {`)
+    return i == 1 or tokens[i - 2] in ("->", "|", "=", "{", "(", ",")
 
 
 def format_text(text: str, path: str = "<spec>") -> str:
@@ -118,8 +158,8 @@ def format_text(text: str, path: str = "<spec>") -> str:
             indent += 2
             if toks and toks[0] == "|":
                 indent -= 2
-        if toks and (toks[0] == "->" or (prev_code and prev_code[-1] == "->" and toks[0] not in CLOSE)):
-            indent += 2
+        if toks and (toks[0] == "->" or (prev_code and prev_code[-1] in ("->", "=") and toks[0] not in CLOSE)):
+            indent += 2  # a chain continued, or the value of `fn f(v) =` on the next line
         for i, t in enumerate(toks):
             if t in OPEN:
                 stack.append((li, t == "{" and _branch_brace(toks, i)))
