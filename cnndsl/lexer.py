@@ -12,7 +12,8 @@ from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation
 
 from .layers import INTERNAL, LAYERS
 
-KEYWORDS = ("network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat")
+KEYWORDS = ("network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat", "fn", "let",
+            "for", "in", "if", "elif", "else", "and", "or", "not")
 CONSTANTS = ("true", "false", "same", "valid", "max", "avg", "none", "nearest", "bilinear")
 
 
@@ -28,7 +29,7 @@ class CnnLexer(RegexLexer):
             (r"#[^\n]*", Comment.Single),
             (r"\n", Whitespace),
             (r"[ \t\f\r]+", Whitespace),
-            (r"(block)(\s+)([A-Za-z_]\w*)", bygroups(Keyword, Whitespace, Name.Function)),
+            (r"(block|fn)(\s+)([A-Za-z_]\w*)", bygroups(Keyword, Whitespace, Name.Function)),
             (r"(:)(\s*)([0-9]+(?:x[0-9]+)*)", bygroups(Operator, Whitespace, Number.Integer)),  # a checked shape
             (r"^(\s*)([A-Za-z_]\w*)(\s*)(=)(?!=)", bygroups(Whitespace, Name.Variable, Whitespace, Operator)),
             (r"([A-Za-z_]\w*)(=)", bygroups(Name.Attribute, Operator)),  # a parameter: `f=5`, `bn=true`
@@ -41,7 +42,7 @@ class CnnLexer(RegexLexer):
             (r"[0-9]+\.[0-9]*(?:[eE][-+]?[0-9]+)?|[0-9]+[eE][-+]?[0-9]+|\.[0-9]+(?:[eE][-+]?[0-9]+)?", Number.Float),
             (r"[0-9]+", Number.Integer),
             (r"[A-Za-z_]\w*", Name),
-            (r"->|[|+\-*/=:]", Operator),
+            (r"->|==|!=|<=|>=|//|\*\*|[|+\-*/%<>=:]", Operator),
             (r"[{}()\[\],]", Punctuation),
             (r".", Text),
         ],

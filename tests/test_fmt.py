@@ -71,8 +71,7 @@ def test_fmt_keeps_the_meaning_of_generated_specs(gen):
         syntax.parse(messy)
     except CompileError:  # ` = ` inside `f = 3` is not the language: keep the generator's own text then
         messy = gen.text
-    out = assert_same_meaning(messy)
-    assert _graph(out, "spec.cnn") is not None
+    assert_same_meaning(messy)
 
 
 def test_canonical_layout():

@@ -53,6 +53,10 @@ def test_vscode_grammar_and_manifest():
     assert g["scopeName"] == gram["scopeName"]
     for rule in g["repository"].values():
         re.compile(rule["match"])  # the grammar's patterns use only what Python's re and Oniguruma share
+    from cnndsl.lexer import KEYWORDS
+
+    words = re.compile(g["repository"]["keyword"]["match"])
+    assert [k for k in KEYWORDS if not words.fullmatch(k)] == []
     kinds = re.compile(g["repository"]["kind"]["match"])
     missing = [k for k in LAYERS if k not in INTERNAL and not kinds.fullmatch(k)]
     assert not missing, f"add {missing} to the TextMate grammar's `kind` rule"

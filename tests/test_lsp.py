@@ -102,7 +102,7 @@ def test_diagnostics_equal_checks_and_follow_edits(lsp, tmp_path, cli):
     text = "input 32x32x3\nconv f=5 n=6 -> pool f=2 s=2\ncnv f=3 n=8\nconv f=7 n=32 : 9x9x9\n"
     got = _open(lsp, spec, text)
     r = cli("--format", "json", "check", str(spec))
-    want = json.loads(r.err)
+    want = json.loads(r.out)  # `--format json` prints the list on stdout
     assert r.code == 1 and len(got) == len(want) >= 1
     for g, w in zip(got, want, strict=True):
         assert (g["code"], g["message"], g["source"]) == (w["code"], w["message"], "cnndsl")
