@@ -101,7 +101,7 @@ def test_colour_only_on_request_or_a_terminal(spec):
 def test_any_stdout_encoding():
     p = run("summary", "--collapse", "--tree", SPECS / "resnet152.cnn", env={"PYTHONIOENCODING": "ascii"})
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "bottleneck(n=256) x 35" in p.stdout and "|-" in p.stdout
+    assert "bottleneck(n=256, g=1, w=64, s=1) x 35" in p.stdout and "|-" in p.stdout
     p = run("render", SPECS / "inception_module.cnn", "-o", "-", env={"PYTHONIOENCODING": "ascii"})
     assert p.returncode == 0 and "||" in p.stdout
 

@@ -60,7 +60,7 @@ def test_readme_links_are_absolute():
         if link.startswith("#"):
             continue
         assert link.startswith((source + "/blob/main/", f"https://raw.githubusercontent.com/{repo}/main/")), link
-        local = link.split("/main/", 1)[1]
+        local = link.split("/main/", 1)[1].split("#", 1)[0]
         assert (ROOT / local).exists(), f"{link} names a file that is not in the repository"
 
 

@@ -32,8 +32,9 @@ def test_tree_by_block_with_depth_index():
     assert lines[5].startswith("├─conv1: 1-1 ")
     stage = next(x for x in lines if x.startswith("├─conv2_x: 1-3 "))
     # torchvision's layer1: 76,288 + 2 x 71,168 parameters
-    assert "bottleneck_stage(n=64, blocks=3, s=1): 16 layers" in stage and stage.split()[-2] == "218,624"
-    assert any(x.startswith("│ ├─bottleneck_down1: 2-1") and "bottleneck_down(n=64, s=1): 6 layers" in x
+    assert "bottleneck_stage(n=64, blocks=3, s=1, g=1, w=64): 16 layers" in stage and stage.split()[-2] == "218,624"
+    # the first block of a stage projects its shortcut (6 layers), the others add the identity (5)
+    assert any(x.startswith("│ ├─bottleneck1: 2-1") and "bottleneck(n=64, s=1, g=1, w=64): 6 layers" in x
                for x in lines)
     assert lines[lines.index(next(x for x in lines if x.startswith("---")), 5) - 1].startswith("└─fc1: 1-")
     # depth 1 shows the blocks one level down folded, no deeper
@@ -77,15 +78,15 @@ def test_json_reflects_every_option_and_each_layers_parameters():
     conv1 = doc["layers"][0]
     assert conv1["attrs"] == {**conv1["attrs"], "f": [7, 7], "s": [2, 2], "p": [3, 3, 3, 3], "n": 64, "bias": False}
     folded = [r for r in doc["rows"] if r["kind"] == "folded"]
-    run = next(r for r in folded if r["label"] == "bottleneck(n=256) × 35")
+    run = next(r for r in folded if r["label"] == "bottleneck(n=256, g=1, w=64, s=1) × 35")
     assert run["times"] == 35 and run["layers"] == 175
     assert sum(r["params"] for r in doc["rows"]) == doc["totals"]["params"]
     assert doc["rows"][0] == {**doc["rows"][0], "kernel": "7x7", "name": "conv1"}
     tree = json.loads(run_cli("summary", "--json", "--tree", "--depth", "1", SPECS / "resnet50.cnn").out)
     stage = next(r for r in tree["rows"] if r["name"] == "conv2_x")
     assert stage["kind"] == "block" and stage["index"] == "1-3"
-    assert [(c["label"], c["index"]) for c in stage["children"]] == [("bottleneck_down(n=64, s=1)", "2-1"),
-                                                                    ("bottleneck(n=64) × 2", "2-2")]
+    assert [(c["label"], c["index"]) for c in stage["children"]] == [("bottleneck(n=64, s=1, g=1, w=64)", "2-1"),
+                                                                    ("bottleneck(n=64, g=1, w=64, s=1) × 2", "2-2")]
     edge = json.loads(run_cli("summary", "--json", SPECS / "edge_detection.cnn").out)
     assert edge["layers"][0]["attrs"]["w"] == "vertical"
 
