@@ -1,6 +1,6 @@
 """The cnndsl benchmark suite: `./dev bench` runs it and writes benchmarks/RESULTS.md and the scaling plot.
 
-    python benchmarks/run.py [--runs 5] [--only startup,zoo,scaling,peers,latency] [--out benchmarks/RESULTS.md]
+    python benchmarks/run.py [--runs 5] [--only startup,zoo,scaling,peers,latency,editing] [--out benchmarks/RESULTS.md]
 
 Every command is timed as a user waits for it: the whole process, from outside (wall clock around
 the child, peak RSS from os.wait4), `--runs` times; tables give the median and the spread (min-max).
@@ -8,6 +8,7 @@ the child, peak RSS from os.wait4), `--runs` times; tables give the median and t
   scaling   `cnndsl check` of generated specs of 10 to 10,000 layers (benchmarks/generate.py)
   peers     `cnndsl compile`/`summary` of ResNet-50 against torch.onnx.export (TorchScript and dynamo
             exporters) and torchinfo.summary, each a whole Python process (benchmarks/peers.py)
+  editing   diagnostics after an edit (the language server), playground updates, fmt (benchmarks/editing.py)
   latency   onnxruntime latency, batch 1 and 8, of cnndsl's ResNet-50, MobileNet-v2 and VGG-16 against
             the torch-exported models, same session options and thread count
 peers and latency need the `bench` extra (torch, torchvision, torchinfo); without it they are reported
@@ -420,7 +421,7 @@ What profiling found, and what was changed (cProfile; before -> after on this ma
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
-    ap.add_argument("--only", default="startup,zoo,scaling,peers,latency", help="comma-separated suites to run")
+    ap.add_argument("--only", default="startup,zoo,scaling,peers,latency,editing", help="comma-separated suites to run")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="where to write the report")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
@@ -462,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
                 if "latency" in only:
                     lines, facts["latency"] = latency(args.runs, tmp)
                     report += ["### onnxruntime latency of the exported models", "", *lines, ""]
+    if "editing" in only:  # the language server, the playground and fmt, in process (benchmarks/editing.py)
+        from editing import section
+
+        report += section(args.runs)
     report += ["## Targets", "", *targets(facts), "", "## Findings", "", FINDINGS,
                f"Suite run time: {time.time() - started:.0f} s."]
     progress("")

@@ -158,7 +158,19 @@ class If:
     span: Span
 
 
-Element = Layer | Branches | Residual | Shortcut | Repeat | For | If
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """`conv f=5 n=6 : 28x28x6`: an element and the output shape its author states (checked by the driver)."""
+
+    element: Layer | Branches | Residual | Shortcut | Repeat | For | If
+    dims: tuple[int, ...]
+    span: Span
+    shape_span: Span  # the `28x28x6`
+
+
+Element = Layer | Branches | Residual | Shortcut | Repeat | For | If | Annotated
 
 
 @dataclass(frozen=True)

@@ -1154,6 +1154,98 @@ def cmd_completion(args) -> int:
     return EXIT_OK
 
 
+# --- live feedback while writing a spec (cnndsl.fmt, cnndsl.lsp, cnndsl.serve) ---------------------
+
+
+def _fmt_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", metavar="FILE", help="a .cnn spec or a folder of them; `-` reads stdin")
+    p.add_argument("--check", action="store_true", help="write nothing; list the files it would change, exit 1 if any")
+    p.add_argument("--annotate", action="store_true",
+                   help="write ` : HxWxC` after each top-level statement and refresh every annotation")
+
+
+@subcommand("fmt", "lay specs out canonically (comments kept); --annotate writes checked shapes", _fmt_args)
+def cmd_fmt(args) -> int:
+    from pathlib import Path
+
+    from .backends.dot import write_atomic
+    from .diagnostics import CompileError, render
+    from .fmt import annotate_text, format_text
+    from .model import read_source
+
+    if args.paths == ["-"]:
+        text = sys.stdin.read()
+        out = annotate_text(text, "<stdin>") if args.annotate else format_text(text, "<stdin>")
+        if not args.check:
+            sys.stdout.write(out)
+        return EXIT_SPEC if args.check and out != text else EXIT_OK
+    paths = []
+    for f in args.paths:
+        p = Path(f)
+        if p.is_dir():
+            paths += sorted(p.rglob("*.cnn"))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise UsageError(f"cannot read `{f}`: no such file or folder")
+    changed, failed = [], 0
+    for p in paths:
+        try:
+            text = read_source(p)
+            out = annotate_text(text, str(p)) if args.annotate else format_text(text, str(p))
+        except CompileError as e:
+            failed += 1
+            for d in e.diagnostics:
+                print(render(d, e.sources, "full" if args.format == "json" else args.format), file=sys.stderr)
+            continue
+        except OSError as e:
+            raise UsageError(f"cannot read `{p}`: {e.strerror or e}") from None
+        if out != text:
+            changed.append(p)
+            if not args.check:
+                write_atomic(p, out.encode("utf-8"))
+            print(f"{'would reformat' if args.check else 'reformatted'} {p}")
+    n = len(paths)
+    print(f"{len(changed)} of {n} file{'s' if n != 1 else ''} {'would be ' if args.check else ''}reformatted"
+          + (f", {failed} with errors" if failed else ""), file=sys.stderr)
+    return EXIT_SPEC if failed or (args.check and changed) else EXIT_OK
+
+
+@subcommand("lsp", "the language server, over stdin/stdout (for editors)")
+def cmd_lsp(args) -> int:
+    import os
+
+    from .lsp import serve_stdio
+
+    try:
+        serve_stdio()
+    except ImportError as e:
+        raise UsageError(f"the language server needs the `lsp` extra (pip install 'cnndsl[lsp]'): {e}") from None
+    if sys.stdout.closed:  # the server closes its channel on `exit`; nothing is left to flush
+        sys.stdout = open(os.devnull, "w")
+    return EXIT_OK
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", help="the .cnn spec to edit (saved only when you press Save)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+
+
+@subcommand("serve", "a playground page: edit a spec, see its diagnostics, diagram and table", _serve_args)
+def cmd_serve(args) -> int:
+    from pathlib import Path
+
+    from .serve import run
+
+    if args.file and Path(args.file).exists() and not Path(args.file).is_file():
+        raise UsageError(f"cannot edit `{args.file}`: not a regular file")
+    try:
+        return run(args.file, args.host, args.port, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except OSError as e:  # the port is taken, the address is not this machine's, the file is unreadable
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}") from None
+
+
 def _report(e, args) -> None:  # e: a cnndsl.diagnostics.CompileError
     """Print a spec's diagnostics: on stderr as text, or kept for the one JSON list on stdout."""
     if args.format == "json":

@@ -57,6 +57,8 @@ GRAPH = {
     "outputs": Attr("the output node ids, in `output` order (else the last layer)", "build"),
     "scopes": Attr("scope id -> {kind: block|branches|residual|named|repeat, label, parent, line, col, "
                    "block (the block's name, for block calls)}", "build"),
+    "annotations": Attr("the shapes the spec states (`conv f=5 n=6 : 28x28x6`): [(node id, dims, Span of the "
+                        "shape, calls)], one per expansion; checked by the driver", "build"),
     "dead": Attr("ids of layers downstream of a statement that failed: built, but given no shape "
                  "(errors were already reported)", "build"),
 }
@@ -66,7 +68,7 @@ ROLES = ("", "residual")
 def new_graph() -> nx.DiGraph:
     """An empty layer graph with every graph attribute set."""
     g = nx.DiGraph()
-    g.graph.update(name=None, input=None, outputs=[], scopes={}, dead=set())
+    g.graph.update(name=None, input=None, outputs=[], scopes={}, dead=set(), annotations=[])
     return g
 
 

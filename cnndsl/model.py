@@ -15,7 +15,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from . import ir, passes, syntax
+from . import ast, ir, passes, syntax
 from .analyses import receptive, truncation
 from .diagnostics import CompileError, Diagnostic, Note, Span, error
 from .graph import inputs_of, verify
@@ -71,6 +71,7 @@ class Model:
     path: str
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    program: ast.Program | None = None  # the parsed spec, for editors (cnndsl.editing)
     rf: receptive.Fields | None = None  # receptive fields (also node attribute `rf`), declined ones, coverage
 
     def layer(self, name: str) -> LayerRow:
@@ -202,6 +203,8 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
                                   help="flatten the nesting of blocks, branches or parentheses")], sources) from None
     shapes, shape_diags = passes.infer_shapes(g) if g.graph["input"] else ({}, [])
     diags += shape_diags
+    if input_shape is None:  # the shapes written in the spec hold for the spec's own input, not for `--input`
+        diags += passes.check_annotations(g, shapes)
     errors = [d for d in diags if d.severity == "error"]
     if errors:
         errors.sort(key=lambda d: (d.span.file != path, d.span.line, d.span.col) if d.span else (True, 0, 0))
@@ -234,7 +237,7 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     )
     return Model(
         name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
-        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, rf=rf,
+        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, program=prog, rf=rf,
     )
 
 

@@ -87,3 +87,21 @@ def count_costs(g: nx.DiGraph, shapes: dict[str, Shape]) -> dict[str, Cost]:
                 c.non_trainable += w.size
         costs[n] = c
     return costs
+
+
+def check_annotations(g: nx.DiGraph, shapes: dict[str, Shape]) -> list[Diagnostic]:
+    """The shapes the spec states (`conv f=5 n=6 : 28x28x6`) against the inferred ones, one error per
+    annotation (the first expansion that disagrees, for an annotation inside a block)."""
+    diags: list[Diagnostic] = []
+    seen = set()
+    for n, dims, span, calls in g.graph["annotations"]:
+        if n not in shapes or span in seen or tuple(shapes[n]) == tuple(dims):
+            continue  # a layer that failed was reported already
+        seen.add(span)
+        d = g.nodes[n]
+        got, said = fmt_shape(shapes[n]), fmt_shape(tuple(dims))
+        notes = [Note(f"`{n}` ({LAYERS[d['op']].label(d['attrs'])}) gives {got}", d["span"])]
+        notes += [Note(f"in block `{name}`, called here", cspan) for name, cspan in reversed(calls)]
+        diags.append(error("shape-annotation", f"the output is {got}, not {said} as annotated", span, notes=notes,
+                           help=f"write `: {got}`, or let `cnndsl fmt --annotate` refresh the annotations"))
+    return diags

@@ -284,6 +284,10 @@ class _AstBuilder(Transformer):
         count, body = _values(c)
         return ast.Repeat(count, body, self._span(c))
 
+    def annotated(self, c):
+        el, dims = _values(c)
+        return ast.Annotated(el, tuple(int(x) for x in dims.split("x")), self._span(c), self._t(dims))
+
     def for_(self, c):
         *names, items, body = _values(c)
         unpack = any(type(x) is Token and x.type == "_LPAR" for x in c)

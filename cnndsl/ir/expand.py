@@ -209,6 +209,10 @@ class Builder(Core):
             return self.run_residual(el, current, env, naming, as_name)
         if isinstance(el, ast.Repeat):
             return self.run_repeat(el, current, env, naming, as_name)
+        if isinstance(el, ast.Annotated):
+            out = self.run_element(el.element, current, env, naming, at_start, as_name)
+            self.g.graph["annotations"].append((out, el.dims, el.shape_span, tuple(self.calls)))
+            return out
         if isinstance(el, ast.For):
             return self.run_for(el, current, env, naming, as_name)
         if isinstance(el, ast.If):

@@ -3,6 +3,8 @@ read, parsed and their blocks defined, with cycles and diamonds handled."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,40 @@ from .defaults import collect_defaults
 from .expr import FAILED, evaluate
 
 LIB_DIR = Path(__file__).resolve().parent.parent / "blocks"
+_ROOTS: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("cnndsl_import_roots", default=None)
+
+
+@contextlib.contextmanager
+def import_roots(roots):
+    """Within it, `import "file"` reads only files inside these folders or the bundled libraries (the
+    playground's sandbox); any other path is refused before it is looked at."""
+    token = _ROOTS.set([Path(r).resolve() for r in roots] + [LIB_DIR])
+    try:
+        yield
+    finally:
+        _ROOTS.reset(token)
+
+
+_PARSED: dict[tuple[str, str], ast.Program] = {}
+
+
+def import_allowed(path: Path) -> bool:
+    """May this file be read? Always, except inside `import_roots`, where only files under its folders may."""
+    roots = _ROOTS.get()
+    return roots is None or any(path.resolve().is_relative_to(r) for r in roots)
+
+
+def parse_cached(text: str, name: str) -> ast.Program:
+    """syntax.parse, remembered for imported files: an editor re-checks a spec on every keystroke, and its
+    imports (ResNet-50's `resnet` library) rarely change. The AST is immutable, so sharing it is safe."""
+    key = (name, text)
+    prog = _PARSED.get(key)
+    if prog is None:
+        prog = syntax.parse(text, name)
+        if len(_PARSED) >= 64:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[key] = prog
+    return prog
 
 
 def load_definitions(b: Core, prog: ast.Program, defaults, chain: list[str], consts: dict[str, Any]) -> None:
@@ -101,6 +137,10 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
     if s.is_path:
         base = Path(importer).parent if importer[:1] != "<" else Path.cwd()
         path = (base / s.target)
+        if not import_allowed(path):  # the playground's sandbox: refused without naming any folder
+            b.report(error("import-refused", f"`{s.target}` is outside the spec's folder, which is all this page "
+                           "may read", s.span, help="put the file beside the spec, or check it with `cnndsl check`"))
+            return
         if not confined(b, path, s):
             return
     else:
@@ -134,7 +174,7 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
     b.sources[key] = text
     b.sources[name] = text
     try:
-        prog = syntax.parse(text, name)
+        prog = parse_cached(text, name)
     except CompileError as e:
         for d in e.diagnostics:
             b.report(d.with_notes(Note("imported here", s.span)))

@@ -1,0 +1,186 @@
+"""Live-editing benchmarks, in process: what a user waits for between a keystroke and the feedback.
+
+    python benchmarks/editing.py [--runs 9]      # measures, prints, and updates benchmarks/RESULTS.md
+
+  lsp      diagnostics after an edit, as `cnndsl lsp` computes them between didChange and
+           publishDiagnostics (cnndsl.editing.analyze + the LSP conversion): ResNet-50 and
+           generated 10,000-layer specs; the edit alternates between two texts so nothing is reused
+  serve    one playground update for ResNet-50: the server's answer (check, table and diagram, SVG
+           from `dot`), and, with Chromium and Playwright, keystroke to updated page in a real browser
+  fmt      `cnndsl fmt` of ResNet-50 and of a 10,000-layer spec
+run.py includes this section in a full `./dev bench` (suite `editing`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from generate import generate  # noqa: E402
+
+TARGETS = {"lsp resnet50": 0.030, "lsp 10k": 0.5, "page resnet50": 0.250}
+
+
+def _stat(fn, runs: int) -> dict:
+    times, cpu = [], []
+    for i in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn(i)
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "cpu": statistics.median(cpu)}
+
+
+def _ms(s: dict) -> str:
+    return f"{s['median'] * 1000:.0f} ms ({s['min'] * 1000:.0f}-{s['max'] * 1000:.0f})"
+
+
+def _cpu(s: dict, in_process: bool) -> str:
+    return f"{s['cpu'] * 1000:.0f} ms" if in_process else "(several processes)"
+
+
+def lsp(runs: int) -> list[tuple[str, dict, str]]:
+    from cnndsl.editing import analyze
+    from cnndsl.lsp import to_lsp_diagnostic
+
+    out = []
+    cases = [("LSP diagnostics after an edit, ResNet-50", (ROOT / "specs" / "resnet50.cnn").read_text(),
+              str(ROOT / "specs" / "resnet50.cnn"), "lsp resnet50")]
+    for kind in ("chain", "residual", "concat"):
+        label = f"LSP diagnostics after an edit, 10,000 layers, `{kind}`"
+        cases.append((label, generate(kind, 10_000), "gen.cnn", "lsp 10k"))
+    for label, text, path, key in cases:
+        texts = [text, text.replace("\n", "\n# an edit\n", 1)]  # two versions: every run checks anew
+
+        def one(i, texts=texts, path=path):
+            a = analyze(texts[i % 2], path)
+            lines = a.text.split("\n")
+            return [to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]
+
+        one(0)  # warm: the grammar, the imported library
+        out.append((label, _stat(one, runs), key))
+    return out
+
+
+def serve(runs: int) -> list[tuple[str, dict, str]]:
+    from cnndsl.serve import Playground, make_server
+
+    spec = ROOT / "specs" / "resnet50.cnn"
+    text = spec.read_text()
+    pg = Playground(str(spec))
+    texts = [text, text + "# an edit\n"]
+    pg.check(texts[0])
+    out = [("ResNet-50: the server's answer (check, table, diagram by `dot`)",
+            _stat(lambda i: pg.check(texts[i % 2]), runs), "server")]
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if exe is None or sync_playwright is None:
+        out.append(("ResNet-50: keystroke to updated page (needs Chromium and Playwright)", {}, "page resnet50"))
+        return out
+    httpd = make_server(str(spec), "127.0.0.1", 0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/")
+            _wait(page, 1)
+            page.click("#editor")
+            page.keyboard.press("Control+End")
+            done = [page.evaluate("window.cnndsl.updates")]
+
+            def keystroke(i):
+                # type a space or delete it at the end of the spec: each keystroke changes the text
+                page.keyboard.press("Space" if i % 2 == 0 else "Backspace")
+                done[0] += 1
+                _wait(page, done[0])
+
+            out.append(("ResNet-50: keystroke to updated page (Chromium; table and diagram drawn)",
+                        _stat(keystroke, runs), "page resnet50"))
+            browser.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    return out
+
+
+def _wait(page, n: int, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while page.evaluate(f"!(window.cnndsl && window.cnndsl.updates >= {n})"):
+        if time.monotonic() > end:
+            raise TimeoutError("the page did not update")
+        time.sleep(0.002)
+
+
+def fmt(runs: int) -> list[tuple[str, dict, str]]:
+    from cnndsl.fmt import format_text
+
+    r50 = (ROOT / "specs" / "resnet50.cnn").read_text()
+    big = generate("residual", 10_000)
+    return [("`cnndsl fmt` ResNet-50", _stat(lambda i: format_text(r50), runs), ""),
+            ("`cnndsl fmt` 10,000 layers (`residual`)", _stat(lambda i: format_text(big), max(3, runs // 3)), "")]
+
+
+def section(runs: int) -> list[str]:
+    """The RESULTS.md section: a table of every measurement, with its target where the issue set one."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rows = ["## Live editing", "",
+            f"In process (`python benchmarks/editing.py --runs {runs}`), median (min-max) of {runs} runs; the load "
+            f"average when it ran: {load:.1f}: the machine is shared, so the wall time includes waiting for a core; "
+            "the CPU time (this process's) does not.", "",
+            "| what | wall time | CPU time | target | met |", "|---|---:|---:|---:|:---:|"]
+    for group in (lsp, serve, fmt):
+        for label, s, key in group(runs):
+            goal = TARGETS.get(key)
+            if not s:
+                rows.append(f"| {label} | not measured | | {goal * 1000:.0f} ms | - |")
+                continue
+            met = "-" if goal is None else ("yes" if s["median"] <= goal else "no")
+            cpu = _cpu(s, key not in ("page resnet50", "server"))
+            rows.append(f"| {label} | {_ms(s)} | {cpu} | {f'{goal * 1000:.0f} ms' if goal else ''} | {met} |")
+    return rows + [""]
+
+
+def update_results(lines: list[str], path: Path = HERE / "RESULTS.md") -> None:
+    """Put the section into RESULTS.md in place of an older one (else before `## Targets`)."""
+    text = path.read_text() if path.exists() else ""
+    block = "\n".join(lines) + "\n"
+    if "## Live editing\n" in text:
+        start = text.index("## Live editing\n")
+        nxt = text.find("\n## ", start + 1)
+        text = text[:start] + block + (text[nxt + 1:] if nxt != -1 else "")
+    elif "## Targets\n" in text:
+        i = text.index("## Targets\n")
+        text = text[:i] + block + "\n" + text[i:]
+    else:
+        text += "\n" + block
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md as it is")
+    args = ap.parse_args(argv)
+    lines = section(args.runs)
+    print("\n".join(lines))
+    if not args.no_write:
+        update_results(lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,396 @@
+"""What an editor needs to know about a spec while it is written: the language server (cnndsl.lsp) and the
+playground (cnndsl.serve) are thin shells over this module.
+
+`analyze(text, path)` runs the one pipeline (cnndsl.model.compile_text) and indexes the result: the
+diagnostics as `check` reports them, each line's output shape, the blocks, named values and imports with
+where they are defined, and what is under a position (hover), where it goes (definition) and what may
+be typed there (completion). Positions here are the pipeline's: 1-based lines and columns in code points.
+Nothing here prints, and nothing imports onnx, onnxruntime or an LSP library.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ast, syntax
+from .diagnostics import CompileError, Diagnostic, Span, error
+from .ir import LIB_DIR
+from .ir.imports import import_allowed, parse_cached
+from .layers import INTERNAL, LAYERS, REQUIRED
+from .model import Model, compile_text
+from .util import fmt_shape, human
+from .util import show as _show
+
+MAX_TEXT = 2_000_000  # characters an editor may send for one spec (a 10,000-layer spec is about 200,000)
+LAYER_LIMIT = 50_000  # layers one analysis may expand to, well under the CLI's 250,000: it runs per keystroke
+KEYWORDS = ("network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A block, named value or block parameter: where it is defined (its name's span) and what it is."""
+
+    name: str
+    kind: str  # "block" | "value" | "param" | "network"
+    span: Span
+    detail: str = ""
+
+
+@dataclass
+class Analysis:
+    """One version of one document, checked and indexed."""
+
+    path: str
+    text: str
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str]
+    model: Model | None = None
+    program: ast.Program | None = None
+    symbols: list[Symbol] = field(default_factory=list)
+    blocks: dict[str, tuple[ast.Block, str]] = field(default_factory=dict)  # name -> (definition, real file)
+    imports: list[tuple[ast.Import, str | None]] = field(default_factory=list)  # (statement, real file)
+    line_shapes: dict[int, tuple[str, str]] = field(default_factory=dict)  # line -> (node id, shape)
+    annotated_lines: set[int] = field(default_factory=set)
+
+
+def _real_file(span_file: str) -> str:
+    """The file on disk behind a span's file name (bundled libraries are named `<cnndsl>/blocks/x.cnn`)."""
+    if span_file.startswith("<cnndsl>/blocks/"):
+        return str(LIB_DIR / Path(span_file).name)
+    return span_file
+
+
+def _walk(stmts, out: list) -> None:
+    """Every chain element (layers and calls included) in source order, outer before inner, bodies and
+    branches included; iterative, so a spec nested thousands deep is walked like any other."""
+    todo = [("stmts", stmts)]
+    while todo:
+        what, x = todo.pop()
+        if what == "stmts":
+            for s in reversed(x):
+                if isinstance(s, ast.Block):
+                    todo.append(("stmts", s.body))
+                elif isinstance(s, (ast.Assign, ast.ChainStmt)):
+                    todo.extend(("el", el) for el in reversed(s.chain.elements))
+            continue
+        out.append(x)
+        if isinstance(x, ast.Annotated):
+            todo.append(("el", x.element))
+        elif isinstance(x, ast.Branches):
+            todo.extend(("stmts", b) for b in reversed(x.branches))
+        elif isinstance(x, (ast.Residual, ast.Shortcut, ast.Repeat)):
+            todo.append(("stmts", x.body))
+
+
+def _load_blocks(prog: ast.Program, real: str, blocks: dict, imports: list | None, seen: set) -> None:
+    """Block definitions of a program and of what it imports (through the one parser), for definitions."""
+    for s in prog.stmts:
+        if isinstance(s, ast.Block):
+            blocks.setdefault(s.name, (s, _real_file(real)))
+    for s in prog.stmts:
+        if not isinstance(s, ast.Import):
+            continue
+        if s.is_path:
+            base = Path(real).parent if real[:1] != "<" else Path.cwd()
+            path = base / s.target
+            name = str(path)
+        else:
+            path = LIB_DIR / f"{s.target}.cnn"
+            name = f"<cnndsl>/blocks/{s.target}.cnn"
+        target = str(path) if import_allowed(path) and path.is_file() else None
+        if imports is not None:
+            imports.append((s, target))
+        if target is None or target in seen:
+            continue
+        seen.add(target)
+        sub = _parsed(path, name)
+        if sub is None:
+            continue
+        _load_blocks(sub, name, blocks, None, seen)
+
+
+def _parsed(path: Path, name: str) -> ast.Program | None:
+    try:
+        return parse_cached(path.read_text(encoding="utf-8"), name)
+    except (CompileError, OSError, UnicodeDecodeError):
+        return None
+
+
+def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT) -> Analysis:
+    """Check a document as `cnndsl check` does and index it for hover, hints, definitions and completion."""
+    if len(text) > MAX_TEXT:
+        d = error("too-large", f"the spec is {len(text):,} characters, more than the editor limit of {MAX_TEXT:,}",
+                  Span(path, 1, 1, 1, 2), help="check it from the command line: `cnndsl check FILE`")
+        return Analysis(path, text, [d], {path: text})
+    a = Analysis(path, text, [], {path: text})
+    try:
+        a.model = compile_text(text, path, max_layers=max_layers)
+        a.diagnostics = list(a.model.warnings)
+        a.sources = a.model.sources
+    except CompileError as e:
+        a.diagnostics, a.sources = list(e.diagnostics), e.sources
+    try:
+        a.program = a.model.program if a.model is not None else syntax.parse(text, path)
+    except CompileError as e:
+        # NOTE: while a line is being typed the spec does not parse; the lines above the error still name
+        # the blocks and values that completion and go-to-definition offer
+        line = e.diagnostics[0].span.line if e.diagnostics[0].span else 1
+        try:
+            a.program = syntax.parse("\n".join(text.split("\n")[: line - 1]), path)
+        except CompileError:
+            return a
+    try:
+        _index(a, path)
+    except RecursionError:  # nested deeper than Python recurses: `check`'s too-deep error says so already
+        a.symbols, a.blocks, a.line_shapes = [], {}, {}
+    return a
+
+
+def _index(a: Analysis, path: str) -> None:
+    _load_blocks(a.program, path, a.blocks, a.imports, {path})
+    for s in a.program.stmts:
+        if isinstance(s, ast.Block):
+            params = ", ".join(p.name + (f"={_src(p.default)}" if p.default else "") for p in s.params)
+            a.symbols.append(Symbol(s.name, "block", s.name_span, f"block {s.name}({params})"))
+            for p in s.params:
+                a.symbols.append(Symbol(p.name, "param", p.span, f"parameter of `{s.name}`"))
+            for b in s.body:
+                if isinstance(b, ast.Assign):
+                    a.symbols.append(Symbol(b.name, "value", b.name_span, f"named value in `{s.name}`"))
+        elif isinstance(s, ast.Assign):
+            a.symbols.append(Symbol(s.name, "value", s.name_span, "named value"))
+        elif isinstance(s, ast.Network):
+            a.symbols.append(Symbol(s.name, "network", s.span, "network"))
+    els: list = []
+    _walk(a.program.stmts, els)
+    a.annotated_lines = {el.span.end_line for el in els if isinstance(el, ast.Annotated)}
+    if a.model is not None:
+        g = a.model.graph
+        for n, d in g.nodes(data=True):
+            if d["op"] == "input":
+                continue
+            calls = d["calls"]
+            span = calls[0][1] if calls else d["span"]
+            if span.file == path:
+                a.line_shapes[span.end_line] = (n, fmt_shape(d["shape"]))
+
+
+def _src(e) -> str:
+    if isinstance(e, ast.Num):
+        return _show(e.value)
+    if isinstance(e, ast.Size):
+        return fmt_shape(e.dims)
+    if isinstance(e, ast.Name):
+        return e.id
+    if isinstance(e, ast.Str):
+        return f'"{e.value}"'
+    if isinstance(e, ast.BinOp):
+        return f"{_src(e.left)}{e.op}{_src(e.right)}"
+    if isinstance(e, ast.Neg):
+        return f"-{_src(e.operand)}"
+    if isinstance(e, ast.ListLit):
+        return "[" + ", ".join(_src(i) for i in e.items) + "]"
+    return "?"
+
+
+def _inside(span: Span, line: int, col: int) -> bool:
+    if span.file and (line, col) < (span.line, span.col):
+        return False
+    return (line, col) < (span.end_line, span.end_col) or (line, col) == (span.end_line, span.end_col)
+
+
+# --- what is under the cursor ---------------------------------------------------------------------
+
+
+def _word_at(text: str, line: int, col: int) -> tuple[str, int, int] | None:
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    s = lines[line - 1]
+    i = col - 1
+    for m in re.finditer(r"[A-Za-z_][A-Za-z0-9_]*", s):
+        if m.start() <= i <= m.end():
+            return m.group(), m.start() + 1, m.end() + 1
+    return None
+
+
+def kind_help(name: str) -> str:
+    """A layer kind in the words of `cnndsl layers KIND`."""
+    k = LAYERS[name]
+    pos = f" [{' '.join(k.positional)}]" if k.positional else ""
+    out = [f"**{k.name}**{pos}: {k.doc}", ""]
+    required = [n for n, p in k.params.items() if p.default is REQUIRED]
+    for pname in required + [n for n in k.params if n not in required]:
+        out.append(f"- `{pname}` {k.params[pname].doc}{param_default(k.params[pname])}")
+    return "\n".join(out)
+
+
+def param_default(p) -> str:
+    if p.default is REQUIRED:
+        return " (required)"
+    if p.default is None:
+        return "" if "default" in p.doc else " (optional)"
+    return f" (default {_show(p.default)})"
+
+
+def _node_facts(m: Model, n: str) -> str:
+    g = m.graph
+    d = g.nodes[n]
+    ins = [fmt_shape(g.nodes[u]["shape"]) for u in _inputs(g, n)]
+    return (f"`{n}`: {LAYERS[d['op']].label(d['attrs'])}  \n"
+            f"{' + '.join(ins) or 'input'} → **{fmt_shape(d['shape'])}**  \n"
+            f"{d['params']:,} parameters ({d['trainable']:,} trainable), {d['macs']:,} MACs ({human(d['macs'])})")
+
+
+def _inputs(g, n):
+    from .graph import inputs_of
+
+    return inputs_of(g, n)
+
+
+def hover(a: Analysis, line: int, col: int) -> tuple[str, Span] | None:
+    """Markdown for what is at (line, col), and the span it covers."""
+    if a.program is None:
+        return None
+    els: list = []
+    _walk(a.program.stmts, els)
+    layers = [el for el in els if isinstance(el, ast.Layer) and _inside(el.name_span, line, col)]
+    w = _word_at(a.text, line, col)
+    if layers:
+        el = layers[-1]
+        if el.name in a.blocks:
+            return _hover_block(a, el), el.name_span
+        if el.name in LAYERS and el.name not in INTERNAL:
+            facts = _layer_nodes(a, el)
+            text = "\n\n".join(_node_facts(a.model, n) for n in facts[:4])
+            if len(facts) > 4:
+                text += f"\n\n… and {len(facts) - 4} more expansions"
+            return (text + "\n\n---\n" if text else "") + kind_help(el.name), el.name_span
+        value = _value(a, el.name, line)
+        if value:
+            return _hover_value(a, value), el.name_span
+    if w:
+        word, c0, c1 = w
+        span = Span(a.path, line, c0, line, c1)
+        value = _value(a, word, line)
+        if value:
+            return _hover_value(a, value), span
+        if word in a.blocks:
+            return _block_signature(a.blocks[word][0]), span
+        for s in a.symbols:
+            if s.kind == "param" and s.name == word:
+                return f"`{word}`: {s.detail}", span
+    return None
+
+
+def _layer_nodes(a: Analysis, el: ast.Layer) -> list[str]:
+    if a.model is None:
+        return []
+    return [n for n, d in a.model.graph.nodes(data=True) if d["span"] == el.span]
+
+
+def _block_signature(b: ast.Block) -> str:
+    params = ", ".join(p.name + (f"={_src(p.default)}" if p.default else "") for p in b.params)
+    return f"```cnn\nblock {b.name}({params})\n```"
+
+
+def _hover_block(a: Analysis, el: ast.Layer) -> str:
+    b, where = a.blocks[el.name]
+    text = _block_signature(b) + f"\n\ndefined at {Path(where).name}:{b.name_span.line}"
+    if a.model is not None:
+        g = a.model.graph
+        nodes = [n for n, d in g.nodes(data=True) if d["calls"] and d["calls"][0][1] == el.span]
+        if nodes:
+            params = sum(g.nodes[n]["params"] for n in nodes)
+            macs = sum(g.nodes[n]["macs"] for n in nodes)
+            first = _inputs(g, nodes[0])
+            src = fmt_shape(g.nodes[first[0]]["shape"]) if first else "?"
+            text += (f"\n\nthis call: {src} → **{fmt_shape(g.nodes[nodes[-1]]['shape'])}**, {len(nodes)} layers, "
+                     f"{params:,} parameters, {macs:,} MACs ({human(macs)})")
+    return text
+
+
+def _value(a: Analysis, name: str, line: int) -> Symbol | None:
+    """The definition of a named value in effect at `line` (the last one before it, else the first)."""
+    defs = [s for s in a.symbols if s.kind == "value" and s.name == name]
+    before = [s for s in defs if s.span.line <= line]
+    return before[-1] if before else (defs[0] if defs else None)
+
+
+def _hover_value(a: Analysis, s: Symbol) -> str:
+    text = f"value `{s.name}`, defined at line {s.span.line}"
+    if a.model is not None and s.name in a.model.graph:
+        text += f": **{fmt_shape(a.model.graph.nodes[s.name]['shape'])}**"
+    return text
+
+
+def definition(a: Analysis, line: int, col: int) -> tuple[str, Span] | None:
+    """(real file, span) of the definition of the block, value, parameter or import at (line, col)."""
+    if a.program is None:
+        return None
+    for s, target in a.imports:
+        if target and s.span.file == a.path and _inside(s.span, line, col):
+            return target, Span(target, 1, 1, 1, 1)
+    w = _word_at(a.text, line, col)
+    if not w:
+        return None
+    word = w[0]
+    if word in a.blocks:
+        b, where = a.blocks[word]
+        return where, b.name_span
+    value = _value(a, word, line)
+    if value:
+        return a.path, value.span
+    for s in a.symbols:
+        if s.kind == "param" and s.name == word:
+            return a.path, s.span
+    return None
+
+
+# --- completion -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completion:
+    label: str
+    kind: str  # "layer" | "block" | "value" | "keyword" | "param"
+    detail: str = ""
+    insert: str | None = None
+
+
+def complete(a: Analysis, line: int, col: int) -> list[Completion]:
+    """What may be typed at (line, col): a parameter of the layer or block being written, or what starts
+    an element (layer kinds, blocks, named values, keywords)."""
+    lines = a.text.split("\n")
+    prefix = lines[line - 1][: col - 1] if 1 <= line <= len(lines) else ""
+    prefix = prefix.split("#", 1)[0]
+    element = re.split(r"->|\||\{|\(|,|=\s*(?=[A-Za-z_]*$)", prefix)[-1] if prefix else ""
+    head = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s+", element)
+    call = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\(([^()]*)$", prefix)
+    if call and call.group(1) in a.blocks:
+        b = a.blocks[call.group(1)][0]
+        return [Completion(f"{p.name}=", "param", f"parameter of `{b.name}`" +
+                           (f" (default {_src(p.default)})" if p.default else " (required)")) for p in b.params]
+    if head and not re.search(r"=\s*$", element):
+        name = head.group(1)
+        if name in LAYERS and name not in INTERNAL:
+            given = set(re.findall(r"([A-Za-z_]+)=", element))
+            return [Completion(f"{p}=", "param", f"{LAYERS[name].params[p].doc}{param_default(LAYERS[name].params[p])}")
+                    for p in LAYERS[name].params if p not in given]
+        if name in a.blocks:
+            b = a.blocks[name][0]
+            return [Completion(f"{p.name}=", "param", f"parameter of `{b.name}`") for p in b.params]
+    out = [Completion(k, "layer", LAYERS[k].doc) for k in LAYERS if k not in INTERNAL]
+    for name, (b, _) in sorted(a.blocks.items()):
+        params = ", ".join(p.name for p in b.params)
+        out.append(Completion(name, "block", f"block {name}({params})", f"{name}()" if not b.params else None))
+    seen = set()
+    for s in a.symbols:
+        if s.kind == "value" and s.name not in seen:
+            seen.add(s.name)
+            out.append(Completion(s.name, "value", f"named value (line {s.span.line})"))
+    if not prefix.strip():
+        out += [Completion(k, "keyword") for k in KEYWORDS]
+    return out
