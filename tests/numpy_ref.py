@@ -182,6 +182,29 @@ def run(model, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.nd
             y = ACT[op](x0, a)
         elif op == "prelu":  # x if x > 0 else a * x, one slope per channel (C x 1 x 1, or F for a vector)
             y = np.where(x0 > 0, x0, W[f"{n}.slope"] * x0)
+        elif op == "layernorm":  # normalise over the channels (axis 1) at every position; scale, shift per channel
+            c = (slice(None),) + (None,) * (x0.ndim - 2)
+            mu, var = x0.mean(axis=1, keepdims=True), x0.var(axis=1, keepdims=True)
+            y = (x0 - mu) / np.sqrt(var + a["eps"]) * W[f"{n}.scale"][c] + W[f"{n}.bias"][c]
+        elif op == "layerscale":  # one learned factor per channel (C x 1 x 1, or F for a vector)
+            y = x0 * W[f"{n}.scale"]
+        elif op == "droppath":
+            y = x0
+        elif op == "split":  # part i of k equal channel groups
+            k = x0.shape[1] // a["of"]
+            y = x0[:, a["part"] * k:(a["part"] + 1) * k]
+        elif op == "shuffle":  # output channel j*g + i is input channel i*(C/g) + j
+            nb, c, h, w = x0.shape
+            g_ = a["g"]
+            y = np.stack([x0[:, i * (c // g_) + j] for j in range(c // g_) for i in range(g_)], axis=1)
+        elif op == "adaptivepool":  # PyTorch's windows [floor(i n/out), ceil((i+1) n/out)) along each axis
+            (oh, ow), (_, _, h, w) = a["out"], x0.shape
+            y = np.zeros((*x0.shape[:2], oh, ow))
+            for i in range(oh):
+                for j in range(ow):
+                    r0, r1 = i * h // oh, -(-(i + 1) * h // oh)
+                    c0, c1 = j * w // ow, -(-(j + 1) * w // ow)
+                    y[:, :, i, j] = x0[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
         elif op == "concat":
             y = np.concatenate(ins, axis=1)
         elif op == "add":

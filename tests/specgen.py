@@ -140,9 +140,11 @@ class Gen:
         h, w, c = shape
         kinds = ["conv", "conv", "dwconv", "sepconv", "pool"]
         if mode == "keep":
-            kinds += ["bn", "act", "act", "lrn", "dropout", "identity", "conv1", "prelu"]
+            kinds += ["bn", "act", "act", "lrn", "dropout", "identity", "conv1", "prelu", "layernorm", "layerscale",
+                      "droppath", "shuffle"]
         if mode == "any":
-            kinds += ["bn", "act", "lrn", "dropout", "identity", "gap", "conv1", "prelu"]
+            kinds += ["bn", "act", "lrn", "dropout", "identity", "gap", "conv1", "prelu", "layernorm", "split",
+                      "adaptivepool"]
             if h <= 10 and w <= 10:
                 kinds += ["deconv", "upsample"]
         kind = self.pick(kinds)
@@ -196,6 +198,15 @@ class Gen:
                 h * k, w * k, c)
         if kind == "gap":
             return "gap", (1, 1, c)
+        if kind == "split":
+            k = self.pick([k for k in (1, 2, 3, 4) if c % k == 0])
+            i = self.i(0, k - 1)
+            return self.pick((f"split {i} of={k}", f"split(part={i}, of={k})")), (h, w, c // k)
+        if kind == "adaptivepool":
+            oh, ow = self.i(1, h + 2), self.i(1, w + 2)
+            return self.pick((f"adaptivepool {oh}x{ow}", f"adaptivepool out={oh}x{ow}")), (oh, ow, c)
+        if kind == "shuffle":
+            return f"shuffle {self.pick([g for g in range(1, c + 1) if c % g == 0])}", shape
         if kind == "lrn":
             return self.pick(("lrn", f"lrn size={self.pick((1, 3, 5))} alpha=0.001 beta=0.5 k=1")), shape
         return self.same_shape_layer(kind), shape
@@ -209,13 +220,20 @@ class Gen:
             return "identity"
         if kind == "prelu":
             return self.pick(("prelu", "prelu init=0.1"))
+        if kind == "layernorm":
+            return self.pick(("layernorm", "layernorm eps=1e-6"))
+        if kind == "layerscale":
+            return self.pick(("layerscale", "layerscale init=0.5"))
+        if kind == "droppath":
+            return self.pick(("droppath", "droppath 0.2"))
         act = self.pick(ACTS)
         self.features.add("act")
         return "leakyrelu alpha=0.2" if act == "leakyrelu" and self.coin() else act
 
     def layer1(self, shape: Shape) -> tuple[str, Shape]:
         """One layer on a vector."""
-        kind = self.pick(("fc", "fc", "bn", "act", "dropout", "identity", "flatten", "prelu"))
+        kind = self.pick(("fc", "fc", "bn", "act", "dropout", "identity", "flatten", "prelu", "layernorm",
+                          "layerscale"))
         self.features.add(kind if kind != "act" else "act")
         if kind == "fc":
             n = self.i(1, 10)

@@ -141,6 +141,16 @@ def test_one_by_one_convolution_shrinks_channels():
     ("input 8x8x4\nflatten", 0, 0, (256,)),
     # PReLU learns one slope per channel: 64 parameters on 64 channels, no MACs counted (like every activation)
     ("input 56x56x64\nprelu", 64, 0, (56, 56, 64)),
+    # ConvNeXt-T's first LayerNorm2d: a scale and a shift per channel, 2 * 96 = 192 (torchvision conv_tiny
+    # features[0][1]); layer scale: one factor per channel, 96 (CNBlock.layer_scale, 96 x 1 x 1)
+    ("input 56x56x96\nlayernorm eps=1e-6", 192, 0, (56, 56, 96)),
+    ("input 56x56x96\nlayerscale", 96, 0, (56, 56, 96)),
+    # ShuffleNet-v2 x1.0 stage 2 at 28x28: split 116 channels in two halves of 58; shuffle keeps the shape
+    ("input 28x28x116\nsplit 1", 0, 0, (28, 28, 58)),
+    ("input 28x28x116\nshuffle 2", 0, 0, (28, 28, 116)),
+    # torchvision AlexNet's AdaptiveAvgPool2d((6, 6)) after the last pool: 13x13x256 (an input of 416) -> 6x6x256
+    ("input 13x13x256\nadaptivepool 6", 0, 0, (6, 6, 256)),
+    ("input 7x7x96\ndroppath 0.1", 0, 0, (7, 7, 96)),
 ])
 def test_layer_kind_numbers(spec, params, macs, shape):
     m = cnndsl.compile_text(spec)
