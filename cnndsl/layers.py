@@ -1246,6 +1246,169 @@ register(LayerKind(
     group="act",
 ))
 
+# --- modern classifiers: ConvNeXt, ShuffleNet-v2, torchvision's adaptive pooling (issue #11) ---------
+
+
+def _per_channel(shape: Shape) -> tuple[int, ...]:
+    """A per-channel weight that ONNX broadcasts against NCHW (C x 1 x 1) or [N, F] (F)."""
+    return (shape[2], 1, 1) if len(shape) == 3 else (shape[0],)
+
+
+def _lower_layernorm(ctx, node, ins, out, a) -> None:
+    w = [f"{node}.scale", f"{node}.bias"]
+    if len(ins[0]) == 1:
+        ctx.node("LayerNormalization", [ctx.input(0), *w], [ctx.output], axis=-1, epsilon=a["eps"])
+        return
+    h, wd, c = ins[0]
+    nhwc, normed = ctx.tensor("nhwc", ["N", h, wd, c]), ctx.tensor("normed", ["N", h, wd, c])
+    ctx.node("Transpose", [ctx.input(0)], [nhwc], perm=[0, 2, 3, 1])
+    ctx.node("LayerNormalization", [nhwc, *w], [normed], axis=-1, epsilon=a["eps"])
+    ctx.node("Transpose", [normed], [ctx.output], perm=[0, 3, 1, 2])
+
+
+register(LayerKind(
+    name="layernorm",
+    doc="layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d, and nn.LayerNorm "
+        "on channels-last or on a vector): 2C learned (scale, shift)",
+    params={"eps": Param(p_float(0.0), 1e-5, "epsilon (ConvNeXt: 1e-6)")},
+    infer=lambda ins, a: ins[0],
+    weights=lambda ins, out, a: [Weight("scale", (ins[0][-1],), ONES), Weight("bias", (ins[0][-1],), ZEROS)],
+    lower=_lower_layernorm,
+    label=lambda a: "layer norm",
+    group="norm",
+))
+
+register(LayerKind(
+    name="layerscale",
+    doc="multiplies each channel by a learned factor (ConvNeXt's layer scale, CaiT): C parameters",
+    params={"init": Param(p_float(), 1e-6, "the factors' initial value")},
+    infer=lambda ins, a: ins[0],
+    weights=lambda ins, out, a: [Weight("scale", _per_channel(ins[0]), Const(a["init"]))],
+    lower=lambda ctx, node, ins, out, a: ctx.node("Mul", [ctx.input(0), f"{node}.scale"], [ctx.output]),
+    label=lambda a: "layer scale",
+    group="norm",
+))
+
+register(LayerKind(
+    name="droppath",
+    doc="stochastic depth: drops a residual branch while training (rate); an identity at inference",
+    params={"rate": Param(p_float(0.0, 1.0), 0.0, "drop probability")},
+    positional=("rate",),
+    infer=lambda ins, a: ins[0],
+    lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
+    label=lambda a: f"drop path {a['rate']:g}",
+    group="norm",
+))
+
+
+def _split_infer(ins, a) -> Shape:
+    c, k, i = ins[0][-1], a["of"], a["part"]
+    if i >= k:
+        raise ShapeError(f"`split {i} of={k}` asks for part {i} of {k}; the parts are numbered 0 to {k - 1}",
+                         help=f"use `split {k - 1} of={k}` for the last part")
+    if c % k:
+        raise ShapeError(f"`split of={k}` cannot cut {c} channels into {k} equal parts",
+                         help=f"use a divisor of {c} for `of`")
+    return (*ins[0][:-1], c // k)
+
+
+def _lower_split(ctx, node, ins, out, a) -> None:
+    part = ins[0][-1] // a["of"]
+    i64 = dict(dtype=__import__("numpy").int64)
+    ctx.node("Slice", [ctx.input(0), ctx.const("starts", [a["part"] * part], **i64),
+                       ctx.const("ends", [(a["part"] + 1) * part], **i64), ctx.const("axes", [1], **i64)],
+             [ctx.output])
+
+
+register(LayerKind(
+    name="split",
+    doc="one of `of` equal channel groups, numbered from 0 (ShuffleNet-v2's channel split: "
+        "`concat { split 0 | split 1 -> ... }`)",
+    params={"part": Param(p_int(0), REQUIRED, "which part, from 0"),
+            "of": Param(p_int(1), 2, "number of equal parts")},
+    positional=("part",),
+    infer=_split_infer,
+    lower=_lower_split,
+    label=lambda a: f"split {a['part']}/{a['of']}",
+    group="shape",
+))
+
+
+def _shuffle_infer(ins, a) -> Shape:
+    h, w, c = need_3d(ins, "shuffle")
+    if c % a["g"]:
+        raise ShapeError(f"`shuffle g={a['g']}` needs channels divisible by {a['g']}, got {c}",
+                         help=f"use a divisor of {c} for `g`")
+    return ins[0]
+
+
+def _lower_shuffle(ctx, node, ins, out, a) -> None:
+    h, w, c = ins[0]
+    g, i64 = a["g"], dict(dtype=__import__("numpy").int64)
+    grouped, swapped = ctx.tensor("grouped", ["N", g, c // g, h, w]), ctx.tensor("swapped", ["N", c // g, g, h, w])
+    ctx.node("Reshape", [ctx.input(0), ctx.const("groups", [0, g, c // g, h, w], **i64)], [grouped])
+    ctx.node("Transpose", [grouped], [swapped], perm=[0, 2, 1, 3, 4])
+    ctx.node("Reshape", [swapped, ctx.const("shape", [0, c, h, w], **i64)], [ctx.output])
+
+
+register(LayerKind(
+    name="shuffle",
+    doc="channel shuffle (ShuffleNet): the C channels seen as g groups of C/g, transposed, so that channel "
+        "j of group i moves to position j*g + i",
+    params={"g": Param(p_int(), 2, "number of groups g")},
+    positional=("g",),
+    infer=_shuffle_infer,
+    lower=_lower_shuffle,
+    label=lambda a: f"shuffle g={a['g']}",
+    group="shape",
+))
+
+
+def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows along one axis: [floor(i n / out), ceil((i + 1) n / out))."""
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+def _lower_adaptivepool(ctx, node, ins, out, a) -> None:
+    h, w, c = ins[0]
+    oh, ow = a["out"]
+    if (h, w) == (oh, ow):  # torchvision's AlexNet and VGG at 224: nothing to average
+        ctx.node("Identity", [ctx.input(0)], [ctx.output])
+    elif h % oh == 0 and w % ow == 0:  # equal windows that tile the input: a plain average pool
+        k = [h // oh, w // ow]
+        ctx.node("AveragePool", [ctx.input(0)], [ctx.output], kernel_shape=k, strides=k)
+    else:  # uneven or overlapping windows: each window's mean along W, then along H (exact, any size)
+        import numpy as np
+
+        x = ctx.input(0)
+        for axis, n, o, dims in ((3, w, ow, (h, ow, c)), (2, h, oh, (oh, ow, c))):
+            ax = ctx.const(f"axis{axis}", [axis], dtype=np.int64)
+            parts = []
+            for i, (lo, hi) in enumerate(adaptive_bins(n, o)):
+                cut = ctx.tmp(f"cut{axis}_{i}", (h, hi - lo, c) if axis == 3 else (hi - lo, ow, c))
+                mean = ctx.tmp(f"mean{axis}_{i}", (h, 1, c) if axis == 3 else (1, ow, c))
+                ctx.node("Slice", [x, ctx.const(f"lo{lo}", [lo], dtype=np.int64),
+                                   ctx.const(f"hi{hi}", [hi], dtype=np.int64), ax], [cut])
+                ctx.node("ReduceMean", [cut, ax], [mean], keepdims=1)
+                parts.append(mean)
+            y = ctx.output if axis == 2 else ctx.tmp("cols", dims)
+            ctx.node("Concat", parts, [y], axis=axis)
+            x = y
+
+
+register(LayerKind(
+    name="adaptivepool",
+    window="out",
+    doc="adaptive average pooling to a fixed out_h x out_w (PyTorch's AdaptiveAvgPool2d): window i along "
+        "an axis of n covers [floor(i n/out), ceil((i+1) n/out)); any input size, channels unchanged",
+    params={"out": Param(p_size2(), REQUIRED, "output size H x W")},
+    positional=("out",),
+    infer=lambda ins, a: (*a["out"], need_3d(ins, "adaptivepool")[2]),
+    lower=_lower_adaptivepool,
+    label=lambda a: f"adaptive avg pool to {a['out'][0]}x{a['out'][1]}",
+    group="pool",
+))
+
 # --- merges ------------------------------------------------------------------------------------
 
 
