@@ -100,7 +100,8 @@ def _export(tmp_path, name: str, size: int, dynamo: bool = False):
 
 # one model of each family the language can write today, at a small input to keep the run fast
 FAMILIES = [("resnet18", 64), ("mobilenet_v2", 64), ("squeezenet1_1", 64), ("googlenet", 64),
-            ("efficientnet_b0", 64), ("regnet_x_400mf", 64), ("densenet121", 64), ("mnasnet0_5", 64)]
+            ("efficientnet_b0", 64), ("regnet_x_400mf", 64), ("densenet121", 64), ("mnasnet0_5", 64),
+            ("shufflenet_v2_x0_5", 64), ("convnext_tiny", 32)]
 
 
 @pytest.mark.parametrize("name,size", FAMILIES, ids=[n for n, _ in FAMILIES])
@@ -111,6 +112,22 @@ def test_torchvision_exports_import_and_compute_the_same(tmp_path, name, size):
     # every weight of the spec is filled from the model (an initializer shared by value between layers, as
     # the exporter deduplicates equal ones, is counted for each layer that uses it)
     assert imp.params_onnx == imp.model.totals.params
+
+
+def test_convnext_lifts_its_channels_last_block_and_gelu_as_erf(tmp_path):
+    """ConvNeXt's block runs channels-last between two permutes (LayerNorm, two Linear layers, GELU), and the
+    TorchScript exporter at opset 17 writes GELU as x * 0.5 * (1 + erf(x / sqrt 2)): both come back as
+    cnndsl's own kinds, the blocks as one block repeated 3, 3, 9, 3 times (torchvision's convnext_tiny)."""
+    path, n_params = _export(tmp_path, "convnext_tiny", 32)
+    assert "Erf" in {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    spec, imp, err = _import(path)
+    assert err < 1e-5, spec.text
+    assert imp.model.totals.params == n_params  # no batch norm to fold: every parameter comes back
+    body = re.search(r"residual \{\s*(.*?)\s*\}", spec.text, re.S).group(1)
+    assert re.fullmatch(r"dwconv f=7 p=3 -> layernorm -> conv f=1 n=\w+ act=gelu -> conv f=1 n=\w+ -> layerscale",
+                        body), spec.text
+    assert [int(k) for k in re.findall(r"repeat (\d+) \{", spec.text)] == [3, 3, 9, 3], spec.text
+    assert "Erf" not in spec.text and "eps=1e-06" in spec.text
 
 
 def test_resnet50_reads_like_the_zoo(tmp_path):
