@@ -19,6 +19,7 @@ onnxruntime gives the same outputs for the original and the re-exported model.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -120,11 +121,52 @@ def load(path: str, input_shape: tuple[int, ...] | None = None):
             raise ImportFailure(
                 f"the model's input `{inputs[0].name}` has a dynamic dimension {i} ({_dims_text(dims)})",
                 hint="pin it with `--input-shape HxWxC`, e.g. `--input-shape 224x224x3`")
+    _check_sizes(model, [d.dim_value for d in dims])
     _load_external(model, path)
     try:
         return shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as e:
         raise ImportFailure(f"ONNX shape inference fails on the model: {str(e)[:300]}") from None
+
+
+MAX_TENSOR = 2**31  # elements of one weight (cnndsl.model.MAX_PARAMS: 8 GiB of float32)
+MAX_INPUT = 2**28  # values of one input image: 1 GiB of float32 (an 8192 x 8192 x 4 image)
+
+
+def _check_sizes(model, input_dims: list[int]) -> None:
+    """Sizes a hostile file may declare, refused before anything is allocated: a weight's header saying
+    10^12 elements over 16 bytes of data, an input of a million by a million pixels."""
+    from onnx import TensorProto, helper
+
+    per_image = math.prod(input_dims[1:])
+    if per_image > MAX_INPUT:
+        raise ImportFailure(f"the model's input is {' x '.join(map(str, input_dims))}: {per_image:,} values an image, "
+                            f"beyond cnndsl's limit of {MAX_INPUT:,}",
+                            hint="pin a smaller image with `--input-shape HxWxC` if the model allows it")
+    tensors = [*model.graph.initializer, *(a.t for n in model.graph.node if n.op_type == "Constant"
+                                           for a in n.attribute if a.name == "value")]
+    for t in tensors:
+        if any(d < 0 for d in t.dims):
+            raise ImportFailure(f"weight `{t.name}` declares a negative dimension {list(t.dims)}")
+        n = math.prod(t.dims)
+        if n > MAX_TENSOR:
+            raise ImportFailure(f"weight `{t.name}` declares {' x '.join(map(str, t.dims))} = {n:,} elements, beyond "
+                                f"cnndsl's limit of {MAX_TENSOR:,}")
+        if t.data_location == TensorProto.EXTERNAL:
+            continue
+        try:
+            size = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        except (KeyError, ValueError, TypeError):
+            raise ImportFailure(f"weight `{t.name}` has an unknown element type ({t.data_type})") from None
+        if t.raw_data:
+            held = len(t.raw_data) / size
+        else:
+            field = next((f for f in ("float_data", "int64_data", "int32_data", "double_data", "uint64_data",
+                                      "string_data") if len(getattr(t, f))), None)
+            held = len(getattr(t, field)) if field else 0
+        if held != n and not (n == 0 and held == 0):
+            raise ImportFailure(f"weight `{t.name}` declares {' x '.join(map(str, t.dims)) or 'a scalar'} = {n:,} "
+                                f"elements but holds {held:,g}")
 
 
 def _load_external(model, path: str) -> None:

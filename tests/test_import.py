@@ -212,6 +212,47 @@ def test_the_model_itself_and_odd_paths_are_refused(tmp_path, capsys):
     assert cli.main(["import", str(tmp_path / "missing.onnx")]) == 2
 
 
+def _matmul_model(w: onnx.TensorProto, x_dims: list[int]) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, x_dims)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g", [x], [y], [w])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+ABSURD = {
+    # a header declaring 10^12 float32 values (4 TB) over 16 bytes of data
+    "huge-weight": (_matmul_model(onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[10**6, 10**6],
+                                                   raw_data=b"\0" * 16), [1, 10**6]), "1,000,000,000,000 elements"),
+    # a header that does not match its data (16 declared, 4 held)
+    "short-weight": (_matmul_model(onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, 4],
+                                                    raw_data=b"\0" * 16), [1, 4]), "16 elements but holds 4"),
+    "negative-dim": (_matmul_model(onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4, -4]), [1, 4]),
+                     "negative dimension"),
+    # a million by a million RGB image: 3 * 10^12 values before the first layer
+    "huge-input": (_matmul_model(onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1, 1],
+                                                  raw_data=b"\0" * 4), [1, 3, 10**6, 10**6]), "values an image"),
+}
+
+
+@pytest.mark.parametrize("case", ABSURD, ids=list(ABSURD))
+def test_absurd_declared_sizes_are_refused_before_allocation(tmp_path, case):
+    """Refused in a real process whose address space is capped at 3 GiB: allocating what the header declares
+    would fail there (exit 1 with 'out of memory', or a crash), so the message proves it was read first."""
+    import subprocess
+    import sys
+
+    model, says = ABSURD[case]
+    path = tmp_path / "absurd.onnx"
+    path.write_bytes(model.SerializeToString())
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30)); "
+            "from cnndsl import cli; sys.exit(cli.main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, "import", str(path)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert says in r.stderr and "out of memory" not in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "absurd.cnn").exists()
+
+
 def test_external_data_outside_the_models_folder_is_refused(tmp_path, capsys):
     inner = tmp_path / "m"
     inner.mkdir()
