@@ -382,29 +382,40 @@ def _scalar(v, i: int) -> float | None:
     return float(c.reshape(-1)[0]) if c is not None and c.size == 1 else None
 
 
+def _erf_plus_one(add, x: str | None = None):
+    """Add(Erf(x / sqrt 2), 1) (or x * 1/sqrt 2): (x's name, the nodes) or None."""
+    if add is None or add.op != "Add":
+        return None
+    k = next((k for k in (0, 1) if _scalar(add, k) is not None and abs(_scalar(add, k) - 1) < 1e-7), None)
+    erf = add.producer(1 - k) if k is not None else None
+    div = erf.producer(0) if erf is not None and erf.op == "Erf" else None
+    if div is None or _scalar(div, 1) is None or not (add.sole_consumer and erf.sole_consumer):
+        return None
+    want = math.sqrt(2) if div.op == "Div" else 1 / math.sqrt(2) if div.op == "Mul" else None
+    if want is None or abs(_scalar(div, 1) - want) > 1e-6 or (x is not None and div.input_name(0) != x):
+        return None
+    return div.input_name(0), [add, erf, div]
+
+
 def _lift_gelu(v):
-    """Gelu, or PyTorch's export below opset 20: Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)."""
+    """Gelu, or x * Phi(x) as PyTorch writes it below opset 20: Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)
+    from the TorchScript exporter, Mul(x, Mul(Add(...), 0.5)) from the dynamo exporter."""
     if v.op == "Gelu":
         return Lifted({}) if v.attr("approximate", "none") == "none" else None
     for i in (0, 1):
         inner = v.producer(1 - i)
-        if _scalar(v, i) is None or abs(_scalar(v, i) - 0.5) > 1e-7 or inner is None or inner.op != "Mul":
+        if inner is None or inner.op != "Mul" or not inner.sole_consumer:
             continue
-        for j in (0, 1):
-            add = inner.producer(1 - j)
-            x = inner.input_name(j)
-            if add is None or add.op != "Add":
+        leaves = [(v, i), (inner, 0), (inner, 1)]
+        for half in leaves:
+            c = _scalar(*half)
+            if c is None or abs(c - 0.5) > 1e-7:
                 continue
-            k = next((k for k in (0, 1) if _scalar(add, k) is not None and abs(_scalar(add, k) - 1) < 1e-7), None)
-            erf = add.producer(1 - k) if k is not None else None
-            div = erf.producer(0) if erf is not None and erf.op == "Erf" else None
-            if div is None or div.op != "Div" or div.input_name(0) != x or _scalar(div, 1) is None:
-                continue
-            if abs(_scalar(div, 1) - math.sqrt(2)) > 1e-6:
-                continue
-            chain = [inner, add, erf, div]
-            if all(n.sole_consumer for n in chain[:3]):
-                return Lifted({}, absorbs=chain, inputs=(x,))
+            rest = [lf for lf in leaves if lf != half]
+            for a, b in (rest, rest[::-1]):
+                found = _erf_plus_one(a[0].producer(a[1]))
+                if found is not None and b[0].input_name(b[1]) == found[0] and b[0].const(b[1]) is None:
+                    return Lifted({}, absorbs=[inner, *found[1]], inputs=(found[0],))
     return None
 
 

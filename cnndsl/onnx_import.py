@@ -293,6 +293,7 @@ class _Importer:
             t = vi.type.tensor_type
             if t.HasField("shape"):
                 self.dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        self._split_to_slices()
         self._fold_shapes()
         self.producer = {o: n for n in g.node for o in n.output}
         self.consumers: dict[str, list] = defaultdict(list)
@@ -303,6 +304,42 @@ class _Importer:
         self.input = next(i.name for i in g.input if i.name not in inits)
         self.outputs = [o.name for o in g.output]
         self._layouts()
+
+    def _split_to_slices(self) -> None:
+        """A Split into several outputs (the dynamo exporter's `x.chunk(2, 1)`) becomes one Slice an output, so
+        that each part is a layer of its own (`split i of=k`)."""
+        from onnx import helper, numpy_helper
+
+        g = self.model.graph
+        if not any(n.op_type == "Split" for n in g.node):
+            return
+        nodes = []
+        for n in g.node:
+            d = self.dims.get(n.input[0]) if n.op_type == "Split" and n.input else None
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            axis = int(attrs.get("axis", 0))
+            if d is None or not -len(d) <= axis < len(d) or d[axis] is None:
+                nodes.append(n)
+                continue
+            sizes = self.consts.get(n.input[1]) if len(n.input) > 1 and n.input[1] else attrs.get("split")
+            k = len(n.output)
+            sizes = [int(x) for x in sizes] if sizes is not None else (
+                [d[axis] // k] * k if d[axis] % k == 0 else None)
+            if sizes is None or len(sizes) != k or sum(sizes) != d[axis]:
+                nodes.append(n)
+                continue
+            lo = 0
+            for i, (out, size) in enumerate(zip(n.output, sizes, strict=True)):
+                names = [f"{out}/cnndsl_{w}" for w in ("starts", "ends", "axes")]
+                for name, v in zip(names, ([lo], [lo + size], [axis]), strict=True):
+                    self.consts[name] = np.array(v, np.int64)
+                    g.initializer.append(numpy_helper.from_array(self.consts[name], name))
+                sl = helper.make_node("Slice", [n.input[0], *names], [out], name=f"{n.name}_{i}")
+                sl.metadata_props.extend(n.metadata_props)
+                nodes.append(sl)
+                lo += size
+        del g.node[:]
+        g.node.extend(nodes)
 
     def _fold_shapes(self) -> None:
         """Evaluate the small integer computations that exporters write for sizes (Shape -> Gather -> Div ->
