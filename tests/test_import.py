@@ -331,12 +331,14 @@ CAMPAIGN = sorted(m for m in torchvision.models.list_models(module=torchvision.m
 CAMPAIGN_SIZE = {"inception_v3": 96, "alexnet": 224, **{m: 224 for m in CAMPAIGN if m.startswith("vgg")}}
 
 
-@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
-@pytest.mark.parametrize("name", CAMPAIGN)
-def test_every_torchvision_classifier_imports_and_round_trips(tmp_path, name, dynamo):
-    """Outputs within 1e-5 relative of the original in onnxruntime, and every weight of the spec filled from
-    the model's initializers (docs/import.md lists what passes and what does not, and why)."""
-    path, _ = _export(tmp_path, name, CAMPAIGN_SIZE.get(name, 64), dynamo=dynamo)
-    spec, imp, err = _import(path)
-    assert err < 1e-5, spec.text
-    assert imp.params_onnx == imp.model.totals.params
+if CAMPAIGN:  # defined only for the long run, so the normal one shows no empty-parameter skips
+
+    @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+    @pytest.mark.parametrize("name", CAMPAIGN)
+    def test_every_torchvision_classifier_imports_and_round_trips(tmp_path, name, dynamo):
+        """Outputs within 1e-5 relative of the original in onnxruntime, and every weight of the spec filled
+        from the model's initializers (docs/import.md lists what passes and what does not, and why)."""
+        path, _ = _export(tmp_path, name, CAMPAIGN_SIZE.get(name, 64), dynamo=dynamo)
+        spec, imp, err = _import(path)
+        assert err < 1e-5, spec.text
+        assert imp.params_onnx == imp.model.totals.params
