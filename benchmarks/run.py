@@ -365,9 +365,22 @@ What profiling found, and what was changed (cProfile; before -> after on this ma
   internal transformer while LALR parses, with spans computed from the children as propagate_positions
   would (`keep_all_tokens`, so the `{`, `)` and keywords that start or end a node are seen): 0.65-0.9 s.
   ASTs and diagnostics are identical on every spec, 2,200 mutated specs and 800 generated ones.
-- Grammar analysis (LALR tables) cost 40-60 ms of every run; the analysed grammar is now cached in the
-  user's cache folder (`$XDG_CACHE_HOME/cnndsl`, or `~/.cache/cnndsl`), keyed by the grammar text and
-  the lark and Python versions, written atomically: 8 ms to load.
+- Grammar analysis (LALR tables) cost 40-60 ms of every run. The cache meant to keep it was never
+  read: `Lark.load(f, transformer=...)` does not take a transformer, the error was swallowed, and the
+  tables were rebuilt on every run (65 ms for `parser()` in process); had it been read, it would have
+  unpickled whatever file sat in the user's cache folder. The cache is now lark's own serialised tables
+  (`memo_serialize`, what its standalone generator writes) stored as JSON, never a pickle, loaded with
+  `Lark._load_from_dict` (`$XDG_CACHE_HOME/cnndsl`, or `~/.cache/cnndsl`, keyed by the grammar text and
+  the lark and Python versions, written atomically, ignored when not owned by the user): `parser()` 65 ms
+  -> 7.9 ms; `cnndsl check specs/lenet5.cnn`, whole process, median of 9: 364 ms -> 304 ms (measured
+  while the machine's load average was 7-9).
+- Hostile specs (issue #15; `/usr/bin/time -f "%e s %M KB" cnndsl check X.cnn`, load average 7-9, so
+  times are 3-4x an idle machine's): 5 MB of blank lines 1.3 s and 54 MB (was 4.8 GB: the grammar's
+  whitespace terminals repeated an alternation group, and Python's `re` keeps a backtracking frame per
+  repetition); `repeat 1000000000 { }` 3.2 s, 40 MB (never finished); nested empty repeats 4.8 s; an
+  empty block doubled 30 times 20 s, 176 MB (never finished; each of the 250,000 calls the budget
+  allows costs about 80 us here); 40,000 bad lines 8.2 s, 90 MB (was 58 s: the renderer split the file
+  for every diagnostic).
 - Garbage collection: compiling allocates many small objects that stay alive, and the cyclic collector
   rescanned them as they piled up, so time per layer grew with the size (30,000 layers: 6.9 s; 3.3 s
   with the collector paused during compile, `cnndsl.model`).

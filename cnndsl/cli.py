@@ -7,6 +7,7 @@ unreadable file), 3 internal error (a bug in cnndsl: please report it with the t
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import traceback
 
@@ -14,6 +15,7 @@ from . import __version__
 from .diagnostics import CompileError, render
 from .ir import MAX_NODES
 from .model import check_limits
+from .safeio import FileProblem
 from .util import decimal_bytes as _kb
 from .util import fmt_shape, prod
 from .util import show as _show
@@ -34,10 +36,50 @@ def _shape_arg(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+MAX_SHOWN_DIAGNOSTICS = 200  # more scroll past a terminal; JSON has them all
+MAX_THREADS = 256  # onnxruntime crashes (100,000) or hangs (3,000) on absurd thread counts
+MAX_COUNT = 10**6  # runs, repeats, top classes
+MAX_SEED = 2**63 - 1
+
+
+def _whole(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi, refused in one line otherwise."""
+
+    def whole(text: str) -> int:
+        t = text.strip().replace("_", "")
+        if not t.lstrip("-").isdigit() or len(t) > 30 or not lo <= int(t) <= hi:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo:,} to {hi:,}, got {text[:40]!r}")
+        return int(t)
+
+    return whole
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v <= 10**6:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds such as 60, got {text[:40]!r}")
+    return v
+
+
+def _add_timeout(p: argparse.ArgumentParser, default: float, what: str) -> None:
+    p.add_argument("--timeout", type=_seconds, default=default, metavar="SECONDS",
+                   help=f"stop {what} after this long, with a message (default {default:g})")
+
+
+def _add_import_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-import", action="append", metavar="DIR",
+                   help="let `import \"...\"` read specs from DIR too (repeatable); by default imports stay inside the "
+                        "spec's folder tree and the bundled libraries")
+
+
 def _add_spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the .cnn spec")
+    _add_import_arg(p)
     p.add_argument("--input", type=_shape_arg, metavar="HxWxC", help="override the spec's input shape")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N",
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N",
                    help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
 
 
@@ -54,6 +96,7 @@ def _add_diagram_args(p: argparse.ArgumentParser) -> None:
                    help="draw N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
     p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
                    help="layout direction: TB top to bottom (default), LR left to right")
+    _add_timeout(p, 60, "Graphviz's layout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,18 +148,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the input: one image as H x W x C (the notes' layout; H x W for one channel) or a batch "
                         "as N x C x H x W (ONNX's layout), told apart by their shapes; default: random normal "
                         "values from --seed")
-    p.add_argument("--batch", type=int, default=1, metavar="N", help="batch size of the random input (default 1)")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show for a vector output (default 5)")
-    p.add_argument("--repeat", type=int, default=10, metavar="R",
+    p.add_argument("--batch", type=_whole(1, 2**31), default=1, metavar="N",
+                   help="batch size of the random input (default 1)")
+    p.add_argument("--top", type=_whole(1, MAX_COUNT), default=5, metavar="K",
+                   help="classes to show for a vector output (default 5)")
+    p.add_argument("--repeat", type=_whole(0, MAX_COUNT), default=10, metavar="R",
                    help="timed runs after a warm-up run; the latency is their median (default 10)")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_timeout(p, 60, "a run that takes too long (an .onnx model can loop forever)")
+    _add_import_arg(p)
     _add_weight_args(p)
     p = sub.add_parser("weights", help="list the weight tensors a spec expects (names, shapes); -o writes a template")
     _add_spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
-    p.add_argument("--seed", type=int, default=0, help="seed of the template's He uniform weights (default 0)")
+    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
+                   help="seed of the template's He uniform weights (default 0)")
     _add_limit_args(p)
+    p = sub.add_parser(
+        "import", help="write an ONNX CNN as a readable spec (.cnn) and its weights (.npz)",
+        description="Import an ONNX CNN (torch.onnx.export, tf2onnx, ...): conv/bn/act patterns, residuals, "
+                    "branches and repeated blocks become a spec; its weights go to an .npz that `cnndsl compile "
+                    "--weights` takes. Nothing is written unless the spec computes what the model computes.")
+    p.add_argument("file", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", metavar="OUT.cnn",
+                   help="the spec (default: the model's name with .cnn, beside it)")
+    p.add_argument("--weights-out", metavar="W.npz", help="the weights (default: the spec's name with .npz)")
+    p.add_argument("--input-shape", type=_shape_arg, metavar="HxWxC",
+                   help="pin the model's dynamic input dimensions, e.g. 224x224x3")
+    p.add_argument("--name", help="the network's name in the spec (default: the model's file name)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip running both models in onnxruntime to check they agree (faster)")
     p = sub.add_parser(
         "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
         description="Time specs (exported in memory) or .onnx models in onnxruntime: for each batch size, warm-up "
@@ -125,15 +187,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or an .onnx model; give several to compare")
     p.add_argument("--batch", type=_batches_arg, default=[1, 8, 32], metavar="B,B,...",
                    help="batch sizes (default 1,8,32)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
+    p.add_argument("--threads", type=_whole(0, MAX_THREADS), default=0, metavar="N",
                    help="onnxruntime intra-op threads (default 0: onnxruntime's choice, one per core)")
-    p.add_argument("--warmup", type=int, default=2, metavar="W", help="untimed runs per batch size first (default 2)")
-    p.add_argument("--runs", type=int, default=10, metavar="R", help="timed runs per batch size (default 10)")
+    p.add_argument("--warmup", type=_whole(0, MAX_COUNT), default=2, metavar="W",
+                   help="untimed runs per batch size first (default 2)")
+    p.add_argument("--runs", type=_whole(1, MAX_COUNT), default=10, metavar="R",
+                   help="timed runs per batch size (default 10)")
     p.add_argument("--providers", metavar="P,P,...",
                    help="onnxruntime execution providers in order of preference: cpu (default), cuda, tensorrt, "
                         "or any full name such as OpenVINOExecutionProvider; GPU ones need onnxruntime-gpu")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
-    p.add_argument("--max-layers", type=int, default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_timeout(p, 600, "the whole benchmark")
+    _add_import_arg(p)
     _add_weight_args(p)
     return ap
 
@@ -157,7 +223,7 @@ def _bytes_arg(text: str) -> int:
 def _add_limit_args(p: argparse.ArgumentParser) -> None:
     from .model import MAX_MEMORY, MAX_PARAMS
 
-    p.add_argument("--max-params", type=int, default=MAX_PARAMS, metavar="N",
+    p.add_argument("--max-params", type=_whole(0, 2**60), default=MAX_PARAMS, metavar="N",
                    help=f"refuse, before allocating anything, a network with more parameters (default {MAX_PARAMS:,})")
     p.add_argument("--max-memory", type=_bytes_arg, default=MAX_MEMORY, metavar="SIZE",
                    help="refuse a network whose float32 weights and activations need more (default 16G; K, M, G, T "
@@ -166,7 +232,7 @@ def _add_limit_args(p: argparse.ArgumentParser) -> None:
 
 def _add_weight_args(p: argparse.ArgumentParser) -> None:
     _add_limit_args(p)
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
                    help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for "
                         "batch norm; the same spec and seed give the same bytes (default 0)")
     w = p.add_mutually_exclusive_group()
@@ -179,9 +245,12 @@ def _load(args, path: str | None = None):
 
     path = path or args.file
     try:
-        return compile_file(path, getattr(args, "input", None), args.max_layers)
+        return compile_file(path, getattr(args, "input", None), args.max_layers,
+                            getattr(args, "allow_import", None) or ())
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
+    except FileProblem as e:
+        raise UsageError(str(e)) from None
 
 
 def _print_warnings(model, fmt: str) -> None:
@@ -237,29 +306,31 @@ def draw(model, out: str, args) -> int:
     from .backends import dot
 
     try:
-        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir)
+        done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir,
+                               timeout=getattr(args, "timeout", None) or 60)
     except OSError as e:
-        raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
-    except dot.RenderError as e:  # our DOT text is always valid, so this is a bug or a broken Graphviz
-        print(f"cnndsl: internal error: {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+        raise UsageError(f"cannot write `{getattr(out, 'path', out)}`: {e.strerror or e}") from None
+    except dot.RenderError as e:  # our DOT text is valid: Graphviz ran out of time or memory
+        return _fail(str(e))
     if done.image:
         print(f"wrote {done.path}")
     else:
-        print(f"cnndsl: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {out}; "
+        print(f"cnndsl: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {getattr(out, 'path', out)}; "
               f"{dot.INSTALL_HINT}", file=sys.stderr)
     return EXIT_OK
 
 
-def _check_output(out: str) -> None:
-    """Refuse an unknown format or a missing folder before compiling, as a usage error."""
+def _check_output(out: str, inputs=()):
+    """Refuse an unknown format or an unusable path before compiling, as a usage error; the checked Target."""
     from .backends.dot import FormatError, output_format
 
+    target = _writable(out, inputs)
     try:
-        output_format(out)
+        if not target.stream or target.path.suffix:
+            output_format(out)
     except FormatError as e:
         raise UsageError(str(e)) from None
-    _writable(out)
+    return target
 
 
 def cmd_render(args) -> int:
@@ -269,7 +340,7 @@ def cmd_render(args) -> int:
 
     out = args.output or str(Path(args.file).with_suffix(".svg"))
     if out != "-":
-        _check_output(out)
+        out = _check_output(out, [args.file])
     m = _load(args)
     _print_warnings(m, args.format)
     if out == "-":
@@ -288,14 +359,18 @@ def _fail(message: str, details=()) -> int:
 
 def _export(args, m):
     """The ONNX model of `m` with the weights the options ask for, or None after reporting a bad weights file."""
-    import os
 
     from .backends import onnx as ob
 
-    if args.weights and not os.path.isfile(args.weights):
-        raise UsageError(f"cannot read `{args.weights}`: no such file")
+    if args.weights:
+        from .safeio import check_readable
+
+        check_readable(args.weights, "weights archive")  # a FileProblem is a usage error
     try:
-        return ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+        ex = ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+        for w in ex.warnings:
+            print(f"cnndsl: warning: `{args.weights}`: {w}", file=sys.stderr)
+        return ex
     except ob.WeightsError as e:
         _fail(f"{e}; nothing written", e.problems)
         return None
@@ -303,23 +378,23 @@ def _export(args, m):
         raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
 
 
-def _writable(out: str) -> None:
-    import os
+def _writable(out: str, inputs=()):
+    """The checked output (cnndsl.safeio.Target): never an input, a folder, or a device it would replace."""
+    from .safeio import output_target
 
-    folder = os.path.dirname(out) or "."
-    if not os.path.isdir(folder):
-        raise UsageError(f"cannot write `{out}`: the folder `{folder}` does not exist")
-    if os.path.isdir(out):
-        raise UsageError(f"cannot write `{out}`: it is a folder")
+    try:
+        return output_target(out, [i for i in inputs if i])
+    except FileProblem as e:
+        raise UsageError(str(e)) from None
 
 
 def cmd_compile(args) -> int:
     from pathlib import Path
 
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
-    _writable(out)
+    out = _writable(out, [args.file, args.weights])
     if args.svg:
-        _check_output(args.svg)
+        args.svg = _check_output(args.svg, [args.file, args.weights, out.path])
     m = _load(args)
     _print_warnings(m, args.format)
     check_limits(m, args.max_params, args.max_memory)
@@ -355,6 +430,13 @@ def _open_model(path: str, args, batch: int, open_session):
     if Path(path).suffix.lower() == ".onnx":
         if args.weights or args.no_weights:
             raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
+        from . import foreign
+
+        try:  # what the file declares, before onnxruntime allocates it
+            args.feed = foreign.inspect(path, batch, args.max_memory)
+        except foreign.ForeignError as e:
+            _fail(str(e))
+            return None
         try:
             return open_session(path), None
         except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors for bad files
@@ -371,25 +453,31 @@ def _open_model(path: str, args, batch: int, open_session):
         return open_session(ex.to_bytes()), m
     import tempfile  # too big for one message: onnxruntime reads it from files
 
-    with tempfile.TemporaryDirectory() as d:
+    from . import safeio
+
+    with safeio.temp_dir(tempfile.gettempdir()) as d:
         ob.save(ex, Path(d) / "model.onnx", external=True, check=False)
         return open_session(str(Path(d) / "model.onnx")), m
 
 
 def cmd_run(args) -> int:
-    import os
 
-    import numpy as np
     import onnxruntime as ort
 
+    from . import archives, foreign, safeio
     from .backends import runtime
 
-    if not os.path.isfile(args.file):
-        why = "it is a folder" if os.path.isdir(args.file) else "no such file"
-        raise UsageError(f"cannot read `{args.file}`: {why}")
-    if args.batch < 1 or args.top < 1 or args.repeat < 0:
-        raise UsageError("--batch and --top must be at least 1, --repeat at least 0")
-    opened = _open_model(args.file, args, args.batch,
+    safeio.check_readable(args.file, "spec or ONNX model")
+
+    batch = args.batch
+    if args.array:  # the array's real batch counts against --max-memory, before anything is loaded
+        try:
+            shape, _ = archives.npy_header(args.array, args.max_memory)
+        except archives.ArchiveError as e:
+            return _fail(str(e))
+        batch = shape[0] if len(shape) in (2, 4) else 1
+    args.feed = None
+    opened = _open_model(args.file, args, batch,
                          lambda src: ort.InferenceSession(src, providers=["CPUExecutionProvider"]))
     if opened is None:
         return EXIT_SPEC
@@ -397,28 +485,30 @@ def cmd_run(args) -> int:
     inp = session.get_inputs()[0]
     if args.array:
         try:
-            x = np.load(args.array, allow_pickle=False)
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-            raise UsageError(f"cannot read `{args.array}`: {e.strerror or e}") from None
-        except (ValueError, OSError, EOFError) as e:
-            return _fail(f"`{args.array}` is not a NumPy .npy array: {e}")
-        if not isinstance(x, np.ndarray):
-            return _fail(f"`{args.array}` is an .npz archive; give one array as .npy")
-        try:
+            x = archives.load_npy(args.array, args.max_memory)
             x, how = runtime.fit_input(x, list(inp.shape))
-        except runtime.InputError as e:
-            return _fail(f"`{args.array}`: {e}")
+        except (archives.ArchiveError, runtime.InputError) as e:
+            return _fail(f"`{args.array}`: {e}" if isinstance(e, runtime.InputError) else str(e))
         how = f"`{args.array}`, read as {how}"
+        if args.feed is not None:
+            x = x.astype(args.feed.dtype, copy=False)
+    elif args.feed is not None:
+        x = foreign.random_feed(args.feed, args.batch, args.seed)
+        how = f"random values, seed {args.seed}"
     else:
         x = runtime.random_input(list(inp.shape), args.batch, args.seed)
         how = f"random normal values, seed {args.seed}"
-    outs, timing = runtime.run(session, {inp.name: x}, args.repeat)
-    print(f"{args.file}: input `{inp.name}` {fmt_shape(x.shape, ' x ')} (N x C x H x W): {how}"
-          if x.ndim == 4 else f"{args.file}: input `{inp.name}` {fmt_shape(x.shape, ' x ')} (N x F): {how}")
+    try:
+        with safeio.deadline(args.timeout, f"running `{args.file}`"):
+            outs, timing = runtime.run(session, {inp.name: x}, args.repeat)
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors when a model fails
+        return _fail(f"onnxruntime failed while running `{args.file}`: {foreign._short(e)}")
+    layout = {4: " (N x C x H x W)", 2: " (N x F)"}.get(x.ndim, "")
+    print(f"{args.file}: input `{inp.name}` {fmt_shape(x.shape, ' x ') or 'scalar'}{layout}: {how}")
     for o, y in zip(session.get_outputs(), outs, strict=True):
         print("\n".join(runtime.describe_output(o.name, y, args.top)))
     if timing.runs:
-        print(f"latency: {timing.median_ms:.3g} ms, median of {timing.runs} runs (batch {x.shape[0]}, "
+        print(f"latency: {timing.median_ms:.3g} ms, median of {timing.runs} runs (batch {x.shape[0] if x.ndim else 1}, "
               f"onnxruntime {ort.__version__}, CPU)")
     return EXIT_OK
 
@@ -427,7 +517,7 @@ def cmd_weights(args) -> int:
     from .backends import onnx as ob
 
     if args.output:
-        _writable(args.output)
+        args.output = _writable(args.output, [args.file])
     m = _load(args)
     _print_warnings(m, args.format)
     if args.output:  # the template holds every weight
@@ -447,9 +537,9 @@ def cmd_weights(args) -> int:
         try:
             n = ob.save_weights(m, args.output, args.seed)
         except OSError as e:
-            raise UsageError(f"cannot write `{args.output}`: {e.strerror or e}") from None
-        print(f"wrote {args.output}: {n} arrays (He uniform from seed {args.seed}); replace them with trained values "
-              f"and pass it to `cnndsl compile --weights`")
+            raise UsageError(f"cannot write `{args.output.path}`: {e.strerror or e}") from None
+        print(f"wrote {args.output.path}: {n} arrays (He uniform from seed {args.seed}); replace them with trained "
+              f"values and pass it to `cnndsl compile --weights`")
     return EXIT_OK
 
 
@@ -484,9 +574,10 @@ def cmd_bench(args) -> int:
 
     if args.runs < 1 or args.warmup < 0 or args.threads < 0:
         raise UsageError("--runs must be at least 1, --warmup and --threads at least 0")
+    from .safeio import check_readable
+
     for f in args.files:
-        if not os.path.isfile(f):
-            raise UsageError(f"cannot read `{f}`: " + ("it is a folder" if os.path.isdir(f) else "no such file"))
+        check_readable(f, "spec or ONNX model")
     try:
         providers = bench.provider_names(args.providers)
     except bench.BenchError as e:
@@ -500,8 +591,11 @@ def cmd_bench(args) -> int:
             sys.stderr.write(text + "\n")
         sys.stderr.flush()
 
+    from . import foreign, safeio
+
     models = []
     for path in args.files:
+        args.feed = None
         loaded = _bench_session(path, args, providers)
         if loaded is None:
             return EXIT_SPEC
@@ -514,7 +608,12 @@ def cmd_bench(args) -> int:
             label = f"bench: {result.file}, batch {b}"
             show(label + " ...")
             progress = (lambda i, n, label=label: show(f"{label}: run {i}/{n}")) if tty else None
-            result.results.append(bench.measure(sess, b, args.warmup, args.runs, args.seed, progress))
+            try:
+                with safeio.deadline(args.timeout, "the benchmark"):
+                    result.results.append(bench.measure(sess, b, args.warmup, args.runs, args.seed, progress))
+            except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors when a model fails
+                show("", final=True)
+                return _fail(f"onnxruntime failed while running `{path}` at batch {b}: {foreign._short(e)}")
         models.append(result)
     show("", final=True)
     import onnxruntime as ort
@@ -531,11 +630,95 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "summary": cmd_summary, "layers": cmd_layers, "render": cmd_render,
-            "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
+def cmd_import(args) -> int:
+    import os
+    from pathlib import Path
+
+    from . import onnx_import as oi
+    from .backends.dot import write_atomic
+
+    src = Path(args.file)
+    if not src.is_file():
+        raise UsageError(f"cannot read `{args.file}`: " + ("not a regular file" if src.exists() else "no such file"))
+    if src.stat().st_size > oi.MAX_ONNX_BYTES:
+        raise UsageError(f"`{args.file}` is larger than {oi.MAX_ONNX_BYTES >> 30} GB")
+    out = Path(args.output or src.with_suffix(".cnn"))
+    wout = Path(args.weights_out or out.with_suffix(".npz"))
+    for o in (out, wout):
+        _writable(str(o))
+        if o.exists() and os.path.samefile(o, src):
+            raise UsageError(f"`{o}` is the model being imported; choose another output with -o/--weights-out")
+    try:
+        proto = oi.load(str(src), args.input_shape)
+        spec = oi.import_model(proto, args.name or src.stem)
+        imp = oi.bind_weights(spec, str(out))
+        err = None if args.no_verify else oi.verify(imp, str(src))
+    except oi.ImportFailure as e:
+        print(f"cnndsl: error: {args.file}: {e}", file=sys.stderr)
+        for line in e.problems:
+            print(f"  {line}", file=sys.stderr)
+        if e.hint:
+            print(f"  help: {e.hint}", file=sys.stderr)
+        print("nothing was written", file=sys.stderr)
+        return EXIT_SPEC
+    if err is not None and err > oi.TOLERANCE:
+        print(f"cnndsl: error: {args.file}: the imported spec's outputs differ from the model's by {err:.2e} "
+              f"(relative), more than {oi.TOLERANCE:g}; nothing was written (a bug in `cnndsl import`: please "
+              "report it with the model)", file=sys.stderr)
+        return EXIT_SPEC
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **imp.weights)
+    write_atomic(wout, buf.getvalue())
+    write_atomic(out, spec.text.encode())
+    t = imp.model.totals
+    lines = spec.text.count("\n")
+    print(f"wrote {out}: {lines} lines, {len(imp.model.layers)} layers, {t.params:,} parameters, {t.macs:,} MACs")
+    print(f"wrote {wout}: {len(imp.weights)} arrays, {imp.params_onnx:,} numbers from the model's initializers")
+    for note in spec.notes:
+        print(f"note: {note}")
+    if err is not None:
+        print(f"onnxruntime agrees: the largest relative difference of the outputs is {err:.1e}")
+    print(f"next: cnndsl compile {out} --weights {wout}")
+    return EXIT_OK
+
+
+COMMANDS = {"import": cmd_import, "check": cmd_check, "summary": cmd_summary, "layers": cmd_layers,
+            "render": cmd_render, "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is not None:  # called from Python (the tests): no signal handlers, stdout left to the caller
+        return _main(argv)
+    from . import safeio
+
+    safeio.install_signal_handlers()  # SIGTERM/SIGHUP: kill children, remove temporaries, exit 128+N
+    try:
+        code = _main(None)
+    finally:
+        safeio.cleanup()
+    try:
+        sys.stdout.flush()
+    except OSError as e:  # e.g. `> /dev/full`
+        return _stdout_failed(e) if code == EXIT_OK else code
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
+    from . import safeio
+
+    try:
+        return _command(argv)
+    finally:
+        for n in safeio.notices:
+            print(f"cnndsl: note: {n}", file=sys.stderr)
+        safeio.notices.clear()
+
+
+def _command(argv: list[str] | None) -> int:
     ap = build_parser()
     try:
         args = ap.parse_args(argv)
@@ -549,20 +732,50 @@ def main(argv: list[str] | None = None) -> int:
 
             print(dumps(e.diagnostics), file=sys.stderr)
         else:
-            for d in e.diagnostics:
+            for d in e.diagnostics[:MAX_SHOWN_DIAGNOSTICS]:
                 print(render(d, e.sources, args.format), file=sys.stderr)
+            if len(e.diagnostics) > MAX_SHOWN_DIAGNOSTICS:
+                print(f"... and {len(e.diagnostics) - MAX_SHOWN_DIAGNOSTICS:,} more (`--format json` lists them all)",
+                      file=sys.stderr)
             n = sum(d.severity == "error" for d in e.diagnostics)
             print(f"{n} error{'s' if n != 1 else ''} in {getattr(args, 'file', 'the spec')}", file=sys.stderr)
         return EXIT_SPEC
     except UsageError as e:
         print(f"cnndsl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except FileProblem as e:
+        print(f"cnndsl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except MemoryError:
+        print("cnndsl: error: out of memory; the network or the input is too large for this machine (see "
+              "--max-memory and --max-layers)", file=sys.stderr)
+        return EXIT_SPEC
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            return _internal()
+        return _stdout_failed(e)  # outputs report their own write errors: this is standard output
     except Exception:  # noqa: BLE001 - anything else is a bug in cnndsl, shown as one
-        print("cnndsl: internal error: this is a bug in cnndsl, not in your spec; please report it with the "
-              "spec and this traceback:", file=sys.stderr)
-        traceback.print_exc()
-        return EXIT_INTERNAL
+        return _internal()
+
+
+def _internal() -> int:
+    print("cnndsl: internal error: this is a bug in cnndsl, not in your spec; please report it with the "
+          "spec and this traceback:", file=sys.stderr)
+    traceback.print_exc()
+    return EXIT_INTERNAL
+
+
+def _stdout_failed(e: OSError) -> int:
+    """Standard output cannot take more (`> /dev/full`): say so once, and keep Python from saying it again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (captured by a caller)
+        pass
+    print(f"cnndsl: error: cannot write to standard output: {e.strerror or e}", file=sys.stderr)
+    return EXIT_USAGE

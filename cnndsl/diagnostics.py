@@ -7,6 +7,7 @@ exactly as written, a caret span, then notes and a help line.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 
@@ -65,9 +66,26 @@ class CompileError(Exception):
         return "\n".join(render(d, self.sources, "concise") for d in self.diagnostics)
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if c != 0x09}
+MAX_SHOWN = 160  # characters of a source line shown around the caret
+
+
+def clean(text: str) -> str:
+    """Text safe for a terminal: control characters (escape sequences, form feeds, ...) shown as `\\xNN`."""
+    return text.translate(_CONTROL)
+
+
+@functools.lru_cache(maxsize=8)
+def _lines(text: str) -> list[str]:
+    # NOTE: split on "\n" only, as the parser counts lines (str.splitlines also breaks at form feeds and
+    # Unicode line separators, which showed the wrong line), and once per file, not once per diagnostic
+    # (40,000 diagnostics re-splitting a 240 KB file took 58 s). A str caches its hash, so the lookup is cheap.
+    return [ln.removesuffix("\r") for ln in text.split("\n")]
+
+
 def _header(d: Diagnostic) -> str:
     where = f"{d.span.file}:{d.span.line}:{d.span.col}: " if d.span else ""
-    return f"{where}{d.severity}[{d.code}]: {d.message}"
+    return clean(f"{where}{d.severity}[{d.code}]: {d.message}")
 
 
 def render(d: Diagnostic, sources: dict[str, str], fmt: str = "full") -> str:
@@ -77,14 +95,21 @@ def render(d: Diagnostic, sources: dict[str, str], fmt: str = "full") -> str:
     out = [_header(d)]
     text = sources.get(d.span.file) if d.span else None
     if d.span and text is not None:
-        lines = text.splitlines() or [""]
+        lines = _lines(text)
         line_no = min(max(d.span.line, 1), len(lines))
         src = lines[line_no - 1].replace("\t", " ")
         gutter = " " * len(str(line_no))
         start = min(max(d.span.col, 1), len(src) + 1)
         end = d.span.end_col if d.span.end_line == d.span.line else len(src) + 1
         width = max(1, min(end, len(src) + 1) - start)
-        out += [f"{gutter} |", f"{line_no} | {src}", f"{gutter} | {' ' * (start - 1)}{'^' * width}"]
+        if len(src) > MAX_SHOWN:  # a window around the caret, so a 1 MB line prints as one screen line
+            lo = max(0, start - 1 - MAX_SHOWN // 2)
+            src = ("..." if lo else "") + src[lo:lo + MAX_SHOWN] + ("..." if lo + MAX_SHOWN < len(src) else "")
+            start = start - lo + (3 if lo else 0)
+            width = max(1, min(width, len(src) - start + 1))
+        before, marked = clean(src[:start - 1]), clean(src[start - 1:start - 1 + width])  # `\x1b` is 4 wide
+        caret = " " * len(before) + "^" * max(1, len(marked))
+        out += [f"{gutter} |", f"{line_no} | {clean(src)}", f"{gutter} | {caret}"]
         pad = gutter
     else:
         pad = " "
@@ -92,9 +117,9 @@ def render(d: Diagnostic, sources: dict[str, str], fmt: str = "full") -> str:
         where = f" (at {note.span.line}:{note.span.col})" if note.span else ""
         if note.span and d.span and note.span.file != d.span.file:
             where = f" (at {note.span.file}:{note.span.line}:{note.span.col})"
-        out.append(f"{pad} = note: {note.message}{where}")
+        out.append(clean(f"{pad} = note: {note.message}{where}"))
     if d.help:
-        out.append(f"{pad} = help: {d.help}")
+        out.append(clean(f"{pad} = help: {d.help}"))
     return "\n".join(out)
 
 

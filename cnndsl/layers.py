@@ -265,10 +265,34 @@ class LayerKind:
     finalize: Callable[[Attrs], Attrs] = lambda a: a  # derived defaults, e.g. pool's s = f
     symbol: str = ""  # a merge's one-character diagram label, drawn in a small circle
     window: str = ""  # the parameter that a bare size means (`f`): `conv 3x3 n=64` gets the hint `f=3x3`
+    # importing (cnndsl.onnx_import): the inverse of `lower`. `lifts` names the ONNX ops the kind may come
+    # from; `lift(v)` looks at one node through an OnnxView and returns a Lifted (spec parameters, weights by
+    # suffix, the nodes it absorbs) or None when the node is not this kind.
+    lifts: tuple[str, ...] = ()
+    lift: Callable[..., Lifted | None] | None = None
 
     @property
     def is_merge(self) -> bool:
         return self.arity[1] is None or self.arity[1] > 1
+
+
+@dataclass
+class Lifted:
+    """What a kind makes of an ONNX node when importing: `params` as a spec writes them (sizes as (h, w),
+    words as `Sym`), `weights` by suffix in ONNX layout, and the ONNX nodes it absorbed besides its own
+    (a Sigmoid that became part of `silu`)."""
+
+    params: dict[str, Any]
+    weights: dict[str, Any] = field(default_factory=dict)
+    absorbs: list[Any] = field(default_factory=list)
+    # the node's inputs that carry data (the others are weights, constants), or a tensor name further up
+    # when the kind absorbed the nodes in between (layernorm's channels-last Transpose)
+    inputs: tuple[int | str, ...] = (0,)
+
+
+class Unliftable(ValueError):
+    """An ONNX node of a kind's op that cnndsl cannot express (asymmetric padding, a count_include_pad=0
+    average with padding, ...): the importer lists it with its reason."""
 
 
 LAYERS: dict[str, LayerKind] = {}
@@ -311,6 +335,8 @@ class Activation:
     doc: str
     lower: Callable[..., None]
     params: dict[str, Param] = field(default_factory=dict)
+    lifts: tuple[str, ...] = ()  # the ONNX ops it is imported from (cnndsl.onnx_import)
+    lift: Callable[..., Any] | None = None  # lift(v) -> Lifted | None, as LayerKind.lift
 
 
 def _unary(op: str, **kw) -> Callable[..., None]:
@@ -323,22 +349,59 @@ def _lower_silu(ctx, x, y, a, shape) -> None:
     ctx.node("Mul", [x, s], [y])
 
 
+def _lift_unary(op: str, **want: float) -> tuple[tuple[str, ...], Callable[..., Any]]:
+    """An activation imported from one ONNX op whose attributes equal `want` (defaults as ONNX's)."""
+
+    def lift(v):
+        if all(abs(float(v.attr(k, d)) - d) < 1e-6 for k, d in want.items()):
+            return Lifted({})
+        return None
+
+    return (op,), lift
+
+
+def _lift_clip(v):
+    lo = v.attr("min") if v.attr("min") is not None else (v.const(1) if v.n_inputs > 1 else None)
+    hi = v.attr("max") if v.attr("max") is not None else (v.const(2) if v.n_inputs > 2 else None)
+    if lo is not None and hi is not None and float(lo) == 0.0 and float(hi) == 6.0:
+        return Lifted({})
+    return None
+
+
+def _lift_silu(v):
+    """x * sigmoid(x), as PyTorch exports SiLU: Mul(x, Sigmoid(x))."""
+    for i in (0, 1):
+        sig = v.producer(1 - i)
+        if sig is not None and sig.op == "Sigmoid" and sig.input_name(0) == v.input_name(i) and sig.sole_consumer:
+            return Lifted({}, absorbs=[sig], inputs=(i,))
+    return None
+
+
+def _lift_softmax(v):
+    axis = int(v.attr("axis", -1))
+    rank = len(v.in_shape(0)) + 1
+    return Lifted({}) if axis % rank == 1 else None
+
+
 ACTIVATIONS: dict[str, Activation] = {act.name: act for act in (
-    Activation("relu", "max(0, x)", _unary("Relu")),
+    Activation("relu", "max(0, x)", _unary("Relu"), {}, *_lift_unary("Relu")),
     Activation("relu6", "min(max(0, x), 6) (MobileNet)", lambda ctx, x, y, a, shape: ctx.node(
-        "Clip", [x, ctx.const("zero", 0.0), ctx.const("six", 6.0)], [y])),
-    Activation("sigmoid", "1 / (1 + e^-x)", _unary("Sigmoid")),
-    Activation("tanh", "hyperbolic tangent", _unary("Tanh")),
+        "Clip", [x, ctx.const("zero", 0.0), ctx.const("six", 6.0)], [y]), {}, ("Clip",), _lift_clip),
+    Activation("sigmoid", "1 / (1 + e^-x)", _unary("Sigmoid"), {}, *_lift_unary("Sigmoid")),
+    Activation("tanh", "hyperbolic tangent", _unary("Tanh"), {}, *_lift_unary("Tanh")),
     Activation("leakyrelu", "x if x > 0 else alpha * x", lambda ctx, x, y, a, shape: ctx.node(
         "LeakyRelu", [x], [y], alpha=float(a.get("alpha", 0.01))),
-        {"alpha": Param(p_float(), 0.01, "negative slope")}),
-    Activation("elu", "x if x > 0 else e^x - 1", _unary("Elu", alpha=1.0)),
-    Activation("silu", "x * sigmoid(x), a.k.a. swish (EfficientNet)", _lower_silu),
-    Activation("hardswish", "x * relu6(x + 3) / 6 (MobileNet-v3)", _unary("HardSwish")),
+        {"alpha": Param(p_float(), 0.01, "negative slope")}, ("LeakyRelu",),
+        lambda v: Lifted({} if abs(float(v.attr("alpha", 0.01)) - 0.01) < 1e-9 else {"alpha": float(v.attr("alpha"))})),
+    Activation("elu", "x if x > 0 else e^x - 1", _unary("Elu", alpha=1.0), {}, *_lift_unary("Elu", alpha=1.0)),
+    Activation("silu", "x * sigmoid(x), a.k.a. swish (EfficientNet)", _lower_silu, {}, ("Mul",), _lift_silu),
+    Activation("hardswish", "x * relu6(x + 3) / 6 (MobileNet-v3)", _unary("HardSwish"), {}, *_lift_unary("HardSwish")),
     # PyTorch's definition: relu6(x + 3) / 6
-    Activation("hardsigmoid", "relu6(x + 3) / 6", _unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5)),
-    Activation("gelu", "x * Phi(x)", _unary("Gelu")),
-    Activation("softmax", "normalised exponential over the channels (or the vector)", _unary("Softmax", axis=1)),
+    Activation("hardsigmoid", "relu6(x + 3) / 6", _unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5), {},
+               *_lift_unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5)),
+    Activation("gelu", "x * Phi(x)", _unary("Gelu"), {}, *_lift_unary("Gelu")),
+    Activation("softmax", "normalised exponential over the channels (or the vector)", _unary("Softmax", axis=1),
+               {}, ("Softmax",), _lift_softmax),
 )}
 p_act = p_choice("none", *ACTIVATIONS)
 
@@ -571,6 +634,75 @@ def p_kernel(v: Any) -> FixedKernel:
 
 # --- convolutions ------------------------------------------------------------------------------
 
+def _lift_window(v, kind: str, dilations: bool = True) -> dict[str, Any]:
+    """f, s, p, d of a Conv/ConvTranspose/pool node, as a spec writes them."""
+    k = v.attr("kernel_shape") or list(v.const(1).shape[2:])
+    f = tuple(int(x) for x in k)
+    if len(f) != 2:
+        raise Unliftable(f"a {len(f)}-D window (cnndsl layers are 2-D)")
+    s = tuple(int(x) for x in v.attr("strides", [1, 1]))
+    d = tuple(int(x) for x in v.attr("dilations", [1, 1]))
+    if not dilations and d != (1, 1):
+        raise Unliftable("a dilated pooling window")
+    out = {"f": f, "s": s}
+    if d != (1, 1):
+        out["d"] = d
+    auto = v.attr("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        if auto == "SAME_LOWER":
+            raise Unliftable("auto_pad SAME_LOWER (cnndsl's `p=same` puts an odd pixel bottom/right)")
+        out["p"] = Sym("same")
+        return out
+    pads = tuple(int(x) for x in v.attr("pads", [0, 0, 0, 0]))
+    if pads[0] == pads[2] and pads[1] == pads[3]:
+        if any(pads):
+            out["p"] = pads[:2]
+        return out
+    h, w = v.in_shape(0)[:2]
+    same = resolve_pads(h, w, {"f": f, "s": s, "d": d, "p": "same"})
+    if tuple(same) == pads:
+        out["p"] = Sym("same")
+        return out
+    raise Unliftable(f"asymmetric padding {list(pads)} that `p=same` does not reproduce")
+
+
+def _lift_conv(v) -> Lifted | None:
+    w = v.const(1)
+    if w is None or w.ndim != 4:
+        return None
+    g = int(v.attr("group", 1))
+    c, n = v.in_shape(0)[2], w.shape[0]
+    if g > 1 and g == c and n % c == 0:
+        return None  # depthwise: `dwconv`
+    params = {**_lift_window(v, "conv"), "n": n}
+    if g != 1:
+        params["g"] = g
+    weights = {"weight": w}
+    b = v.const(2) if v.n_inputs > 2 else None
+    if b is not None:
+        weights["bias"] = b
+    else:
+        params["bias"] = False
+    return Lifted(params, weights)
+
+
+def _lift_dwconv(v) -> Lifted | None:
+    w = v.const(1)
+    g, c = int(v.attr("group", 1)), v.in_shape(0)[2]
+    if w is None or w.ndim != 4 or g == 1 or g != c or w.shape[0] % c:
+        return None
+    params = _lift_window(v, "dwconv")
+    if w.shape[0] != c:
+        params["m"] = w.shape[0] // c
+    weights = {"weight": w}
+    b = v.const(2) if v.n_inputs > 2 else None
+    if b is not None:
+        weights["bias"] = b
+    else:
+        params["bias"] = False
+    return Lifted(params, weights)
+
+
 _CONV_COMMON = {
     "f": Param(p_size2(), REQUIRED, "filter size f, or HxW such as 1x7"),
     "s": Param(p_size2(), 1, "stride s"),
@@ -628,6 +760,8 @@ def _lower_conv(ctx, node, ins, out, a) -> None:
 
 register(LayerKind(
     name="conv",
+    lifts=("Conv",),
+    lift=_lift_conv,
     window="f",
     doc="2-D convolution: n filters of f x f x C_in/g, stride s, padding p",
     params={**_CONV_COMMON, "n": Param(p_int(), REQUIRED, "number of filters n"), "g": Param(p_int(), 1, "groups"),
@@ -675,6 +809,8 @@ def _emit_dw(ctx, node, x, y, ins, a, prefix: str = "", shape: Shape | None = No
 
 register(LayerKind(
     name="dwconv",
+    lifts=("Conv",),
+    lift=_lift_dwconv,
     window="f",
     doc="depthwise convolution (MobileNet): one f x f filter per input channel (m per channel)",
     params={**_CONV_COMMON, "m": Param(p_int(), 1, "channel multiplier: filters per input channel")},
@@ -765,8 +901,32 @@ def _lower_deconv(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, pre, ctx.output, a)
 
 
+def _lift_deconv(v) -> Lifted | None:
+    w = v.const(1)
+    if w is None or w.ndim != 4:
+        return None
+    if v.attr("output_shape") is not None or v.attr("auto_pad", "NOTSET") != "NOTSET":
+        raise Unliftable("a transposed conv given by output_shape or auto_pad")
+    g = int(v.attr("group", 1))
+    params = {**_lift_window(v, "deconv"), "n": w.shape[1] * g}
+    if g != 1:
+        params["g"] = g
+    op = tuple(int(x) for x in v.attr("output_padding", [0, 0]))
+    if any(op):
+        params["op"] = op
+    weights = {"weight": w}
+    b = v.const(2) if v.n_inputs > 2 else None
+    if b is not None:
+        weights["bias"] = b
+    else:
+        params["bias"] = False
+    return Lifted(params, weights)
+
+
 register(LayerKind(
     name="deconv",
+    lifts=("ConvTranspose",),
+    lift=_lift_deconv,
     window="f",
     doc="transposed convolution (a.k.a. deconvolution): out = (n - 1)s - 2p + d(f - 1) + op + 1",
     params={
@@ -843,8 +1003,23 @@ def _pool_label(a: Attrs) -> str:
     return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "")
 
 
+def _lift_pool(v) -> Lifted | None:
+    params = _lift_window(v, "pool", dilations=False)
+    if v.op == "AveragePool":
+        params = {"mode": Sym("avg"), **params}
+        if not v.attr("count_include_pad", 0) and params.get("p") not in (None, (0, 0)):
+            raise Unliftable("an average pool that leaves the padding out of its count (count_include_pad=0)")
+    if params["s"] == params["f"]:
+        del params["s"]
+    if v.attr("ceil_mode", 0):
+        params["ceil"] = True
+    return Lifted(params)
+
+
 register(LayerKind(
     name="pool",
+    lifts=("MaxPool", "AveragePool"),
+    lift=_lift_pool,
     window="f",
     doc="max (default) or average pooling over f x f windows with stride s (default f); channels unchanged",
     params={
@@ -868,8 +1043,19 @@ def _gap_infer(ins, a) -> Shape:
     return (1, 1, c)
 
 
+def _lift_gap(v) -> Lifted | None:
+    if v.op == "ReduceMean":
+        axes = v.attr("axes") if v.attr("axes") is not None else (v.const(1) if v.n_inputs > 1 else None)
+        # keepdims=0 (`x.mean([2, 3])`) gives N x C: the same numbers, which `fc` reads as it reads 1x1xC
+        if axes is None or len(v.in_shape(0)) != 3 or sorted(int(a) % 4 for a in axes) != [2, 3]:
+            return None
+    return Lifted({})
+
+
 register(LayerKind(
     name="gap",
+    lifts=("GlobalAveragePool", "ReduceMean"),
+    lift=_lift_gap,
     doc="global average pooling: HxWxC -> 1x1xC",
     params={},
     infer=_gap_infer,
@@ -897,8 +1083,30 @@ def _lower_fc(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, pre, ctx.output, a)
 
 
+def _lift_fc(v) -> Lifted | None:
+    """Gemm (Linear as the TorchScript exporter writes it) or MatMul with a constant [in, out] matrix."""
+    if v.op == "Gemm":
+        w = v.const(1)
+        if w is None or v.attr("transA", 0) or v.attr("alpha", 1.0) != 1.0 or len(v.in_shape(0)) != 1:
+            return None
+        w = w if v.attr("transB", 0) else w.T
+        b = v.const(2) if v.n_inputs > 2 else None
+        if b is not None and (v.attr("beta", 1.0) != 1.0 or b.size != w.shape[0]):
+            return None
+        params = {"n": w.shape[0]}
+        if b is None:
+            params["bias"] = False
+        return Lifted(params, {"weight": w, **({"bias": b.reshape(-1)} if b is not None else {})})
+    w = v.const(1)
+    if w is None or w.ndim != 2 or len(v.in_shape(0)) != 1:
+        return None
+    return Lifted({"n": w.shape[1], "bias": False}, {"weight": w.T})
+
+
 register(LayerKind(
     name="fc",
+    lifts=("Gemm", "MatMul"),
+    lift=_lift_fc,
     doc="fully connected layer with n units; an HxWxC input is flattened first",
     params={
         "n": Param(p_int(), REQUIRED, "number of units n"),
@@ -915,8 +1123,18 @@ register(LayerKind(
     group="fc",
 ))
 
+def _lift_flatten(v) -> Lifted | None:
+    if len(v.in_shape(0)) != 3 or len(v.out_shape) != 1:
+        return None
+    if v.op == "Flatten" and v.attr("axis", 1) != 1:
+        return None
+    return Lifted({})
+
+
 register(LayerKind(
     name="flatten",
+    lifts=("Flatten", "Reshape"),
+    lift=_lift_flatten,
     doc="HxWxC -> a vector of H*W*C (in PyTorch's C, H, W order)",
     params={},
     infer=lambda ins, a: (prod(ins[0]),),
@@ -932,8 +1150,19 @@ def _lower_bn(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, ctx.input(0), ctx.output, {"bn": True, "eps": a["eps"], "act": "none"}, bn=node)
 
 
+def _lift_bn(v) -> Lifted | None:
+    ws = [v.const(i) for i in range(1, 5)]
+    if any(w is None for w in ws) or v.attr("training_mode", 0):
+        return None
+    eps = float(v.attr("epsilon", 1e-5))
+    params = {} if abs(eps - 1e-5) < 1e-12 else {"eps": eps}
+    return Lifted(params, dict(zip(("scale", "bias", "mean", "var"), ws, strict=True)))
+
+
 register(LayerKind(
     name="bn",
+    lifts=("BatchNormalization",),
+    lift=_lift_bn,
     doc="batch normalisation: 2C learned (scale, shift) + 2C running statistics (non-trainable)",
     params={"eps": Param(p_float(0.0), 1e-5, "epsilon")},
     infer=lambda ins, a: ins[0],
@@ -945,6 +1174,9 @@ register(LayerKind(
 
 register(LayerKind(
     name="lrn",
+    lifts=("LRN",),
+    lift=lambda v: Lifted({"size": int(v.attr("size")), "alpha": float(v.attr("alpha", 1e-4)),
+                           "beta": float(v.attr("beta", 0.75)), "k": float(v.attr("bias", 1.0))}),
     doc="local response normalisation across channels (AlexNet): size, alpha, beta, k",
     params={
         "size": Param(p_odd, 5, "channels in the window (odd: it is centred on each channel)"),
@@ -989,6 +1221,8 @@ for _act in ACTIVATIONS.values():
         name=_act.name,
         doc=_act.doc,
         params=_act.params,
+        lifts=_act.lifts,
+        lift=_act.lift,
         infer=lambda ins, a: ins[0],
         lower=lambda ctx, node, ins, out, a, _name=_act.name: _lower_act(ctx, _name, ctx.input(0), ctx.output, a),
         label=lambda a, _name=_act.name: _name,
@@ -1002,6 +1236,9 @@ def _prelu_slope_shape(shape: Shape) -> tuple[int, ...]:
 
 register(LayerKind(
     name="prelu",
+    lifts=("PRelu",),
+    lift=lambda v: Lifted({}, {"slope": v.const(1)}) if v.const(1) is not None and v.const(1).size == (
+        v.in_shape(0)[-1]) else None,
     doc="parametric ReLU: x if x > 0 else a * x, with a learnable slope a per channel (He et al. 2015)",
     params={"init": Param(p_float(), 0.25, "the slopes' initial value")},
     infer=lambda ins, a: ins[0],
@@ -1031,8 +1268,42 @@ def _lower_layernorm(ctx, node, ins, out, a) -> None:
     ctx.node("Transpose", [normed], [ctx.output], perm=[0, 3, 1, 2])
 
 
+def _lift_layernorm(v) -> Lifted | None:
+    """LayerNormalization over the last axis: of a vector, or of a channels-last view between two Transposes."""
+    if v.op == "LayerNormalization":
+        if v.producer(0) is not None and v.producer(0).op == "Transpose":
+            return None  # the volume form: lifted from its closing Transpose
+        if len(v.in_shape(0)) != 1 or int(v.attr("axis", -1)) not in (-1, 1):
+            return None
+        return Lifted({"eps": float(v.attr("epsilon", 1e-5))}, {"scale": v.const(1), "bias": v.const(2)})
+    ln = v.producer(0)
+    if list(v.attr("perm", [])) != [0, 3, 1, 2] or ln is None or ln.op != "LayerNormalization":
+        return None
+    t = ln.producer(0)
+    if t is None or t.op != "Transpose" or list(t.attr("perm", [])) != [0, 2, 3, 1] or int(ln.attr("axis", -1)) != -1:
+        return None
+    if ln.const(1) is None or ln.const(2) is None:
+        return None
+    return Lifted({"eps": float(ln.attr("epsilon", 1e-5))}, {"scale": ln.const(1), "bias": ln.const(2)},
+                  absorbs=[ln, t], inputs=(t.input_name(0),))
+
+
+def _lift_layerscale(v) -> Lifted | None:
+    """A Mul by a constant of one factor per channel (C x 1 x 1, or F for a vector)."""
+    for i in (0, 1):
+        k = v.const(1 - i)
+        if k is None or v.const(i) is not None:
+            continue
+        shape = v.in_shape(i)
+        if len(shape) in (1, 3) and tuple(k.shape) == _per_channel(shape):
+            return Lifted({}, {"scale": k}, inputs=(i,))
+    return None
+
+
 register(LayerKind(
     name="layernorm",
+    lifts=("Transpose", "LayerNormalization"),
+    lift=_lift_layernorm,
     doc="layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d, and nn.LayerNorm "
         "on channels-last or on a vector): 2C learned (scale, shift)",
     params={"eps": Param(p_float(0.0), 1e-5, "epsilon (ConvNeXt: 1e-6)")},
@@ -1045,6 +1316,8 @@ register(LayerKind(
 
 register(LayerKind(
     name="layerscale",
+    lifts=("Mul",),
+    lift=_lift_layerscale,
     doc="multiplies each channel by a learned factor (ConvNeXt's layer scale, CaiT): C parameters",
     params={"init": Param(p_float(), 1e-6, "the factors' initial value")},
     infer=lambda ins, a: ins[0],
@@ -1085,8 +1358,24 @@ def _lower_split(ctx, node, ins, out, a) -> None:
              [ctx.output])
 
 
+def _lift_split(v) -> Lifted | None:
+    starts, ends, axes = v.const(1), v.const(2), v.const(3)
+    if starts is None or ends is None or axes is None or [int(x) for x in axes.ravel()] != [1]:
+        return None
+    if v.n_inputs > 4 and (v.const(4) is None or [int(x) for x in v.const(4).ravel()] != [1]):
+        return None
+    c = v.in_shape(0)[-1]
+    lo, hi = int(starts.ravel()[0]), min(int(ends.ravel()[0]), c)
+    size = hi - lo
+    if size <= 0 or c % size or lo % size:
+        raise Unliftable(f"a channel slice [{lo}, {hi}) of {c} is not one of equal parts")
+    return Lifted({"part": lo // size, "of": c // size})
+
+
 register(LayerKind(
     name="split",
+    lifts=("Slice",),
+    lift=_lift_split,
     doc="one of `of` equal channel groups, numbered from 0 (ShuffleNet-v2's channel split: "
         "`concat { split 0 | split 1 -> ... }`)",
     params={"part": Param(p_int(0), REQUIRED, "which part, from 0"),
@@ -1107,17 +1396,33 @@ def _shuffle_infer(ins, a) -> Shape:
     return ins[0]
 
 
+def _shuffle_order(c: int, g: int) -> list[int]:
+    """The input channel at each output position: output j*g + i is input i*(C/g) + j."""
+    return [i * (c // g) + j for j in range(c // g) for i in range(g)]
+
+
 def _lower_shuffle(ctx, node, ins, out, a) -> None:
-    h, w, c = ins[0]
-    g, i64 = a["g"], dict(dtype=__import__("numpy").int64)
-    grouped, swapped = ctx.tensor("grouped", ["N", g, c // g, h, w]), ctx.tensor("swapped", ["N", c // g, g, h, w])
-    ctx.node("Reshape", [ctx.input(0), ctx.const("groups", [0, g, c // g, h, w], **i64)], [grouped])
-    ctx.node("Transpose", [grouped], [swapped], perm=[0, 2, 1, 3, 4])
-    ctx.node("Reshape", [swapped, ctx.const("shape", [0, c, h, w], **i64)], [ctx.output])
+    import numpy as np
+
+    order = ctx.const("order", _shuffle_order(ins[0][-1], a["g"]), dtype=np.int64)
+    ctx.node("Gather", [ctx.input(0), order], [ctx.output], axis=1)
+
+
+def _lift_shuffle(v) -> Lifted | None:
+    order = v.const(1)
+    if order is None or int(v.attr("axis", 0)) != 1 or len(v.in_shape(0)) != 3:
+        return None
+    c, got = v.in_shape(0)[-1], [int(x) for x in order.ravel()]
+    for g in range(1, c + 1):
+        if c % g == 0 and got == _shuffle_order(c, g):
+            return Lifted({"g": g})
+    raise Unliftable("a channel Gather that is not a channel shuffle")
 
 
 register(LayerKind(
     name="shuffle",
+    lifts=("Gather",),
+    lift=_lift_shuffle,
     doc="channel shuffle (ShuffleNet): the C channels seen as g groups of C/g, transposed, so that channel "
         "j of group i moves to position j*g + i",
     params={"g": Param(p_int(), 2, "number of groups g")},
@@ -1161,8 +1466,45 @@ def _lower_adaptivepool(ctx, node, ins, out, a) -> None:
             x = y
 
 
+def _lift_adaptive_axis(v, axis: int):
+    """(the tensor averaged, its size, the windows) when v is Concat(ReduceMean(Slice(x)) ...) along `axis`."""
+    if int(v.attr("axis", 0)) != axis:
+        return None
+    x, bins, absorbs = None, [], []
+    for i in range(v.n_inputs):
+        mean = v.producer(i)
+        cut = mean.producer(0) if mean is not None and mean.op == "ReduceMean" else None
+        if cut is None or cut.op != "Slice" or [int(a) for a in cut.const(3).ravel()] != [axis]:
+            return None
+        if x not in (None, cut.input_name(0)):
+            return None
+        x = cut.input_name(0)
+        bins.append((int(cut.const(1).ravel()[0]), int(cut.const(2).ravel()[0])))
+        absorbs += [mean, cut]
+    return x, bins, absorbs
+
+
+def _lift_adaptivepool(v) -> Lifted | None:
+    """The uneven form of the lowering: windows along W, then along H, each Slice + ReduceMean, concatenated."""
+    rows = _lift_adaptive_axis(v, 2)
+    if rows is None:
+        return None
+    _, hbins, absorbs = rows
+    cols = absorbs[1].producer(0)  # the first row window's Slice reads the column pass's Concat
+    inner = _lift_adaptive_axis(cols, 3) if cols is not None and cols.op == "Concat" else None
+    if inner is None:
+        return None
+    x, wbins, absorbs2 = inner
+    h, w, _ = absorbs2[1].in_shape(0)
+    if hbins != adaptive_bins(h, len(hbins)) or wbins != adaptive_bins(w, len(wbins)):
+        return None
+    return Lifted({"out": (len(hbins), len(wbins))}, absorbs=[*absorbs, cols, *absorbs2], inputs=(x,))
+
+
 register(LayerKind(
     name="adaptivepool",
+    lifts=("Concat",),
+    lift=_lift_adaptivepool,
     window="out",
     doc="adaptive average pooling to a fixed out_h x out_w (PyTorch's AdaptiveAvgPool2d): window i along "
         "an axis of n covers [floor(i n/out), ceil((i+1) n/out)); any input size, channels unchanged",
@@ -1217,6 +1559,13 @@ def _mul_infer(ins, a) -> Shape:
     return full
 
 
+def _lift_merge(v) -> Lifted | None:
+    """Add or Mul of computed tensors (a constant operand is a bias or a scale, not a merge)."""
+    if v.n_inputs != 2 or any(v.const(i) is not None for i in range(2)):
+        return None
+    return Lifted({}, inputs=(0, 1))
+
+
 def _lower_nary(op: str, **kw):
     def lower(ctx, node, ins, out, a) -> None:
         xs = [ctx.input(i) for i in range(len(ins))]
@@ -1236,6 +1585,9 @@ def _lower_nary(op: str, **kw):
 
 register(LayerKind(
     name="concat",
+    lifts=("Concat",),
+    lift=lambda v: Lifted({}, inputs=tuple(range(v.n_inputs)))
+    if int(v.attr("axis")) % (len(v.in_shape(0)) + 1) == 1 else None,
     doc="channel concatenation of its inputs (equal H x W), in order",
     params={},
     infer=_concat_infer,
@@ -1248,6 +1600,8 @@ register(LayerKind(
 
 register(LayerKind(
     name="add",
+    lifts=("Add",),
+    lift=_lift_merge,
     doc="element-wise sum of equal-shaped inputs (residual connections)",
     params={},
     infer=_add_infer,
@@ -1260,6 +1614,8 @@ register(LayerKind(
 
 register(LayerKind(
     name="mul",
+    lifts=("Mul",),
+    lift=_lift_merge,
     doc="element-wise product; a 1x1xC input scales channels (squeeze-and-excitation)",
     params={},
     infer=_mul_infer,
@@ -1281,8 +1637,29 @@ def _lower_upsample(ctx, node, ins, out, a) -> None:
     ctx.node("Resize", [ctx.input(0), "", scales], [ctx.output], mode=mode, **extra)
 
 
+def _lift_upsample(v) -> Lifted | None:
+    scales = v.const(2) if v.op == "Resize" and v.n_inputs > 2 else v.const(1)
+    if scales is None or scales.size != 4 or v.op == "Resize" and v.n_inputs > 3 and v.input_name(3):
+        sizes = v.out_shape[:2] if len(v.out_shape) == 3 else None
+        h, w = v.in_shape(0)[:2]
+        if sizes is None or sizes[0] % h or sizes[1] % w:
+            return None
+        scales = [1, 1, sizes[0] / h, sizes[1] / w]
+    k = float(scales[2])
+    if float(scales[3]) != k or not k.is_integer() or float(scales[0]) != 1 or float(scales[1]) != 1:
+        return None
+    mode, coords = v.attr("mode", "nearest"), v.attr("coordinate_transformation_mode", "half_pixel")
+    if mode == "nearest":  # an integer factor picks the same pixels under every coordinate convention
+        return Lifted({"scale": int(k)})
+    if mode == "linear" and coords in ("half_pixel", "pytorch_half_pixel"):
+        return Lifted({"scale": int(k), "mode": Sym("bilinear")})
+    return None
+
+
 register(LayerKind(
     name="upsample",
+    lifts=("Resize", "Upsample"),
+    lift=_lift_upsample,
     doc="spatial upsampling by an integer factor (nearest or bilinear); channels unchanged",
     params={
         "scale": Param(p_int(), 2, "factor"),

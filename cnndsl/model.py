@@ -109,12 +109,12 @@ def _gc_paused(fn):
 
 @_gc_paused
 def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
-                 max_layers: int = ir.MAX_NODES) -> Model:
+                 max_layers: int = ir.MAX_NODES, allow_import=()) -> Model:
     """Check and cost a spec given as text. Raises CompileError listing every problem found."""
     sources = {path: text}
     try:
         prog = syntax.parse(text, path)
-        g, diags = ir.build(prog, sources, input_shape, max_layers)
+        g, diags = ir.build(prog, sources, input_shape, max_layers, allow_import)
     except RecursionError:
         raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
                                   help="flatten the nesting of blocks, branches or parentheses")], sources) from None
@@ -185,14 +185,17 @@ def parse_bytes(text: str) -> int:
     t = text.strip().upper().removesuffix("IB").removesuffix("B")
     scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}.get(t[-1:], 1)
     digits = t[:-1] if scale > 1 else t
-    if not digits.isdigit():
-        raise ValueError(f"expected a size such as 16G, 512M or 4096, got {text!r}")
+    if not digits.isdigit() or len(digits) > 18:
+        raise ValueError(f"expected a size such as 16G, 512M or 4096, got {text[:40]!r}")
     return int(digits) * scale
 
 
 def read_source(path: str | Path) -> str:
-    """Read a spec as UTF-8 text; raises CompileError for bytes that are not UTF-8."""
-    data = Path(path).read_bytes()
+    """Read a spec as UTF-8 text; raises CompileError for bytes that are not UTF-8, and
+    cnndsl.safeio.FileProblem for a path that is not a readable regular file of at most MAX_SPEC_BYTES."""
+    from . import safeio
+
+    data = safeio.read_bytes(path, safeio.MAX_SPEC_BYTES, "spec")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -205,6 +208,7 @@ def read_source(path: str | Path) -> str:
         )], {str(path): data.decode("utf-8", "replace")}) from None
 
 
-def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES) -> Model:
-    """Check and cost a `.cnn` file. Raises CompileError (bad spec) or OSError (unreadable file)."""
-    return compile_text(read_source(path), str(path), input_shape, max_layers)
+def compile_file(path: str | Path, input_shape: tuple[int, ...] | None = None, max_layers: int = ir.MAX_NODES,
+                 allow_import=()) -> Model:
+    """Check and cost a `.cnn` file. Raises CompileError (bad spec) or cnndsl.safeio.FileProblem (unreadable)."""
+    return compile_text(read_source(path), str(path), input_shape, max_layers, allow_import)

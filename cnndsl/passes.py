@@ -14,6 +14,8 @@ from .graph import inputs_of
 from .layers import LAYERS, Cost, Shape, ShapeError
 from .util import fmt_shape
 
+MAX_DIM = 10**30  # a dimension beyond any machine; keeps every cost an exact int that prints and fits a float
+
 
 def _describe(g: nx.DiGraph, n: str) -> str:
     d = g.nodes[n]
@@ -60,6 +62,10 @@ def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
             continue
         if any(x < 1 for x in out):
             diags.append(error("shape-mismatch", f"`{n}` would produce an empty tensor {fmt_shape(out)}", d["span"]))
+            continue
+        if any(x > MAX_DIM for x in out):
+            diags.append(error("too-large", f"`{n}` would produce a tensor with a dimension over 10^30, more than "
+                                            "any machine can hold", d["span"], help="check the sizes and scales"))
             continue
         shapes[n] = out
     return shapes, diags

@@ -1,6 +1,6 @@
 """Front end: spec text -> cnndsl.ast.Program.
 
-Loads grammar/cnndsl.lark once (LALR; the analysed tables are cached in the user's cache folder) and
+Loads grammar/cnndsl.lark once (LALR; the analysed tables are cached as JSON in the user's cache folder) and
 builds the AST dataclasses, with their spans, while it parses. Every Lark exception is converted here,
 at one boundary, into a Diagnostic.
 """
@@ -8,6 +8,7 @@ at one boundary, into a Diagnostic.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import threading
@@ -55,31 +56,93 @@ def _cache_file(grammar: str) -> Path | None:
         return None
     key = f"{grammar}{sorted(_SPEC_LARK.items())}{lark.__version__}{sys.version_info[:2]}"
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
-    return Path(root) / "cnndsl" / f"grammar-{digest}.lark.pickle"
+    return Path(root) / "cnndsl" / f"grammar-{digest}.json"
+
+
+# NOTE: the cache holds lark's own serialised tables (`memo_serialize`, which its standalone generator
+# also writes out) as JSON, never a pickle: a file planted in the cache folder can at worst describe a
+# wrong parser (the digest inside it must match, and anything that does not load is rebuilt), never run
+# code. Tuples and dicts with non-string keys are tagged so that they come back exactly.
+_DICT, _TUPLE = "\0d", "\0t"
+
+
+def _to_json(v):
+    if isinstance(v, dict):
+        if all(isinstance(k, str) for k in v):
+            return {k: _to_json(x) for k, x in v.items()}
+        return {_DICT: [[_to_json(k), _to_json(x)] for k, x in v.items()]}
+    if isinstance(v, tuple):
+        return {_TUPLE: [_to_json(x) for x in v]}
+    if isinstance(v, list):
+        return [_to_json(x) for x in v]
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    raise TypeError(f"cannot cache a {type(v).__name__}")
+
+
+def _from_json(o: dict):
+    if len(o) == 1 and _DICT in o:
+        return {tuple(k) if isinstance(k, list) else k: x for k, x in o[_DICT]}
+    if len(o) == 1 and _TUPLE in o:
+        return tuple(o[_TUPLE])
+    return o
+
+
+def _load_cached(cache: Path) -> Lark | None:
+    import json
+
+    try:
+        st = os.stat(cache)
+        if not os.path.isfile(cache) or st.st_size > (4 << 20) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+            return None  # not ours, or absurd: rebuild (and replace it)
+        d = json.loads(cache.read_text(encoding="utf-8"), object_hook=_from_json)
+        if d.get("key") != cache.stem:
+            return None
+        return Lark._load_from_dict(d["data"], d["memo"], transformer=_BUILDER)
+    except Exception:  # noqa: BLE001 - no cache, or a stale or broken one: rebuild it
+        return None
 
 
 @functools.lru_cache(maxsize=1)
 def parser() -> Lark:
     """The LALR parser, with `_AstBuilder` as its callbacks; its tables come from the cache when they can."""
+    import json
+
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
     grammar = grammar_path().read_text(encoding="utf-8")
     cache = _cache_file(grammar)
     if cache is not None:
-        try:
-            with open(cache, "rb") as f:
-                return Lark.load(f, transformer=_BUILDER)
-        except Exception:  # noqa: BLE001 - no cache, or a stale or broken one: rebuild it below
-            pass
+        p = _load_cached(cache)
+        if p is not None:
+            return p
     p = Lark(grammar, transformer=_BUILDER, **_SPEC_LARK)
     if cache is not None:
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         try:  # written aside and renamed, so that a concurrent run never reads half a file
+            data, memo = p.memo_serialize([TerminalDef, Rule])
+            data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}  # given at load
+            text = json.dumps(_to_json({"key": cache.stem, "data": data, "memo": memo}), separators=(",", ":"))
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                p.save(f)
+            tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, cache)
-        except OSError:
-            pass
+        except (OSError, TypeError, ValueError):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
     return p
+
+
+MAX_DIGITS = 18
+
+
+class _TooBig(Exception):
+    """A number too large to read: stops the parse with its diagnostic."""
+
+    def __init__(self, diag: Diagnostic):
+        self.diag = diag
 
 
 class _Wrapped:
@@ -140,7 +203,8 @@ class _AstBuilder(Transformer):
         return ast.Network(str(_values(c)[0]), self._span(c))
 
     def input(self, c):
-        return ast.Input(tuple(int(x) for x in _values(c)[0].split("x")), self._span(c))
+        tok = _values(c)[0]
+        return ast.Input(tuple(self._number(tok, x) for x in tok.split("x")), self._span(c))
 
     def input_chain(self, c):
         span = self._span(c)
@@ -232,14 +296,22 @@ class _AstBuilder(Transformer):
     def neg(self, c):
         return ast.Neg(_values(c)[0], self._span(c))
 
+    def _number(self, tok: Token, text: str, kind=int):
+        """A number as written, bounded where it is read: at most 18 digits, and a finite float."""
+        if len(text.lstrip("0")) > MAX_DIGITS or (kind is float and not math.isfinite(float(text))):
+            raise _TooBig(error("number-too-large", f"the number `{text[:30]}{'...' if len(text) > 30 else ''}` is "
+                                f"too large", self._t(tok), help=f"numbers in a spec have at most {MAX_DIGITS} "
+                                                                 "digits (a billion billion)"))
+        return kind(text)
+
     def int(self, c):
-        return ast.Num(int(c[0]), self._t(c[0]))
+        return ast.Num(self._number(c[0], str(c[0])), self._t(c[0]))
 
     def float(self, c):
-        return ast.Num(float(c[0]), self._t(c[0]))
+        return ast.Num(self._number(c[0], str(c[0]), float), self._t(c[0]))
 
     def size(self, c):
-        return ast.Size(tuple(int(x) for x in c[0].split("x")), self._t(c[0]))
+        return ast.Size(tuple(self._number(c[0], x) for x in c[0].split("x")), self._t(c[0]))
 
     def name(self, c):
         return ast.Name(str(c[0]), self._t(c[0]))
@@ -425,4 +497,6 @@ def parse(text: str, file: str = "<spec>") -> ast.Program:
             return parser().parse(text)
         except UnexpectedInput as u:
             diag = _syntax_diagnostic(u, text, file)
+        except _TooBig as e:
+            diag = e.diag
     raise CompileError([diag], {file: text}) from None

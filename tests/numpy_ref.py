@@ -3,12 +3,16 @@ attributes with the notes' formulas (sliding windows, element-wise products and 
 channels second (N x C x H x W) so its results compare directly with onnxruntime's.
 
 It reads only the graph and the named weights, never the ONNX nodes, so a wrong lowering (pads,
-strides, groups, a transposed weight, a wrong flatten order) shows up as a numeric difference.
+strides, groups, a transposed weight, a wrong flatten order) shows up as a numeric difference. This module
+holds the formulas; which formula computes which kind is each kind's `reference` in tests/kinds.py.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -85,9 +89,16 @@ def pool2d(x, mode, f, s, pads, ceil):
     return np.sum(taps, axis=0) / count
 
 
+def per_channel(v, x):
+    """A vector of C values shaped to broadcast over axis 1 (the channels) of x, N x C x H x W or N x F."""
+    return np.asarray(v).reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
 def batchnorm(x, scale, bias, mean, var, eps):
-    sh = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - mean.reshape(sh)) / np.sqrt(var.reshape(sh) + eps) * scale.reshape(sh) + bias.reshape(sh)
+    def c(v):
+        return per_channel(v, x)
+
+    return (x - c(mean)) / np.sqrt(c(var) + eps) * c(scale) + c(bias)
 
 
 def lrn(x, size, alpha, beta, k):
@@ -102,20 +113,15 @@ def lrn(x, size, alpha, beta, k):
 
 _erf = np.vectorize(math.erf)
 
-ACT = {
-    "none": lambda x, a: x,
-    "relu": lambda x, a: np.maximum(x, 0),
-    "relu6": lambda x, a: np.clip(x, 0, 6),
-    "sigmoid": lambda x, a: 1 / (1 + np.exp(-x)),
-    "tanh": lambda x, a: np.tanh(x),
-    "leakyrelu": lambda x, a: np.where(x > 0, x, a.get("alpha", 0.01) * x),
-    "elu": lambda x, a: np.where(x > 0, x, np.exp(x) - 1),
-    "silu": lambda x, a: x / (1 + np.exp(-x)),
-    "hardswish": lambda x, a: x * np.clip(x + 3, 0, 6) / 6,
-    "hardsigmoid": lambda x, a: np.clip(x + 3, 0, 6) / 6,
-    "gelu": lambda x, a: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
-    "softmax": lambda x, a: (lambda e: e / e.sum(axis=1, keepdims=True))(np.exp(x - x.max(axis=1, keepdims=True))),
-}
+
+def gelu(x):
+    return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+
+
+def softmax(x):
+    """Over axis 1: the channels of N x C x H x W, the features of N x F."""
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def resize_bilinear(x, scale):
@@ -133,88 +139,56 @@ def resize_bilinear(x, scale):
     return rows[:, :, :, w0] * (1 - lw) + rows[:, :, :, w1] * lw
 
 
-def _post(y, node, a, W, bn_prefix=None):
-    if a.get("bn"):
-        p = bn_prefix or f"{node}.bn"
-        y = batchnorm(y, W[f"{p}.scale"], W[f"{p}.bias"], W[f"{p}.mean"], W[f"{p}.var"], a["eps"])
-    return ACT[a.get("act", "none")](y, a)
+@dataclass(frozen=True)
+class Layer:
+    """What a kind's reference formula (tests/kinds.py) sees of one layer: its inputs and attributes."""
+
+    name: str  # the node id; its weights are `<name>.<suffix>`
+    a: dict[str, Any]  # the resolved attributes (`g.nodes[name]["attrs"]`)
+    xs: list[np.ndarray]  # the input values in slot order, float64, N x C x H x W or N x F
+    shapes: list[tuple[int, ...]]  # the inputs' cnndsl shapes (H x W x C or (n,))
+    weights: Mapping[str, np.ndarray]
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.xs[0]
+
+    def w(self, suffix: str) -> np.ndarray | None:
+        """The weight `<name>.<suffix>`, or None when the layer has none (`bias=false`)."""
+        return self.weights.get(f"{self.name}.{suffix}")
+
+    def pads(self) -> tuple[int, int, int, int]:
+        """The window's explicit (top, left, bottom, right) padding, `same` resolved for this input."""
+        return resolve_pads(self.shapes[0][0], self.shapes[0][1], self.a)
+
+    def post(self, y: np.ndarray, bn: str = "bn") -> np.ndarray:
+        """A conv-like kind's optional batch norm (weights `<name>.<bn>.*`) then its `act=`."""
+        if self.a.get("bn"):
+            y = batchnorm(y, *(self.w(f"{bn}.{s}") for s in ("scale", "bias", "mean", "var")), self.a["eps"])
+        return activation(self.a.get("act", "none"), y, self.a)
+
+
+def activation(name: str, y: np.ndarray, a: dict[str, Any]) -> np.ndarray:
+    """`act=name` applied to y: the activation kind's own reference formula (`a` gives e.g. leakyrelu's alpha)."""
+    if name == "none":
+        return y
+    from kinds import KINDS  # NOTE: imported here, as tests/kinds.py imports this module's formulas
+
+    return KINDS[name].reference(Layer(name, a, [y], [], {}))
 
 
 def run(model, weights: dict[str, np.ndarray], x: np.ndarray) -> dict[str, np.ndarray]:
     """Every layer's output (float64, N x C x H x W or N x F) for the input batch x."""
+    from kinds import KINDS
+
     g, W, vals = model.graph, {k: v.astype(np.float64) for k, v in weights.items()}, {}
     vals[g.graph["input"]] = x.astype(np.float64)
-    for n, dd in g.nodes(data=True):
-        op, a = dd["op"], dd["attrs"]
-        if op == "input":
+    for n, d in g.nodes(data=True):
+        if d["op"] == "input":
             continue
+        if d["op"] not in KINDS:
+            raise NotImplementedError(f"tests/kinds.py has no entry for `{d['op']}`: add one with its NumPy formula")
         srcs = inputs_of(g, n)
-        ins = [vals[s] for s in srcs]
-        x0 = ins[0]
-        shape_in = g.nodes[srcs[0]]["shape"]
-        pads = resolve_pads(shape_in[0], shape_in[1], a) if op in ("conv", "dwconv", "sepconv", "pool") else None
-        if op == "conv":
-            y = _post(conv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], pads, a["d"], a["g"]), n, a, W)
-        elif op == "dwconv":
-            y = _post(conv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], pads, a["d"], x0.shape[1]), n, a, W)
-        elif op == "sepconv":
-            mid = conv2d(x0, W[f"{n}.dw.weight"], W.get(f"{n}.dw.bias"), a["s"], pads, a["d"], x0.shape[1])
-            mid = _post(mid, n, a, W, f"{n}.dw.bn")
-            y = _post(conv2d(mid, W[f"{n}.pw.weight"], W.get(f"{n}.pw.bias"), (1, 1), (0, 0, 0, 0)), n, a, W,
-                      f"{n}.pw.bn")
-        elif op == "deconv":
-            y = _post(deconv2d(x0, W[f"{n}.weight"], W.get(f"{n}.bias"), a["s"], a["p"], a["d"], a["g"], a["op"]),
-                      n, a, W)
-        elif op == "pool":
-            y = pool2d(x0, a["mode"], a["f"], a["s"], pads, a["ceil"])
-        elif op == "gap":
-            y = x0.mean(axis=(2, 3), keepdims=True)
-        elif op in ("fc", "flatten"):
-            flat = x0.reshape(x0.shape[0], -1)  # C, H, W order, as PyTorch flattens
-            y = flat if op == "flatten" else ACT[a["act"]](flat @ W[f"{n}.weight"].T + W.get(f"{n}.bias", 0), a)
-        elif op == "bn":
-            y = batchnorm(x0, W[f"{n}.scale"], W[f"{n}.bias"], W[f"{n}.mean"], W[f"{n}.var"], a["eps"])
-        elif op == "lrn":
-            y = lrn(x0, a["size"], a["alpha"], a["beta"], a["k"])
-        elif op in ("dropout", "identity"):
-            y = x0
-        elif op in ACT:
-            y = ACT[op](x0, a)
-        elif op == "prelu":  # x if x > 0 else a * x, one slope per channel (C x 1 x 1, or F for a vector)
-            y = np.where(x0 > 0, x0, W[f"{n}.slope"] * x0)
-        elif op == "layernorm":  # normalise over the channels (axis 1) at every position; scale, shift per channel
-            c = (slice(None),) + (None,) * (x0.ndim - 2)
-            mu, var = x0.mean(axis=1, keepdims=True), x0.var(axis=1, keepdims=True)
-            y = (x0 - mu) / np.sqrt(var + a["eps"]) * W[f"{n}.scale"][c] + W[f"{n}.bias"][c]
-        elif op == "layerscale":  # one learned factor per channel (C x 1 x 1, or F for a vector)
-            y = x0 * W[f"{n}.scale"]
-        elif op == "droppath":
-            y = x0
-        elif op == "split":  # part i of k equal channel groups
-            k = x0.shape[1] // a["of"]
-            y = x0[:, a["part"] * k:(a["part"] + 1) * k]
-        elif op == "shuffle":  # output channel j*g + i is input channel i*(C/g) + j
-            nb, c, h, w = x0.shape
-            g_ = a["g"]
-            y = np.stack([x0[:, i * (c // g_) + j] for j in range(c // g_) for i in range(g_)], axis=1)
-        elif op == "adaptivepool":  # PyTorch's windows [floor(i n/out), ceil((i+1) n/out)) along each axis
-            (oh, ow), (_, _, h, w) = a["out"], x0.shape
-            y = np.zeros((*x0.shape[:2], oh, ow))
-            for i in range(oh):
-                for j in range(ow):
-                    r0, r1 = i * h // oh, -(-(i + 1) * h // oh)
-                    c0, c1 = j * w // ow, -(-(j + 1) * w // ow)
-                    y[:, :, i, j] = x0[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
-        elif op == "concat":
-            y = np.concatenate(ins, axis=1)
-        elif op == "add":
-            y = sum(ins)
-        elif op == "mul":
-            y = math.prod(ins)
-        elif op == "upsample":
-            k = a["scale"]
-            y = x0.repeat(k, axis=2).repeat(k, axis=3) if a["mode"] == "nearest" else resize_bilinear(x0, k)
-        else:
-            raise NotImplementedError(f"the NumPy reference has no `{op}`: add it with the notes' formula")
-        vals[n] = y
+        layer = Layer(n, d["attrs"], [vals[s] for s in srcs], [g.nodes[s]["shape"] for s in srcs], W)
+        vals[n] = KINDS[d["op"]].reference(layer)
     return vals

@@ -2,7 +2,9 @@
 while generating, with the notes' formulas written out again here), and near misses that break one layer.
 
 `valid_specs()` draws a `Generated` (the text, the expected output shapes); `near_misses()` draws a
-`NearMiss` (the text and where the offending layer is). The budget of both campaigns is `examples()`:
+`NearMiss` (the text and where the offending layer is). One layer of a given kind, and its output shape, is
+drawn by that kind's snippet in tests/kinds.py; this module draws the structure around the layers. The
+budget of both campaigns is `examples()`:
 a few hundred cases in the normal run, many more with CNNDSL_FULL=1 (`./dev test-full`).
 """
 
@@ -13,11 +15,15 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from kinds import KINDS
+
+from cnndsl.layers import ACTIVATIONS
 
 FULL = os.environ.get("CNNDSL_FULL", "") not in ("", "0")
 MAX_HW = 20  # spatial sizes stay small so that onnxruntime runs every case in milliseconds
 MAX_C = 12
-ACTS = ("relu", "relu6", "sigmoid", "tanh", "leakyrelu", "elu", "silu", "hardswish", "hardsigmoid", "gelu", "softmax")
+ACTS = tuple(a for a in ACTIVATIONS if a != "none")  # what `act=` takes
+MERGES = tuple(k for k, d in KINDS.items() if d.merge)
 
 
 def examples(normal: int, full: int, **kw) -> settings:
@@ -58,6 +64,8 @@ class Generated:
 class Gen:
     """Draws one spec. Methods take the current shape and return (text, new shape)."""
 
+    MAX_C = MAX_C
+
     def __init__(self, draw, depth: int = 2):
         self.draw = draw
         self.depth = depth
@@ -75,6 +83,16 @@ class Gen:
 
     def coin(self) -> bool:
         return self.draw(st.booleans())
+
+    def weighted(self, shares: dict[str, float]) -> str:
+        """One of the keys, each drawn in proportion to its share (in tenths)."""
+        tenths = {k: max(1, round(10 * v)) for k, v in shares.items()}
+        k = self.i(0, sum(tenths.values()) - 1)
+        for name, t in tenths.items():
+            if k < t:
+                return name
+            k -= t
+        raise AssertionError("unreachable")
 
     def num(self, v: int, simple: bool = False) -> str:
         """`v` as a literal, or as arithmetic on a block parameter that equals it (`simple`: a bare name)."""
@@ -136,112 +154,25 @@ class Gen:
         return text, window(h, fh, sh, ph, ph, d, ceil), window(w, fw, sw, pw, pw, d, ceil)
 
     def layer3(self, shape: Shape, mode: str = "any") -> tuple[str, Shape]:
-        """One layer on an H x W x C volume. mode: any | keep (same H x W) | down (ceil(H/2) x ceil(W/2))."""
-        h, w, c = shape
-        kinds = ["conv", "conv", "dwconv", "sepconv", "pool"]
-        if mode == "keep":
-            kinds += ["bn", "act", "act", "lrn", "dropout", "identity", "conv1", "prelu", "layernorm", "layerscale",
-                      "droppath", "shuffle"]
-        if mode == "any":
-            kinds += ["bn", "act", "lrn", "dropout", "identity", "gap", "conv1", "prelu", "layernorm", "split",
-                      "adaptivepool"]
-            if h <= 10 and w <= 10:
-                kinds += ["deconv", "upsample"]
-        kind = self.pick(kinds)
-        self.features.add(kind)
-        if kind in ("conv", "conv1"):
-            gs = [g for g in range(1, c + 1) if c % g == 0]
-            g = self.pick(gs) if self.coin() else 1
-            n = g * self.i(1, max(1, MAX_C // g))
-            if kind == "conv1":  # a pointwise conv, often written positionally or in call form
-                form = self.pick(("plain", "positional", "call"))
-                if form == "positional":
-                    return f"conv f=1 {self.num(n, simple=True)}", (h, w, n)
-                if form == "call":
-                    return f"conv(f=1, n={self.num(n)})", (h, w, n)
-                return f"conv f=1 n={self.num(n)}", (h, w, n)
-            args, ho, wo = self.window_args(h, w, mode, dilate=True)
-            if self.coin() and "f=3 " in args + " " and "d=" not in args and g == 1 and n <= 4:
-                self.features.add("fixed-kernel")
-                args += f" w={self.pick(('vertical', 'sobel_h', 'laplacian'))}"
-            gt = f" g={g}" if g > 1 else ""
-            return f"conv {args} n={self.num(n)}{gt}{self.post()}", (ho, wo, n)
-        if kind == "dwconv":
-            m = self.i(1, 2) if c <= 6 else 1
-            args, ho, wo = self.window_args(h, w, mode, dilate=True)
-            return f"dwconv {args}" + (f" m={m}" if m > 1 else "") + self.post(), (ho, wo, c * m)
-        if kind == "sepconv":
-            n = self.i(1, MAX_C)
-            args, ho, wo = self.window_args(h, w, mode, dilate=True)
-            return f"sepconv {args} n={self.num(n)}{self.post()}", (ho, wo, n)
-        if kind == "pool":
-            mode_word = self.pick(("", "avg ", "mode=max ", "max "))
-            args, ho, wo = self.window_args(h, w, mode, dilate=False, pool=True)
-            return f"pool {mode_word}{args}", (ho, wo, c)
-        if kind == "deconv":
-            gs = [g for g in range(1, c + 1) if c % g == 0]
-            g = self.pick(gs) if self.coin() else 1
-            n = g * self.i(1, max(1, 8 // g))
-            f, s, d = self.i(1, 4), self.i(1, 2), self.pick((1, 1, 2))
-            op = self.i(0, s - 1)
-            p = self.i(0, 1)
-            ho = (h - 1) * s - 2 * p + d * (f - 1) + op + 1
-            wo = (w - 1) * s - 2 * p + d * (f - 1) + op + 1
-            if ho < 1 or wo < 1:
-                p = 0
-                ho, wo = (h - 1) * s + d * (f - 1) + op + 1, (w - 1) * s + d * (f - 1) + op + 1
-            text = f"deconv f={f} s={s} p={p} n={n}" + (f" d={d}" if d > 1 else "") + (f" op={op}" if op else "")
-            return text + (f" g={g}" if g > 1 else "") + self.post(), (ho, wo, n)
-        if kind == "upsample":
-            k = self.i(1, 2)
-            return self.pick((f"upsample {k}", f"upsample scale={k} mode=bilinear", f"upsample {k} mode=nearest")), (
-                h * k, w * k, c)
-        if kind == "gap":
-            return "gap", (1, 1, c)
-        if kind == "split":
-            k = self.pick([k for k in (1, 2, 3, 4) if c % k == 0])
-            i = self.i(0, k - 1)
-            return self.pick((f"split {i} of={k}", f"split(part={i}, of={k})")), (h, w, c // k)
-        if kind == "adaptivepool":
-            oh, ow = self.i(1, h + 2), self.i(1, w + 2)
-            return self.pick((f"adaptivepool {oh}x{ow}", f"adaptivepool out={oh}x{ow}")), (oh, ow, c)
-        if kind == "shuffle":
-            return f"shuffle {self.pick([g for g in range(1, c + 1) if c % g == 0])}", shape
-        if kind == "lrn":
-            return self.pick(("lrn", f"lrn size={self.pick((1, 3, 5))} alpha=0.001 beta=0.5 k=1")), shape
-        return self.same_shape_layer(kind), shape
+        """One layer on an H x W x C volume. mode: any | keep (same H x W) | down (ceil(H/2) x ceil(W/2)).
 
-    def same_shape_layer(self, kind: str) -> str:
-        if kind == "bn":
-            return self.pick(("bn", "bn eps=0.001"))
-        if kind == "dropout":
-            return self.pick(("dropout", "dropout 0.3", "dropout rate=0.1"))
-        if kind == "identity":
-            return "identity"
-        if kind == "prelu":
-            return self.pick(("prelu", "prelu init=0.1"))
-        if kind == "layernorm":
-            return self.pick(("layernorm", "layernorm eps=1e-6"))
-        if kind == "layerscale":
-            return self.pick(("layerscale", "layerscale init=0.5"))
-        if kind == "droppath":
-            return self.pick(("droppath", "droppath 0.2"))
-        act = self.pick(ACTS)
-        self.features.add("act")
-        return "leakyrelu alpha=0.2" if act == "leakyrelu" and self.coin() else act
+        The kind is drawn by its share; its snippet (tests/kinds.py) writes the layer and its output shape,
+        or declines a mode it cannot serve (a `bn` cannot halve H x W), and another kind is drawn.
+        """
+        shares = {k: d.volume.share for k, d in KINDS.items() if d.volume}
+        while True:
+            kind = self.weighted(shares)
+            made = KINDS[kind].volume.snippet(self, shape, mode)
+            if made is not None:
+                self.features.add(kind)
+                return made
+            del shares[kind]
 
     def layer1(self, shape: Shape) -> tuple[str, Shape]:
-        """One layer on a vector."""
-        kind = self.pick(("fc", "fc", "bn", "act", "dropout", "identity", "flatten", "prelu", "layernorm",
-                          "layerscale"))
-        self.features.add(kind if kind != "act" else "act")
-        if kind == "fc":
-            n = self.i(1, 10)
-            forms = (f"fc {self.num(n, simple=True)}", f"fc(n={n})", f"fc n={n} act=relu", f"fc {n} bias=false")
-            return self.pick(forms), (n,)
-        if kind == "flatten":
-            return "flatten", shape
-        return self.same_shape_layer(kind), shape
+        """One layer on a vector, drawn as `layer3` draws one on a volume."""
+        kind = self.weighted({k: d.vector.share for k, d in KINDS.items() if d.vector})
+        self.features.add(kind)
+        return KINDS[kind].vector.snippet(self, shape)
 
     # --- elements and chains -----------------------------------------------------------------------
 
@@ -254,17 +185,9 @@ class Gen:
         if what == "layer":
             if len(shape) == 1:
                 return self.layer1(shape)
-            if mode == "any" and self.coin() and self.coin() and self.coin():
-                self.features.add("fc-on-volume")
-                return self._flat_or_fc(shape, self.i(1, 10))
             return self.layer3(shape, mode)
         self.features.add(what)
         return getattr(self, what)(shape, mode, depth - 1)
-
-    def _flat_or_fc(self, shape: Shape, n: int) -> tuple[str, Shape]:
-        if self.coin():
-            return f"fc {n}", (n,)
-        return "flatten", (shape[0] * shape[1] * shape[2],)
 
     def chain(self, shape: Shape, mode: str, depth: int, length: int | None = None) -> tuple[str, Shape]:
         """`a -> b -> ...`; mode `keep` keeps H x W, `down` halves it exactly once (`any`: no constraint)."""
@@ -295,8 +218,10 @@ class Gen:
         return self.fit_channels(text, out, shape[-1])
 
     # constructs
-    def branches(self, shape: Shape, mode: str, depth: int) -> tuple[str, Shape]:
-        merge = self.pick(("concat", "add", "mul"))
+    def branches(self, shape: Shape, mode: str, depth: int, merge: str | None = None) -> tuple[str, Shape]:
+        """`merge { a | b | ... }` with a merge kind drawn from tests/kinds.py (or the given one)."""
+        merge = merge or self.pick(MERGES)
+        how = KINDS[merge].merge
         width = self.i(2, 3)
         bmode = "down" if mode == "down" or (mode == "any" and self.coin() and self.coin()) else "keep"
         if len(shape) == 1:
@@ -304,22 +229,19 @@ class Gen:
         texts, shapes = [], []
         k = self.i(1, MAX_C) if len(shape) == 3 else self.i(1, 10)
         for b in range(width):
-            if merge == "mul" and b > 0 and len(shape) == 3 and self.coin():
+            if how.gates and b > 0 and len(shape) == 3 and self.coin():
                 texts.append(f"gap -> conv f=1 n={k} act=sigmoid")  # a squeeze-and-excite gate
                 shapes.append((1, 1, k))
                 self.features.add("mul-gate")
                 continue
             text, out = self.chain(shape, bmode, depth)
-            if merge != "concat":
+            if how.equal:
                 text, out = self.fit_channels(text, out, k)
             texts.append(text)
             shapes.append(out)
-        if len(shape) == 3 and len({s[:2] for s in shapes if s[:2] != (1, 1) or merge != "mul"}) > 1:
+        if len(shape) == 3 and len({s[:2] for s in shapes if s[:2] != (1, 1) or not how.gates}) > 1:
             raise AssertionError(f"generator bug: branch shapes {shapes}")
-        if merge == "concat":
-            out = (*shapes[0][:-1], sum(s[-1] for s in shapes))
-        else:
-            out = max(shapes, key=lambda s: (len(s), s[0] * s[1] if len(s) == 3 else 0))
+        out = how.shape(shapes)
         layout = self.pick(("inline", "lines"))
         if layout == "inline" and not any("\n" in t for t in texts):
             return f"{merge} {{ " + " | ".join(texts) + " }", out
@@ -406,8 +328,8 @@ def valid_specs(draw, max_stmts: int = 5) -> Generated:
             text, shape = g.chain(values["input"], "any", g.depth)
             lines.append(f"input -> {text}")
         elif form == "merge-names" or form == "merge-mid":
-            merge = draw(st.sampled_from(["concat", "add"]))
-            if merge == "add":
+            merge = draw(st.sampled_from(MERGES))
+            if KINDS[merge].merge.equal:
                 key = lambda s: s  # noqa: E731
             else:
                 key = lambda s: s[:-1] if len(s) == 3 else "vector"  # noqa: E731
@@ -421,7 +343,7 @@ def valid_specs(draw, max_stmts: int = 5) -> Generated:
                     values[nm] = start
                     fits = [nm]
                     text, out = g.chain(start, "keep", g.depth)
-                    if merge == "add":
+                    if KINDS[merge].merge.equal:
                         text, out = g.fit_channels(text, out, start[-1])
                     shape = out
                     fits = [n for n in fits if key(values[n]) == key(shape)]
@@ -439,7 +361,7 @@ def valid_specs(draw, max_stmts: int = 5) -> Generated:
                 if not pool:  # make a partner for the current value
                     nm = f"v{len(values)}"
                     text, out = g.chain(shape, "keep", g.depth)
-                    if merge == "add":
+                    if KINDS[merge].merge.equal:
                         text, out = g.fit_channels(text, out, shape[-1])
                     lines.append(f"{nm} = {text}")
                     values[nm] = out
@@ -481,12 +403,9 @@ def valid_specs(draw, max_stmts: int = 5) -> Generated:
 
 
 def _merged(merge: str, shapes: list[Shape]) -> Shape:
-    if merge == "add":
-        assert len(set(shapes)) == 1, shapes
-        return shapes[0]
-    if len(shapes[0]) == 1:
-        return (sum(s[0] for s in shapes),)
-    return (*shapes[0][:2], sum(s[2] for s in shapes))
+    how = KINDS[merge].merge
+    assert not how.equal or len(set(shapes)) == 1, shapes
+    return how.shape(shapes)
 
 
 # --- near misses ---------------------------------------------------------------------------------

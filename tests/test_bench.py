@@ -70,7 +70,7 @@ def test_bench_json_from_onnx_model(cli, spec, tmp_path):
     (("missing.cnn",), 2, "cannot read `missing.cnn`"),
     (("{spec}", "--batch", "0"), 2, "expected batch sizes"),
     (("{spec}", "--batch", "1,x"), 2, "expected batch sizes"),
-    (("{spec}", "--runs", "0"), 2, "--runs must be at least 1"),
+    (("{spec}", "--runs", "0"), 2, "argument --runs: expected a whole number from 1 to"),
     (("{spec}", "--providers", "NoSuchExecutionProvider"), 2, "is not in this onnxruntime"),
     (("{bad}",), 1, "error[unknown-layer]"),
     (("{spec}", "{onnx_junk}"), 1, "onnxruntime cannot load"),

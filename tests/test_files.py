@@ -14,8 +14,7 @@ import pytest
 from conftest import ROOT, SPECS
 
 import cnndsl
-from cnndsl import cli
-from cnndsl.backends import dot
+from cnndsl import cli, safeio
 from cnndsl.backends import onnx as onnx_backend
 
 OLD = b"the previous output, which a failing run must leave alone\n"
@@ -92,7 +91,7 @@ def test_render_failing_mid_write_keeps_the_old_picture(tmp_path, lenet, monkeyp
     out = tmp_path / f"net{suffix}"
     out.write_bytes(OLD)
     fdopen = os.fdopen
-    monkeypatch.setattr(dot.os, "fdopen", lambda fd, *a, **kw: FailingFile(fdopen(fd, *a, **kw), 300))
+    monkeypatch.setattr(safeio.os, "fdopen", lambda fd, *a, **kw: FailingFile(fdopen(fd, *a, **kw), 300))
     assert cli.main(["render", "-o", str(out), str(lenet)]) == 2
     assert "No space left" in capsys.readouterr().err
     assert _folder_after(tmp_path, out) == ["lenet5.cnn", out.name]

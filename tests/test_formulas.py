@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import onnxruntime as ort
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from kinds import KINDS
 
 import cnndsl
+from cnndsl.backends import onnx as ob
 
 
 def out_size(n: int, f: int, s: int = 1, p: int = 0) -> int:
@@ -59,8 +63,7 @@ def test_same_padding_for_stride_1_is_f_minus_1_over_2(f):
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(2, 64), f=st.integers(1, 5), s=st.integers(1, 4), c=st.integers(1, 5))
 def test_pooling_keeps_channels(n, f, s, c):
-    if f > n:
-        return
+    assume(f <= n)
     m = cnndsl.compile_text(f"input {n}x{n}x{c}\npool f={f} s={s}")
     assert m.layers[0].shape == (out_size(n, f, s), out_size(n, f, s), c)
     assert m.layers[0].params == 0
@@ -121,40 +124,29 @@ def test_one_by_one_convolution_shrinks_channels():
     assert m.layers[0].macs == 28 * 28 * 32 * 192
 
 
-@pytest.mark.parametrize("spec,params,macs,shape", [
-    # each figure computed by hand from the conv formula (f*f*C_in/g (+1)) * n and f*f*C_in/g * H_out*W_out*n
-    ("input 56x56x64\nconv f=3 p=1 n=64 bias=false", 36_864, 115_605_504, (56, 56, 64)),
-    ("input 56x56x64\nconv f=3 p=1 n=64", 36_928, 115_605_504, (56, 56, 64)),
-    ("input 56x56x64\nconv f=3 p=1 n=64 g=4 bias=false", 9_216, 28_901_376, (56, 56, 64)),
-    ("input 56x56x64\nconv f=3 p=2 d=2 n=64 bias=false", 36_864, 115_605_504, (56, 56, 64)),
-    ("input 17x17x768\nconv f=1x7 p=0x3 n=192 bias=false", 1_032_192, 298_303_488, (17, 17, 192)),
-    ("input 112x112x32\ndwconv f=3 p=1 bias=false", 288, 3_612_672, (112, 112, 32)),
-    ("input 112x112x32\ndwconv f=3 p=1 m=2 bias=false", 576, 7_225_344, (112, 112, 64)),
-    ("input 8x8x16\ndeconv f=2 s=2 n=8", 520, 32_768, (16, 16, 8)),
-    ("input 7x7x512\nfc 4096", 102_764_544, 102_760_448, (4096,)),
-    ("input 56x56x64\nbn", 256, 0, (56, 56, 64)),
-    ("input 56x56x64\nconv f=3 p=1 n=64 bias=false bn=true", 36_864 + 256, 115_605_504, (56, 56, 64)),
-    ("input 13x13x256\npool f=3 s=2", 0, 0, (6, 6, 256)),
-    ("input 7x7x1024\ngap", 0, 0, (1, 1, 1024)),
-    ("input 27x27x96\nlrn", 0, 0, (27, 27, 96)),
-    ("input 8x8x4\nupsample 2", 0, 0, (16, 16, 4)),
-    ("input 8x8x4\nflatten", 0, 0, (256,)),
-    # PReLU learns one slope per channel: 64 parameters on 64 channels, no MACs counted (like every activation)
-    ("input 56x56x64\nprelu", 64, 0, (56, 56, 64)),
-    # ConvNeXt-T's first LayerNorm2d: a scale and a shift per channel, 2 * 96 = 192 (torchvision conv_tiny
-    # features[0][1]); layer scale: one factor per channel, 96 (CNBlock.layer_scale, 96 x 1 x 1)
-    ("input 56x56x96\nlayernorm eps=1e-6", 192, 0, (56, 56, 96)),
-    ("input 56x56x96\nlayerscale", 96, 0, (56, 56, 96)),
-    # ShuffleNet-v2 x1.0 stage 2 at 28x28: split 116 channels in two halves of 58; shuffle keeps the shape
-    ("input 28x28x116\nsplit 1", 0, 0, (28, 28, 58)),
-    ("input 28x28x116\nshuffle 2", 0, 0, (28, 28, 116)),
-    # torchvision AlexNet's AdaptiveAvgPool2d((6, 6)) after the last pool: 13x13x256 (an input of 416) -> 6x6x256
-    ("input 13x13x256\nadaptivepool 6", 0, 0, (6, 6, 256)),
-    ("input 7x7x96\ndroppath 0.1", 0, 0, (7, 7, 96)),
-])
-def test_layer_kind_numbers(spec, params, macs, shape):
-    m = cnndsl.compile_text(spec)
-    assert (m.totals.params, m.totals.macs, m.layers[-1].shape) == (params, macs, shape)
+FIGURES = [(kind, i, fig) for kind, d in KINDS.items() for i, fig in enumerate(d.figures)]
+
+
+@pytest.mark.parametrize("kind,i,fig", FIGURES, ids=[f"{k}-{i}" for k, i, _ in FIGURES])
+def test_layer_kind_numbers(kind, i, fig):
+    """Each kind's hand-checked figures (tests/kinds.py, with how each was worked out)."""
+    m = cnndsl.compile_text(fig.spec)
+    assert kind in {r.op for r in m.layers}, f"the figure for `{kind}` does not use it"
+    got = (m.totals.params, m.totals.macs, m.layers[-1].shape)
+    assert got == (fig.params, fig.macs, fig.shape), fig.how
+
+
+POINTS = [(kind, d.points) for kind, d in KINDS.items() if d.points]
+
+
+@pytest.mark.parametrize("kind,points", POINTS, ids=[k for k, _ in POINTS])
+def test_activation_values(kind, points):
+    """Hand-checked values of each activation, on a vector input, through the ONNX export and onnxruntime."""
+    xs, want = points
+    m = cnndsl.compile_text(f"input {len(xs)}\n{kind}")
+    s = ort.InferenceSession(ob.to_onnx(m).to_bytes(), providers=["CPUExecutionProvider"])
+    (y,) = s.run(None, {"input": np.array([xs], np.float32)})
+    np.testing.assert_allclose(y[0], want, rtol=1e-5, atol=1e-6, err_msg=f"`{kind}` of {xs}")
 
 
 def test_batch_norm_statistics_are_non_trainable():

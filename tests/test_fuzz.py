@@ -11,6 +11,7 @@ import os
 import re
 import resource
 import signal
+import stat
 import subprocess
 import sys
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -316,3 +317,132 @@ def test_hostile_input_in_real_processes(name, tmp_path):
                            timeout=60, cwd=ROOT)
         assert r.returncode in (0, 1), (argv, r.returncode, r.stderr[-2000:])
         assert "Traceback" not in r.stderr and (r.returncode == 0 or "error[" in r.stderr)
+
+
+# --- option values, weights archives and ONNX models (issue #15) ----------------------------------------------
+
+HOSTILE_VALUES = ["0", "-1", "1", "-0", "1e400", "nan", "inf", "-inf", "", " ", "1_000", "0x10", "١٢",
+                  "9" * 40, "9" * 5000, "18446744073709551617", "2.5", "16G", "99999T", "lots", "\x1b[31m", "-",
+                  "/dev/null", "/dev/zero", ".", "..", "/", "a" * 300, "/nonexistent/x.onnx", "x.unknown"]
+OPTIONS = {
+    "check": ["--max-layers", "--input", "--allow-import"],
+    "summary": ["--max-layers", "--input", "--depth"],
+    "render": ["--max-layers", "--depth", "--rankdir", "--timeout", "-o"],
+    "compile": ["--max-layers", "--max-params", "--max-memory", "--seed", "--weights", "-o", "--svg", "--timeout"],
+    "weights": ["--seed", "--max-params", "--max-memory", "-o"],
+    "run": ["--batch", "--top", "--repeat", "--seed", "--max-memory", "--max-params", "--input", "--timeout",
+            "--weights"],
+    "bench": ["--batch", "--threads", "--warmup", "--runs", "--providers", "--max-memory", "--timeout"],
+}
+
+
+@st.composite
+def hostile_argv(draw) -> list[str]:
+    """A command with one to three options set to hostile values (and the rest sane, so it runs fast)."""
+    cmd = draw(st.sampled_from(sorted(OPTIONS)))
+    argv = [cmd]
+    for opt in draw(st.lists(st.sampled_from(OPTIONS[cmd]), min_size=1, max_size=3, unique=True)):
+        argv += [opt, draw(st.sampled_from(HOSTILE_VALUES))]
+    return argv
+
+
+@examples(normal=60, full=2000)
+@given(hostile_argv())
+def test_hostile_option_values_never_crash(tmp_path_factory, argv):
+    folder = tmp_path_factory.mktemp("opts")
+    spec = folder / "spec.cnn"
+    spec.write_text("input 8x8x3\nconv f=3 n=4 -> relu -> fc 10\n")
+    safe = ["--repeat", "0"] if argv[0] == "run" and "--repeat" not in argv else []
+    safe += ["--runs", "1", "--warmup", "0", "--batch", "1"] if argv[0] == "bench" else []
+    before = spec.read_bytes()
+    r = run_main(*argv, *safe, spec)
+    assert_handled(r, argv)
+    assert spec.read_bytes() == before
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode) and stat.S_ISCHR(os.stat("/dev/zero").st_mode)
+
+
+def _bytes_mutations(draw, data: bytes) -> bytes:
+    for _ in range(draw(st.integers(1, 4))):
+        how = draw(st.sampled_from(["flip", "delete", "insert", "truncate", "duplicate"]))
+        i = draw(st.integers(0, max(len(data) - 1, 0)))
+        if how == "flip" and data:
+            data = data[:i] + bytes([data[i] ^ draw(st.integers(1, 255))]) + data[i + 1:]
+        elif how == "delete":
+            data = data[:i] + data[i + draw(st.integers(1, 64)):]
+        elif how == "insert":
+            data = data[:i] + draw(st.binary(min_size=1, max_size=16)) + data[i:]
+        elif how == "truncate":
+            data = data[:i]
+        else:
+            data = data[:i] + data[i:i + 256] * 2 + data[i + 256:]
+    return data
+
+
+_ARCHIVE_SPEC = "input 8x8x3\nconv f=3 n=4 -> bn -> relu -> fc 10\n"
+
+
+@st.composite
+def mutated_archive(draw) -> bytes:
+    import io as _io
+    import zipfile
+
+    import numpy as np
+
+    buf = _io.BytesIO()
+    method = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+    names = {"conv1.weight": (4, 3, 3, 3), "conv1.bias": (4,), "bn1.scale": (4,), "bn1.bias": (4,),
+             "bn1.mean": (4,), "bn1.var": (4,), "fc1.weight": (10, 144), "fc1.bias": (10,)}
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, shape in names.items():
+            member = name + draw(st.sampled_from([".npy", ".npy", ""]))
+            b = _io.BytesIO()
+            np.lib.format.write_array(b, np.ones(shape, np.float32))
+            zf.writestr(member, b.getvalue())
+    return _bytes_mutations(draw, buf.getvalue())
+
+
+@examples(normal=40, full=1500)
+@given(mutated_archive())
+def test_mutated_weights_archives_never_crash(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("npz")
+    spec = folder / "spec.cnn"
+    spec.write_text(_ARCHIVE_SPEC)
+    w = folder / "w.npz"
+    w.write_bytes(data)
+    out = folder / "net.onnx"
+    out.write_bytes(b"previous")
+    r = run_main("compile", spec, "--weights", w, "-o", out)
+    assert_handled(r, ["compile", "--weights"])
+    if r.code != 0:
+        assert out.read_bytes() == b"previous"
+    assert sorted(os.listdir(folder)) == ["net.onnx", "spec.cnn", "w.npz"]
+
+
+@st.composite
+def mutated_onnx(draw) -> bytes:
+    return _bytes_mutations(draw, _onnx_seed())
+
+
+_SEED_MODEL: list[bytes] = []
+
+
+def _onnx_seed() -> bytes:
+    if not _SEED_MODEL:
+        from cnndsl.backends import onnx as ob
+
+        _SEED_MODEL.append(ob.to_onnx(cnndsl.compile_text(_ARCHIVE_SPEC)).to_bytes())
+    return _SEED_MODEL[0]
+
+
+@examples(normal=8, full=300)
+@given(mutated_onnx())
+def test_mutated_onnx_models_never_crash(tmp_path_factory, data):
+    """In a real process each: a damaged protobuf must not take the test run down if it crashed native code."""
+    folder = tmp_path_factory.mktemp("onnx")
+    p = folder / "model.onnx"
+    p.write_bytes(data)
+    for argv in (["run", "--repeat", "0", "--timeout", "30", p], ["bench", "--runs", "1", "--warmup", "0", p]):
+        r = subprocess.run([sys.executable, "-m", "cnndsl", *map(str, argv)], capture_output=True, text=True,
+                           timeout=90, cwd=ROOT)
+        assert r.returncode in (0, 1, 2), (argv, r.returncode, r.stderr[-2000:])
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr[-2000:]

@@ -238,7 +238,11 @@ def test_graph_invariants_and_attributes():
     d = g.nodes["x"]
     assert d["op"] == "conv" and d["attrs"]["n"] == 4 and d["line"] == 2 and d["col"] == 5
     assert d["shape"] == (16, 16, 4) and d["params"] == 112 and d["macs"] == 27 * 256 * 4
-    assert [s for _, _, s in g.in_edges("concat1", data="slot")] in ([0, 1], [1, 0])
+    # branches are the merge's inputs in the order written: slot 0 is the first branch (`identity`), slot 1 the conv
+    slots = {u: s for u, _, s in g.in_edges("concat1", data="slot")}
+    assert slots == {"concat1.branch1": 0, "concat1.branch2": 1}
+    assert [g.nodes[u]["op"] for u in inputs_of(g, "concat1")] == ["identity", "conv"]
+    assert m.layer("concat1").shape == (16, 16, 6)  # 4 channels passed through, then the conv's 2
 
 
 def test_no_code_is_executed_from_a_spec(tmp_path):

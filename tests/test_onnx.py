@@ -8,12 +8,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 from conftest import SPECS
+from kinds import KINDS
 from numpy_ref import run as reference
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
 import cnndsl
 from cnndsl.backends import onnx as ob
-from cnndsl.layers import ACTIVATIONS, INTERNAL, LAYERS
 
 SPEC_FILES = sorted(SPECS.glob("*.cnn"))
 BIG = 32e6  # weight bytes above which a spec is exported with zero weights, to keep the suite fast
@@ -85,98 +85,23 @@ def test_spec_exports_and_runs(path):
         assert np.isfinite(y).all()
 
 
-# --- every layer kind, checked against the NumPy oracle -----------------------------------------
+# --- every layer kind (its cases in tests/kinds.py), checked against the NumPy oracle ------------
 
-SE = """input 6x6x8
-x = conv f=3 n=8 p=same
-gate = x -> gap -> conv f=1 n=2 act=relu -> conv f=1 n=8 act=sigmoid
-gate2 = x -> gap -> conv f=1 n=8 act=hardsigmoid
-mul(gate, gate2, x)
-"""
-
-KIND_SPECS: dict[str, list[str]] = {
-    "conv": [
-        "input 9x11x4\nconv f=3 n=6 s=2 p=1",
-        "input 12x10x4\nconv f=3x5 n=6 s=1x2 p=same d=2 g=2 bias=false bn=true act=relu",
-        "input 10x9x4\nconv f=4 s=3 p=same n=4 g=4",
-        "input 7x7x3\nconv f=1x7 n=4 p=0x3 act=leakyrelu",
-        "input 6x6x2\nconv f=3 n=2 w=[sobel_v, sobel_h] bias=false",
-        "input 6x6x3\nconv f=3 n=2 w=vertical",
-    ],
-    "dwconv": ["input 10x10x3\ndwconv f=3 s=2 p=same m=2 bn=true act=relu6",
-               "input 7x8x4\ndwconv f=3 d=2 bias=false"],
-    "sepconv": ["input 9x9x4\nsepconv f=3 n=8 p=1 bn=true act=relu6",
-                "input 8x8x3\nsepconv f=5 s=2 n=4 p=same act=silu"],
-    "deconv": [
-        "input 5x5x4\ndeconv f=3 s=2 p=1 op=1 n=6",
-        "input 4x6x4\ndeconv f=2x3 s=2 n=4 g=2 bias=false bn=true act=relu",
-        "input 5x5x2\ndeconv f=3 d=2 s=3 p=2 n=3",
-    ],
-    "pool": [
-        "input 9x9x3\npool f=3 s=2",
-        "input 10x10x3\npool avg f=3 s=2 p=1",
-        "input 10x10x3\npool f=3 s=2 ceil=true",
-        "input 11x11x2\npool avg f=3 s=2 p=1 ceil=true",
-        "input 8x9x2\npool avg f=2 ceil=true",
-        "input 7x7x2\npool f=3 s=2 p=same",
-        "input 7x7x2\npool f=2x3 s=1x2",
-    ],
-    "gap": ["input 5x7x3\ngap"],
-    "fc": ["input 4x5x3\nfc 7", "input 2x2x3\nflatten\nfc 5 act=tanh -> fc 3 bias=false"],
-    "flatten": ["input 3x4x2\nflatten -> fc 3"],
-    "bn": ["input 6x6x3\nbn", "input 2x2x2\nflatten\nfc 6 -> bn eps=0.001"],
-    "lrn": ["input 5x5x7\nlrn size=3 alpha=0.001 beta=0.75 k=2", "input 4x4x6\nlrn"],
-    "dropout": ["input 6x6x3\nconv f=3 n=4 -> dropout 0.3 -> relu", "input 2x2x2\nflatten\nfc 4 -> dropout"],
-    "identity": ["input 6x6x3\nadd { identity | conv f=3 n=3 p=same }", "input 6x6x3\nidentity"],
-    "softmax": ["input 4x4x3\nsoftmax", "input 1x2x5\nflatten\nsoftmax", "input 6x6x2\nconv f=3 n=4 act=softmax"],
-    "concat": [
-        "input 8x8x3\nconcat { conv f=1 n=2 | conv f=3 n=4 p=same | pool f=3 s=1 p=same }",
-        "input 1x2x3\nflatten\nconcat { fc 3 | fc 2 | identity }",
-    ],
-    "add": [
-        "input 6x6x4\nadd { identity | conv f=3 n=4 p=same | conv f=1 n=4 }",
-        "input 6x6x4\nresidual { conv f=3 n=4 p=same act=relu -> conv f=3 n=4 p=same }\nrelu",
-        "input 8x8x4\nresidual {\n  conv f=3 s=2 n=8 p=1 bn=true act=relu -> conv f=3 n=8 p=same\n"
-        "  shortcut { conv f=1 s=2 n=8 bn=true }\n}\nrelu",
-    ],
-    "mul": [SE, "input 5x5x3\nmul { identity | conv f=3 n=3 p=same act=sigmoid }"],
-    "upsample": ["input 3x4x2\nupsample 2", "input 3x4x2\nupsample 3 mode=bilinear"],
-    "layernorm": ["input 5x4x6\nconv f=3 n=8 p=1 -> layernorm eps=1e-6", "input 1x2x3\nflatten\nfc 5 -> layernorm"],
-    "layerscale": ["input 5x5x3\nconv f=3 n=4 -> layerscale init=0.5", "input 1x2x3\nflatten\nfc 4 -> layerscale"],
-    "droppath": ["input 6x6x4\nresidual { conv f=3 n=4 p=1 -> droppath 0.1 }"],
-    "split": ["input 6x6x8\nconcat { split 0 | split 1 -> conv f=1 n=4 }", "input 4x4x6\nsplit 2 of=3",
-              "input 1x2x3\nflatten\nsplit 1"],
-    "shuffle": ["input 5x4x6\nconv f=1 n=6 -> shuffle 2", "input 3x3x12\nshuffle 3 -> conv f=1 n=2"],
-    "adaptivepool": ["input 13x13x3\nadaptivepool 6", "input 12x8x2\nadaptivepool 6x4", "input 5x7x2\nadaptivepool 3",
-                     "input 2x2x2\nadaptivepool 7", "input 4x4x2\nadaptivepool 4"],
-    "prelu": ["input 5x5x3\nconv f=3 n=4 -> prelu", "input 1x2x3\nflatten\nfc 4 -> prelu init=0.1"],
-    **{a: [f"input 5x5x3\nconv f=3 n=4 -> {a}", f"input 1x2x3\nflatten\nfc 4 act={a}",
-           f"input 5x5x3\nconv f=1 n=2 act={a}"]
-       for a in ACTIVATIONS if a != "softmax"},
-}
-KIND_CASES = [(k, i, s) for k, specs in KIND_SPECS.items() for i, s in enumerate(specs)]
-
-
-def test_every_kind_has_export_cases():
-    """A layer kind without a lowering (and a case here) is a bug: this fails until both exist."""
-    assert set(LAYERS) - INTERNAL <= set(KIND_SPECS)
+KIND_CASES = [(k, i, s) for k, d in KINDS.items() for i, s in enumerate(d.cases)]
 
 
 def randomize(proto, model, seed=0) -> dict[str, np.ndarray]:
-    """Give every weight random values (variances positive, fixed kernels kept); return them by name."""
+    """Give every weight the network declares random values (fixed kernels kept, variances positive), so
+    that a weight read in the wrong layout or slot shows; constants of the lowerings stay. Returns all by name."""
     rng = np.random.default_rng(seed)
     out = {}
-    fixed = {e.name for e in ob.expected_weights(model) if e.weight.fixed is not None}
+    learned = {e.name for e in ob.expected_weights(model) if e.weight.fixed is None}
     for t in proto.graph.initializer:
         arr = numpy_helper.to_array(t)
-        if t.name in fixed:
-            pass
-        elif t.name.endswith((".weight", ".bias")):
-            arr = rng.standard_normal(arr.shape).astype(np.float32) * (0.5 if t.name.endswith(".bias") else 1)
-        elif t.name.endswith((".scale", ".mean")):
-            arr = rng.standard_normal(arr.shape).astype(np.float32)
-        elif t.name.endswith(".var"):
+        if t.name in learned and t.name.endswith(".var"):  # batch norm's running variance
             arr = rng.uniform(0.5, 2.0, arr.shape).astype(np.float32)
+        elif t.name in learned:
+            arr = rng.standard_normal(arr.shape).astype(np.float32) * (0.5 if t.name.endswith(".bias") else 1)
         t.CopyFrom(numpy_helper.from_array(arr, t.name))
         out[t.name] = arr
     return out
@@ -233,14 +158,24 @@ def test_named_kernels_are_exported_as_written(name, kernel):
     assert m.totals.params == 54 and m.totals.trainable_params == 0  # counted, but not trained
 
 
-def test_weights_are_seeded_he_normal_and_reproducible():
+def test_weights_are_seeded_he_uniform_and_reproducible():
     m = cnndsl.compile_text("input 16x16x8\nconv f=3 n=64 bn=true\nfc 200")
     assert ob.to_onnx(m, seed=3).to_bytes() == ob.to_onnx(m, seed=3).to_bytes()
     assert ob.to_onnx(m, seed=3).to_bytes() != ob.to_onnx(m, seed=4).to_bytes()
     a = ob.to_onnx(m, seed=3).to_proto()
     w = {t.name: numpy_helper.to_array(t) for t in a.graph.initializer}
-    assert abs(w["conv1.weight"].std() - np.sqrt(2 / (3 * 3 * 8))) < 0.01
-    assert abs(w["fc1.weight"].std() - np.sqrt(2 / (14 * 14 * 64))) < 0.001
+    # Kaiming uniform (PyTorch's kaiming_uniform_, fan_in, gain sqrt(2)): U(-b, b) with b = sqrt(6 / fan_in), whose
+    # variance b^2 / 3 is He's 2 / fan_in
+    for name, fan_in, rel in (("conv1.weight", 3 * 3 * 8, 0.05), ("fc1.weight", 14 * 14 * 64, 0.01)):
+        x = w[name].astype(np.float64)
+        bound = np.sqrt(6 / fan_in)
+        assert np.abs(x).max() <= bound and np.abs(x).max() > 0.99 * bound, name  # reaches its bound, never beyond
+        # the sample variance is within ~4 standard errors (about 0.9 / sqrt(size) of the variance)
+        assert abs(x.var() / (2 / fan_in) - 1) < rel, (name, x.var(), 2 / fan_in)
+        assert abs(x.mean()) < 0.05 * bound, name
+        # uniform, not normal: half of U(-b, b) lies within b/2 (a normal of the same variance puts 61% there)
+        assert abs(np.mean(np.abs(x) < bound / 2) - 0.5) < 0.03, name
     assert (w["conv1.bn.scale"] == 1).all() and (w["conv1.bn.mean"] == 0).all() and (w["conv1.bn.var"] == 1).all()
-    assert (w["conv1.bias"] == 0).all() if "conv1.bias" in w else True
+    assert (w["conv1.bn.bias"] == 0).all()
+    assert "conv1.bias" in w and (w["conv1.bias"] == 0).all()  # bias=true is conv's default, next to bn=true
     assert (w["fc1.bias"] == 0).all()

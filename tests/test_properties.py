@@ -22,6 +22,8 @@ from cnndsl import cli
 from cnndsl.backends import onnx as onnx_backend
 
 BATCH = 2
+
+
 def _nchw(shape, batch=BATCH):
     return [batch, shape[2], shape[0], shape[1]] if len(shape) == 3 else [batch, *shape]
 
@@ -31,21 +33,27 @@ def _dims(vi) -> list:
 
 
 def _param_sizes(proto: onnx.ModelProto, model: cnndsl.Model) -> tuple[int, int]:
-    """(all, non-trainable) parameters read off the exported graph: the initializers named as the layers'
-    weights (`<layer>.<suffix>`, whatever op they feed); every other initializer is a constant (Clip's
-    bounds, Resize's scales) whose name is `<layer>.<what>` of a layer that has no weight of that name."""
+    """(all, non-trainable) parameters read off the exported graph's initializers.
+
+    The weights are the initializers the network declares (`expected_weights`, what `cnndsl weights` lists);
+    every other initializer is a constant of a lowering (a clip bound, resize scales), not a parameter.
+    """
     inits = {t.name: t for t in proto.graph.initializer}
-    used = {name for node in proto.graph.node for name in node.input}
-    assert set(inits) <= used, f"unused initializers: {set(inits) - used}"
-    declared = {e.name: e.weight for e in onnx_backend.expected_weights(model)}
-    assert set(declared) <= set(inits), f"weights missing from the export: {set(declared) - set(inits)}"
-    for name, w in declared.items():
+    expected = {e.name: e.weight for e in onnx_backend.expected_weights(model)}
+    for name, w in expected.items():
+        assert name in inits, f"weight {name} is not exported"
         assert tuple(inits[name].dims) == w.shape, (name, tuple(inits[name].dims), w.shape)
-    for name in set(inits) - set(declared):  # constants are scalars or a few numbers, never a hidden weight
+    read = {x for node in proto.graph.node for x in node.input}
+    assert set(inits) <= read, f"initializers that no node reads: {set(inits) - read}"
+    for name in set(inits) - set(expected):  # constants are scalars or a few numbers, never a hidden weight
         assert np.prod(inits[name].dims) <= 8, f"initializer {name} {list(inits[name].dims)} is not a declared weight"
-    frozen = {name for name, w in declared.items() if not w.trainable}
+    frozen = {n for n, w in expected.items() if not w.trainable}
+    # spec-given kernels and batch norm's running statistics are counted, but not trained
+    fixed = {f"{n}.weight" for n, d in model.graph.nodes(data=True) if d["attrs"].get("w") is not None}
+    stats = {n for n in expected if n.endswith((".mean", ".var"))}
+    assert fixed | stats <= frozen, (fixed | stats) - frozen
     size = lambda names: sum(int(np.prod(inits[n].dims)) for n in names)  # noqa: E731
-    return size(declared), size(frozen)
+    return size(expected), size(frozen)
 
 
 def agree_end_to_end(text: str, expected_outputs: list) -> None:
@@ -79,8 +87,8 @@ def agree_end_to_end(text: str, expected_outputs: list) -> None:
     # every layer that computes something has its own tensor, so every prediction was checked
     computed = {n for n, d in m.graph.nodes(data=True) if d["op"] not in ("input", "dropout", "identity", "droppath")}
     assert computed <= set(got), computed - set(got)
-    for r in results:
-        assert np.isfinite(r).all() or np.isnan(r).sum() == 0
+    for o, r in zip(session.get_outputs(), results, strict=True):  # the outputs and every intermediate tensor
+        assert np.isfinite(r).all(), f"`{o.name}` holds NaN or infinity"
 
 
 @examples(normal=250, full=5000)

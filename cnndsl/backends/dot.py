@@ -3,14 +3,12 @@
 Layers are boxes in the notes' notation (`conv 5x5, s=1, n=6`, output shape, parameters), coloured by
 their kind's group; merges are small circles (add ⊕, concat ‖, mul ⊗); the scopes of the graph (blocks,
 residuals, branches, repeats, named chains) are nested clusters, or single nodes with their totals when
-folded. Only `render_file` needs Graphviz, and it imports the `graphviz` package lazily.
+folded. Only `render_file` needs Graphviz: it runs `dot` through cnndsl.safeio (time bound, dies with cnndsl).
 """
 
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,52 +292,51 @@ class Rendered:
     image: bool  # False: Graphviz's `dot` was not found and only the DOT text was written
 
 
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder and os.replace, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+def write_atomic(path, data: bytes) -> None:
+    """Write through a temporary file in the same folder and a rename (or into a device), see cnndsl.safeio."""
+    from .. import safeio
+
+    safeio.write_bytes(path, data)
 
 
 class RenderError(RuntimeError):
     """Graphviz's `dot` ran but failed."""
 
 
-def render_file(m: Model, path: str | Path, collapse: bool = False, depth: int | None = None,
-                rankdir: str = "TB") -> Rendered:
-    """Draw `m` to `path`; the suffix picks the format (.svg, .png, .pdf or .dot).
+def render_file(m: Model, path, collapse: bool = False, depth: int | None = None,
+                rankdir: str = "TB", timeout: float = 60) -> Rendered:
+    """Draw `m` to `path` (a path or a checked cnndsl.safeio.Target); the suffix picks the format (.svg, .png,
+    .pdf or .dot).
 
     Without Graphviz's `dot` program the DOT text is written beside `path` (same name, `.dot`) and the
-    result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path.
+    result says `image=False`. Raises FormatError for an unknown suffix, OSError for an unwritable path,
+    RenderError when `dot` fails or runs past `timeout` seconds (it is killed; it also dies with cnndsl).
     """
-    path = Path(path)
-    fmt = output_format(path)
+    import shutil
+
+    from .. import safeio
+
+    target = safeio.as_target(path)
+    path = target.path
+    fmt = output_format(path) if not target.stream or path.suffix else "svg"
     text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir)
     if fmt == "dot":
-        write_atomic(path, text.encode())
+        write_atomic(target, text.encode())
         return Rendered(path, fmt, True)
-    import graphviz  # lazily: `cnndsl check` and `summary` never load it
-
-    try:
-        data = graphviz.Source(text).pipe(format=fmt, engine="dot")
-    except graphviz.ExecutableNotFound:
+    exe = shutil.which("dot")
+    if exe is None:
         dot_path = path.with_suffix(".dot")
         write_atomic(dot_path, text.encode())
         return Rendered(dot_path, "dot", False)
-    except graphviz.CalledProcessError as e:
-        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise RenderError(f"Graphviz `dot` failed: {err[0] if err else e}") from None
-    write_atomic(path, data)
+    try:
+        done = safeio.run_child([exe, f"-T{fmt}"], text.encode(), timeout)
+    except safeio.ChildTimeout:
+        raise RenderError(f"Graphviz `dot` took more than {timeout:g} s to lay out {len(m.graph):,} layers and was "
+                          f"stopped; draw less with --collapse or --depth, or allow more with --timeout") from None
+    if done.returncode != 0:
+        err = done.stderr.decode(errors="replace").strip().splitlines()
+        why = err[0] if err else (f"killed by signal {-done.returncode} (out of memory?)" if done.returncode < 0
+                                  else f"exit status {done.returncode}")
+        raise RenderError(f"Graphviz `dot` failed: {why}")
+    write_atomic(target, done.stdout)
     return Rendered(path, fmt, True)

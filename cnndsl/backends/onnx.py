@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,31 +74,27 @@ def initial_value(e: Expected, seed: int = 0, init: str = "he") -> np.ndarray:
     return w.init.value(w.shape, _name_seed(seed, e.name))
 
 
-def _npz_shapes(path: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Array name -> (shape, dtype) from an .npz's headers, without reading the data."""
-    out = {}
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if not info.filename.endswith(".npy"):
-                continue
-            with zf.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(f)
-            out[info.filename[:-4]] = (tuple(shape), dtype)
-    return out
+def _npz_members(model: Model, path: str) -> dict:
+    """Array name -> archives.Member from an .npz's headers, without reading the data; WeightsError."""
+    from .. import archives
 
-
-def check_weights_file(model: Model, path: str) -> None:
-    """Raise WeightsError naming every missing, extra, wrongly shaped or non-numeric array.
-
-    Raises OSError when the file cannot be opened at all.
-    """
+    limit = 16 * sum(e.weight.size for e in expected_weights(model)) + (1 << 20)
     try:
-        found = _npz_shapes(path)
-    except (zipfile.BadZipFile, ValueError) as e:
-        raise WeightsError(path, [f"not a NumPy .npz archive ({e}); write one with numpy.savez or "
-                                  "`cnndsl weights -o`"]) from None
+        return archives.npz_members(path, limit, "16 bytes for each number this network's weights hold")
+    except archives.ArchiveError as e:
+        raise WeightsError(path, e.problems) from None
+
+
+def check_weights_file(model: Model, path: str) -> list[str]:
+    """Raise WeightsError naming every missing, extra, wrongly shaped, non-numeric or damaged array; return
+    warnings (arrays holding NaN or infinity). Every member is read once here, so a damaged one is found
+    before anything is written.
+
+    Raises cnndsl.safeio.FileProblem when the file cannot be opened at all.
+    """
+    from .. import archives
+
+    found = _npz_members(model, path)
     problems = []
     expected = {e.name: e for e in expected_weights(model)}
     for name, e in expected.items():
@@ -112,7 +106,7 @@ def check_weights_file(model: Model, path: str) -> None:
         if name not in found:
             problems.append(f"`{name}`: missing, expected {want}")
             continue
-        shape, dtype = found[name]
+        shape, dtype = found[name].shape, found[name].dtype
         if shape != e.weight.shape:
             problems.append(f"`{name}`: shape {fmt_shape(shape) or 'scalar'}, expected {want}")
         elif dtype.kind not in "fiu":
@@ -122,24 +116,40 @@ def check_weights_file(model: Model, path: str) -> None:
             problems.append(f"`{name}`: not a weight of this network")
     if problems:
         raise WeightsError(path, problems)
+    warnings = []
+    with zipfile.ZipFile(path) as zf:
+        for name, m in found.items():
+            try:
+                arr = archives.read_member(zf, m)
+            except archives.ArchiveError as e:
+                problems += e.problems
+                continue
+            if archives.nonfinite(arr):
+                warnings.append(f"`{name}` holds NaN or infinite values")
+            del arr
+    if problems:
+        raise WeightsError(path, problems)
+    return warnings
 
 
 def weight_values(model: Model, seed: int = 0, init: str = "he", weights: str | None = None
                   ) -> Iterator[tuple[Expected, np.ndarray]]:
     """Each weight's value, one at a time (so only one array is alive beyond the initializers)."""
-    npz = None
+    from .. import archives
+
+    zf = found = None
     if weights is not None:
-        check_weights_file(model, weights)
-        npz = np.load(weights, allow_pickle=False)
+        found = _npz_members(model, weights)  # checked by to_onnx; the headers again, cheaply
+        zf = zipfile.ZipFile(weights)
     try:
         for e in expected_weights(model):
-            if npz is not None and e.weight.fixed is None:
-                yield e, np.asarray(npz[e.name], dtype=np.float32)
+            if zf is not None and e.weight.fixed is None:
+                yield e, np.asarray(archives.read_member(zf, found[e.name]), dtype=np.float32)
             else:
                 yield e, initial_value(e, seed, init)
     finally:
-        if npz is not None:
-            npz.close()
+        if zf is not None:
+            zf.close()
 
 
 # --- lowering ------------------------------------------------------------------------------------
@@ -237,6 +247,7 @@ class Exported:
     weights: str | None  # an .npz already checked against the network
     weight_bytes: int
     how: str  # how the weights were made, in words
+    warnings: tuple[str, ...] = ()  # about the weights file (NaN or infinite values)
 
     def values(self) -> Iterator[tuple[Expected, np.ndarray]]:
         return weight_values(self.model, self.seed, self.init, self.weights)
@@ -340,10 +351,9 @@ def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None =
         "cnndsl.network": model.name, "cnndsl.version": __version__, "cnndsl.spec": spec,
         "cnndsl.spec_sha256": sha, "cnndsl.weights": how,
     })
-    if weights is not None:
-        check_weights_file(model, weights)
+    warnings = check_weights_file(model, weights) if weights is not None else []
     weight_bytes = 4 * sum(e.weight.size for e in expected_weights(model))
-    return Exported(proto, model, seed, init, weights, weight_bytes, how)
+    return Exported(proto, model, seed, init, weights, weight_bytes, how, tuple(warnings))
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -364,15 +374,20 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
     they would not fit in one protobuf message. A failure leaves no partial file and does not touch an
     existing one. Raises OSError for an unusable path, onnx.checker.ValidationError for a bad model.
     """
-    path = Path(path)
+    from .. import safeio
+
+    target = safeio.as_target(path)
+    path = target.path
     folder = path.parent
     if check:
         ex.check()
     if external is None:
         external = ex.weight_bytes > PROTOBUF_LIMIT - (64 << 20)  # leave room for the graph itself
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=folder))
+    if external and target.stream:
+        raise safeio.FileProblem(f"cannot write `{path}` with its weights in a .data file beside it: it is a "
+                                 "device or a pipe; give a file name")
     data_name = f"{path.name}.data"
-    try:
+    with safeio.temp_dir(folder) as tmpdir:
         tmp, tmp_data = tmpdir / path.name, tmpdir / data_name
         with open(tmp, "wb") as f:
             if external:
@@ -380,15 +395,12 @@ def save(ex: Exported, path: str | Path, external: bool | None = None, check: bo
                     ex.write(f, data, data_name)
             else:
                 ex.write(f)
+        size = tmp.stat().st_size
         if external:
-            os.replace(tmp_data, folder / data_name)
-        os.replace(tmp, path)
-        return Written(path, path.stat().st_size, folder / data_name if external else None,
+            safeio.publish(tmp_data, folder / data_name)
+        safeio.publish(tmp, target)
+        return Written(path, size, folder / data_name if external else None,
                        (folder / data_name).stat().st_size if external else 0)
-    finally:
-        for p in tmpdir.iterdir():
-            p.unlink()
-        tmpdir.rmdir()
 
 
 def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he") -> int:
@@ -396,11 +408,13 @@ def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he"
 
     Arrays are streamed into the archive one at a time. Returns the number of arrays written.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    from .. import safeio
+
+    target = safeio.as_target(path)
     count = 0
-    try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+    with safeio.temp_dir(target.path.parent) as d:
+        tmp = d / "weights.npz"
+        with open(tmp, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
             for e in expected_weights(model):
                 if e.weight.fixed is not None:
                     continue
@@ -408,8 +422,5 @@ def save_weights(model: Model, path: str | Path, seed: int = 0, init: str = "he"
                 with zf.open(info, "w", force_zip64=True) as f:
                     np.lib.format.write_array(f, initial_value(e, seed, init), allow_pickle=False)
                 count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        safeio.publish(tmp, target)
     return count

@@ -29,6 +29,12 @@ def fit_input(x: np.ndarray, dims: list[Any]) -> tuple[np.ndarray, str]:
     """
     if x.dtype.kind not in "fiub":
         raise InputError(f"the input array holds {x.dtype}, not numbers")
+    if len(dims) not in (2, 4):  # another layout (an .onnx from elsewhere): the array must be exactly it
+        want = [d if isinstance(d, int) else x.shape[0] if x.ndim else 1 for d in dims]
+        if list(x.shape) != want:
+            raise InputError(f"the input array is {_show(x.shape) or 'a scalar'}, but the model takes "
+                             f"{_show(dims) or 'a scalar'}")
+        return np.ascontiguousarray(x), f"{_show(x.shape) or 'a scalar'}, as the model takes it"
     rest = tuple(int(d) for d in dims[1:])
     fixed_batch = dims[0] if isinstance(dims[0], int) else None
     x = x.astype(np.float32, copy=False)
@@ -89,6 +95,8 @@ MAX_MATRIX = 16  # print volumes up to 16x16 per channel in full, and at most th
 
 def describe_output(name: str, y: np.ndarray, top: int = 5) -> list[str]:
     """Text lines for one output: its shape, then top-k classes, small matrices, or statistics."""
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "fiu" or y.ndim not in (2, 4):
+        return _describe_other(name, y)
     lines = []
     if y.ndim == 2:
         n, f = y.shape
@@ -109,3 +117,21 @@ def describe_output(name: str, y: np.ndarray, top: int = 5) -> list[str]:
     else:
         lines.append(f"  min {_num(float(y.min()))}, max {_num(float(y.max()))}, mean {float(y.mean()):.4g}")
     return lines
+
+
+def _describe_other(name: str, y: Any) -> list[str]:
+    """An output of another rank or type (an .onnx model from elsewhere): its shape and a summary."""
+    if not isinstance(y, np.ndarray):
+        kind = type(y).__name__
+        n = len(y) if hasattr(y, "__len__") else None
+        return [f"output `{name}`: a {kind}" + (f" of {n} items" if n is not None else "")]
+    head = f"output `{name}`: {_show(y.shape) or 'scalar'} ({y.dtype})"
+    if y.size == 0:
+        return [head]
+    if y.dtype.kind == "b":
+        return [head, f"  {int(y.sum()):,} true of {y.size:,}"]
+    if y.dtype.kind in "fiu":
+        if y.size <= MAX_MATRIX:
+            return [head, "  " + ", ".join(_num(float(v)) for v in y.ravel())]
+        return [head, f"  min {_num(float(y.min()))}, max {_num(float(y.max()))}, mean {float(y.mean()):.4g}"]
+    return [head]

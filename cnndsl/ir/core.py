@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .. import ast
@@ -16,6 +17,7 @@ from ..diagnostics import Diagnostic, Note, Span, error
 from ..graph import new_graph
 
 MAX_NODES = 250_000  # a spec that expands past this is almost certainly a runaway repeat
+MAX_ERRORS = 10_000  # errors reported before the build stops
 KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat"}
 DEAD = "\0dead"  # the value of a statement that failed: later layers build, but get no shapes
 
@@ -65,7 +67,7 @@ class Core:
     """The state of one build: the graph being made, the diagnostics, the known blocks and the call
     stack; how diagnostics are reported, how nodes are added and named, and how scopes open."""
 
-    def __init__(self, sources: dict[str, str], max_nodes: int = MAX_NODES):
+    def __init__(self, sources: dict[str, str], max_nodes: int = MAX_NODES, allow_import=()):
         self.g = new_graph()
         self.sources = sources
         self.diags: list[Diagnostic] = []
@@ -73,6 +75,23 @@ class Core:
         self.calls: list[tuple[str, Span]] = []
         self.dead: set[str] = self.g.graph["dead"]
         self.max_nodes = max_nodes
+        # NOTE: expansion is bounded by the work done (statements run, repeat iterations, block calls), not
+        # only by the layers kept: `repeat 1000000000 { }` or a failing body doubled 30 times keep none
+        self.work, self.max_work = 0, 16 * max_nodes + 10_000
+        self.root: Path | None = None  # the main spec's folder: imports stay inside it (cnndsl.ir.imports)
+        self.allow_import = [Path(d).resolve() for d in allow_import]  # and the folders --allow-import names
+
+    def tick(self, span: Span, cost: int = 1) -> None:
+        """Count expansion work; stop the build (Fatal) past the budget or past MAX_ERRORS errors."""
+        self.work += cost
+        if self.work > self.max_work or len(self.diags) > MAX_ERRORS:
+            if len(self.diags) > MAX_ERRORS:
+                self.report(error("too-many-errors", f"more than {MAX_ERRORS:,} errors; stopped here", span))
+            else:
+                self.report(error("too-large", f"the spec takes more than {self.max_work:,} expansion steps", span,
+                                  help="check the `repeat` counts and the blocks that call each other; raise the "
+                                       "limit with `--max-layers` if this is intended"))
+            raise Fatal
 
     def _context_notes(self) -> tuple[Note, ...]:
         return tuple(Note(f"in block `{name}`, called here", span) for name, span in reversed(self.calls))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import ast, syntax
+from .. import ast, safeio, syntax
 from ..diagnostics import CompileError, Note, error
 from ..layers import LAYERS
 from .core import KEYWORDS, BlockDef, Core, Env, suggest
@@ -50,6 +50,8 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
     if s.is_path:
         base = Path(importer).parent if importer[:1] != "<" else Path.cwd()
         path = (base / s.target)
+        if not confined(b, path, s):
+            return
     else:
         path = LIB_DIR / f"{s.target}.cnn"
     key = str(path.resolve()) if path.exists() else str(path)
@@ -60,7 +62,7 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
         return
     if key in b.sources:
         return  # already loaded (a diamond of imports)
-    if not path.is_file():
+    if not path.exists():  # something that is not a file (a folder, a FIFO) gets safeio's message below
         lib = sorted(p.stem for p in LIB_DIR.glob("*.cnn"))
         if s.is_path:
             help_ = f"the path is relative to the importing file's folder, {base}"
@@ -69,9 +71,13 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
         b.report(error("import-not-found", f"cannot find `{s.target}`", s.span, help=help_))
         return
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        b.report(error("import-not-found", f"cannot read `{s.target}`: {e}", s.span))
+        text = safeio.read_bytes(path, safeio.MAX_SPEC_BYTES, "spec").decode("utf-8-sig")
+    except safeio.FileProblem as e:
+        b.report(error("import-not-found", str(e).replace(f"`{path}`", f"`{s.target}`"), s.span))
+        return
+    except UnicodeDecodeError as e:  # never quoted back: it may not be a spec at all
+        b.report(error("bad-encoding", f"`{s.target}` is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                                       f"{e.start})", s.span, help="an imported file is a .cnn spec"))
         return
     name = str(path) if s.is_path else f"<cnndsl>/blocks/{s.target}.cnn"
     b.sources[key] = text
@@ -88,3 +94,23 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
                            st.span, notes=[Note("imported here", s.span)]))
     defaults = collect_defaults(b, prog.stmts, Env())
     load_definitions(b, ast.Program(prog.stmts, key), defaults, chain + [key])
+
+
+def confined(b: Core, path: Path, s: ast.Import) -> bool:
+    """An imported path must be a .cnn file inside the main spec's folder tree, the bundled libraries or a
+    folder allowed with --allow-import; otherwise report why and return False (nothing is read)."""
+    if path.suffix != ".cnn":
+        b.report(error("import-not-a-spec", f"`{s.target}` is not a .cnn file", s.span,
+                       help='only specs can be imported: `import "blocks.cnn"`'))
+        return False
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        real = path
+    root = (b.root or Path.cwd()).resolve()
+    if any(real.is_relative_to(d) for d in (root, LIB_DIR, *b.allow_import)):
+        return True
+    b.report(error("import-outside", f"`{s.target}` is outside the folder of the spec, `{root}`", s.span,
+                   help="imports stay inside the spec's folder and its subfolders (symbolic links are followed "
+                        "first); allow another folder with `--allow-import DIR`"))
+    return False
