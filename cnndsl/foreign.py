@@ -98,6 +98,22 @@ def _declared(graph, batch: int, seen: list[int]) -> int:
     return total
 
 
+def check_declared(path: str, batch: int, max_memory: int) -> None:
+    """ForeignError when the tensors an .onnx file declares (at `batch`) need more than `max_memory` bytes;
+    for commands that take models `inspect` would refuse (`cnndsl import` pins free sizes itself)."""
+    import onnx
+
+    st = safeio.check_readable(path, "ONNX model", MAX_ONNX_BYTES)
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises its own untyped errors for bad bytes
+        raise ForeignError(f"onnxruntime cannot load `{path}`: it is not an ONNX model ({_short(e)})") from None
+    need = _declared(proto.graph, batch, [0]) + st.st_size
+    if need > max_memory:
+        raise ForeignError(f"`{path}` declares {safeio.size_text(need)} of tensors (weights, constants, inputs and "
+                           f"outputs at batch {batch}), more than the limit of {safeio.size_text(max_memory)}")
+
+
 def inspect(path: str, batch: int, max_memory: int) -> Feed:
     """The model's input, after checking that `run`/`bench` can feed it within `max_memory` bytes."""
     import onnx

@@ -445,19 +445,59 @@ ACTIVATIONS: dict[str, Activation] = {act.name: act for act in (
     Activation("softmax", "normalised exponential over the channels (or the vector)", _unary("Softmax", axis=1),
                {}, ("Softmax",), _lift_softmax),
 )}
-p_act = p_choice("none", *ACTIVATIONS)
+_act_name = p_choice("none", *ACTIVATIONS)
+
+
+class Act(str):
+    """The value of `act=`: the activation's name (it compares equal to it, `a["act"] == "relu"`) and its
+    own parameters, resolved with their defaults (`act=leakyrelu(0.1)` -> params {"alpha": 0.1})."""
+
+    def __new__(cls, name: str, params: Attrs | None = None):
+        s = super().__new__(cls, name)
+        s.params = dict(params or {})
+        return s
+
+    def __eq__(self, other):
+        if isinstance(other, Act) and self.params != other.params:
+            return False
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+    def __reduce__(self):
+        return (Act, (str(self), self.params))
+
+    def label(self) -> str:
+        """`leakyrelu(0.1)` where a parameter differs from its default, else the bare name."""
+        act = ACTIVATIONS.get(str(self))
+        changed = [v for k, v in self.params.items() if act and k in act.params and v != act.params[k].default]
+        return f"{str(self)}({', '.join(_show(v) for v in changed)})" if changed else str(self)
+
+
+def p_act(v: Any) -> Act:
+    """`act=relu`, `act=none`, `act=leakyrelu(0.1)` (an Act made by the graph builder)."""
+    name = _act_name(v)
+    params = v.params if isinstance(v, Act) else {}
+    if name != "none":
+        params = {k: p.convert(params[k]) if k in params else p.default for k, p in ACTIVATIONS[name].params.items()}
+    return Act(name, params)
+
+
+p_act.options = _act_name.options  # type: ignore[attr-defined]
 
 
 def _lower_act(ctx, name: str, x: str, y: str, a: Attrs, shape: Shape | None = None) -> None:
-    """Emit activation `name` (or an Identity for `none`) from tensor x to tensor y."""
+    """Emit activation `name` (or an Identity for `none`) from tensor x to tensor y; an `Act` carries its
+    own parameters, a bare name (a standalone activation layer) takes them from `a`."""
     if name == "none":
         ctx.node("Identity", [x], [y])
     else:
-        ACTIVATIONS[name].lower(ctx, x, y, a, shape)
+        ACTIVATIONS[name].lower(ctx, x, y, name.params if isinstance(name, Act) else a, shape)
 
 
 def _act_suffix(a: Attrs) -> str:
-    return f", {a['act']}" if a.get("act", "none") != "none" else ""
+    act = a.get("act", "none")
+    return f", {act.label() if isinstance(act, Act) else act}" if act != "none" else ""
 
 
 def emit_post(ctx, node: str, y_pre: str, y: str, a: Attrs, bn: str | None = None, shape: Shape | None = None) -> None:
@@ -1265,7 +1305,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: f"dropout {a['rate']:g}",
-    group="norm",
+    group="regularization",
 ))
 
 register(LayerKind(
@@ -1286,11 +1326,12 @@ for _act in ACTIVATIONS.values():
         name=_act.name,
         doc=_act.doc,
         params=_act.params,
+        positional=tuple(_act.params)[:1],  # `leakyrelu(0.1)`, as `act=leakyrelu(0.1)` writes it
         lifts=_act.lifts,
         lift=_act.lift,
         infer=lambda ins, a: ins[0],
         lower=lambda ctx, node, ins, out, a, _name=_act.name: _lower_act(ctx, _name, ctx.input(0), ctx.output, a),
-        label=lambda a, _name=_act.name: _name,
+        label=lambda a, _name=_act.name: Act(_name, a).label(),
         group="act",
     ))
 
@@ -1351,14 +1392,14 @@ def _lift_layernorm(v) -> Lifted | None:
 
 register(LayerKind(
     name="layernorm",
+    lifts=("LayerNormalization",),
+    lift=_lift_layernorm,
     doc="layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d, and nn.LayerNorm "
         "on channels-last or on a vector): 2C learned (scale, shift)",
     params={"eps": Param(p_float(0.0), 1e-5, "epsilon (ConvNeXt: 1e-6)")},
     infer=lambda ins, a: ins[0],
     weights=lambda ins, out, a: [Weight("scale", (ins[0][-1],), ONES), Weight("bias", (ins[0][-1],), ZEROS)],
     lower=_lower_layernorm,
-    lifts=("LayerNormalization",),
-    lift=_lift_layernorm,
     label=lambda a: "layer norm",
     group="norm",
 ))
@@ -1382,13 +1423,13 @@ def _lift_layerscale(v) -> Lifted | None:
 
 register(LayerKind(
     name="layerscale",
+    lifts=("Mul",),
+    lift=_lift_layerscale,
     doc="multiplies each channel by a learned factor (ConvNeXt's layer scale, CaiT): C parameters",
     params={"init": Param(p_float(), 1e-6, "the factors' initial value")},
     infer=lambda ins, a: ins[0],
     weights=lambda ins, out, a: [Weight("scale", _per_channel(ins[0]), Const(a["init"]))],
     lower=lambda ctx, node, ins, out, a: ctx.node("Mul", [ctx.input(0), f"{node}.scale"], [ctx.output]),
-    lifts=("Mul",),
-    lift=_lift_layerscale,
     label=lambda a: "layer scale",
     group="norm",
 ))
@@ -1448,6 +1489,8 @@ def _lift_split(v) -> Lifted | None:
 
 register(LayerKind(
     name="split",
+    lifts=("Slice",),
+    lift=_lift_split,
     doc="one of `of` equal channel groups, numbered from 0 (ShuffleNet-v2's channel split: "
         "`concat { split 0 | split 1 -> ... }`)",
     params={"part": Param(p_int(0), REQUIRED, "which part, from 0"),
@@ -1455,8 +1498,6 @@ register(LayerKind(
     positional=("part",),
     infer=_split_infer,
     lower=_lower_split,
-    lifts=("Slice",),
-    lift=_lift_split,
     label=lambda a: f"split {a['part']}/{a['of']}",
     group="shape",
 ))
@@ -1470,16 +1511,35 @@ def _shuffle_infer(ins, a) -> Shape:
     return ins[0]
 
 
+def _shuffle_order(c: int, g: int) -> list[int]:
+    """The input channel at each output position: output j*g + i is input i*(C/g) + j."""
+    return [i * (c // g) + j for j in range(c // g) for i in range(g)]
+
+
 def _lower_shuffle(ctx, node, ins, out, a) -> None:
-    h, w, c = ins[0]
-    g, i64 = a["g"], dict(dtype=__import__("numpy").int64)
-    grouped, swapped = ctx.tensor("grouped", ["N", g, c // g, h, w]), ctx.tensor("swapped", ["N", c // g, g, h, w])
-    ctx.node("Reshape", [ctx.input(0), ctx.const("groups", [0, g, c // g, h, w], **i64)], [grouped])
-    ctx.node("Transpose", [grouped], [swapped], perm=[0, 2, 1, 3, 4])
-    ctx.node("Reshape", [swapped, ctx.const("shape", [0, c, h, w], **i64)], [ctx.output])
+    import numpy as np
+
+    order = ctx.const("order", _shuffle_order(ins[0][-1], a["g"]), dtype=np.int64)
+    ctx.node("Gather", [ctx.input(0), order], [ctx.output], axis=1)
+
+
+def _lift_shuffle_gather(v) -> Lifted | None:
+    order = v.const(1)
+    if order is None or int(v.attr("axis", 0)) != 1 or len(v.in_shape(0)) != 3:
+        return None
+    c, got = v.in_shape(0)[-1], [int(x) for x in order.ravel()]
+    for g in range(1, c + 1):
+        if c % g == 0 and got == _shuffle_order(c, g):
+            return Lifted({"g": g})
+    raise Unliftable("a channel Gather that is not a channel shuffle")
 
 
 def _lift_shuffle(v) -> Lifted | None:
+    """cnndsl's own lowering (a channel Gather), or PyTorch's channel_shuffle as its exporters write it."""
+    return _lift_shuffle_gather(v) if v.op == "Gather" else _lift_shuffle_pattern(v)
+
+
+def _lift_shuffle_pattern(v) -> Lifted | None:
     """Reshape(N, g, C/g, H, W) -> Transpose(0, 2, 1, 3, 4) -> Reshape(N, C, H, W), lifted at the last."""
     t = v.producer(0)
     if t is None or t.op != "Transpose" or [int(p) for p in t.attr("perm", [])] != [0, 2, 1, 3, 4]:
@@ -1501,14 +1561,14 @@ def _lift_shuffle(v) -> Lifted | None:
 
 register(LayerKind(
     name="shuffle",
+    lifts=("Gather", "Reshape"),
+    lift=_lift_shuffle,
     doc="channel shuffle (ShuffleNet): the C channels seen as g groups of C/g, transposed, so that channel "
         "j of group i moves to position j*g + i",
     params={"g": Param(p_int(), 2, "number of groups g")},
     positional=("g",),
     infer=_shuffle_infer,
     lower=_lower_shuffle,
-    lifts=("Reshape",),
-    lift=_lift_shuffle,
     label=lambda a: f"shuffle g={a['g']}",
     group="shape",
 ))
@@ -1589,6 +1649,8 @@ def _lift_adaptivepool(v) -> Lifted | None:
 
 register(LayerKind(
     name="adaptivepool",
+    lifts=("Concat",),
+    lift=_lift_adaptivepool,
     window="out",
     doc="adaptive average pooling to a fixed out_h x out_w (PyTorch's AdaptiveAvgPool2d): window i along "
         "an axis of n covers [floor(i n/out), ceil((i+1) n/out)); any input size, channels unchanged",
@@ -1596,8 +1658,6 @@ register(LayerKind(
     positional=("out",),
     infer=lambda ins, a: (*a["out"], need_3d(ins, "adaptivepool")[2]),
     lower=_lower_adaptivepool,
-    lifts=("Concat",),
-    lift=_lift_adaptivepool,
     label=lambda a: f"adaptive avg pool to {a['out'][0]}x{a['out'][1]}",
     group="pool",
 ))
@@ -1820,7 +1880,7 @@ class Cost:
 
 
 __all__ = [
-    "ACTIVATIONS", "Attrs", "Cost", "FOREIGN_KINDS", "FOREIGN_PARAMS", "FixedKernel", "INTERNAL", "KERNELS",
+    "ACTIVATIONS", "Act", "Attrs", "Cost", "FOREIGN_KINDS", "FOREIGN_PARAMS", "FixedKernel", "INTERNAL", "KERNELS",
     "LAYERS", "LayerKind", "Param",
     "ParamError", "REQUIRED",
     "Shape", "ShapeError", "Sym", "Weight", "fmt_shape", "register", "resolve_pads", "resolve_params",
