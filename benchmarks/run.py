@@ -465,6 +465,13 @@ def main(argv: list[str] | None = None) -> int:
     report += ["## Targets", "", *targets(facts), "", "## Findings", "", FINDINGS,
                f"Suite run time: {time.time() - started:.0f} s."]
     progress("")
+    import analyses_cost
+    import memory  # their sections (minutes to run) are kept from their last `--write`
+
+    old = out.read_text() if out.exists() else ""
+    for begin, end in ((memory.BEGIN, memory.END), (analyses_cost.BEGIN, analyses_cost.END)):
+        if begin in old and end in old:
+            report += ["", old[old.index(begin): old.index(end) + len(end)]]
     out.write_text("\n".join(report) + "\n")
     (HERE / "results.json").write_text(json.dumps(facts, indent=1, default=str) + "\n")
     print(f"wrote {out}")

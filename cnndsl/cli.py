@@ -86,6 +86,16 @@ def _depth_arg(text: str) -> int:
     return int(text)
 
 
+def _add_memory_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--batch", type=_whole(1, 2**31), default=1, metavar="N",
+                   help="batch size of the memory figures (default 1)")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16", "int8"), default="float32",
+                   help="bytes per number of weights and activations (default float32; int8: inference only)")
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                   help="optimizer state in the training memory: sgd none, momentum one buffer, adam two "
+                        "(default sgd)")
+
+
 def _batches_arg(text: str) -> list[int]:
     parts = [b.strip() for b in text.split(",")]
     if not parts or not all(b.isdigit() and int(b) > 0 for b in parts):
@@ -175,6 +185,8 @@ def _add_diagram_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dpi", type=int, default=None, metavar="N",
                    help="resolution of a PNG (default 200; a bitmap Graphviz cannot make that large is drawn "
                         "folded, or refused); SVG and PDF are vector formats")
+    p.add_argument("--rf", action="store_true",
+                   help="write each layer's receptive field, effective stride and padding in its box")
 
 
 def _add_limit_args(p: argparse.ArgumentParser) -> None:
@@ -191,7 +203,9 @@ def _add_weight_args(p: argparse.ArgumentParser) -> None:
                    help="seed of the default weights: He (Kaiming) uniform for conv and fc, ones and zeros for "
                         "batch norm; the same spec and seed give the same bytes (default 0)")
     w = p.add_mutually_exclusive_group()
-    w.add_argument("--weights", metavar="FILE.npz", help="trained weights, by initializer name (see `cnndsl weights`)")
+    w.add_argument("--weights", metavar="FILE", help="trained weights: an .npz by initializer name (`cnndsl weights`), "
+                   "or "
+                   "a PyTorch state dict (.pth), .safetensors file or ONNX model, mapped as `weights --from` maps them")
     w.add_argument("--no-weights", action="store_true", help="zero conv and fc weights: fast, for shapes and timing")
 
 
@@ -212,6 +226,7 @@ def _summary_args(p):
                    help=f"extra columns: {', '.join(EXTRA_COLUMNS)}")
     p.add_argument("--width", type=int, metavar="N",
                    help="the widest a line may be (default: the terminal's width; unlimited when not a terminal)")
+    _add_memory_args(p)
 
 
 EXTRA_COLUMNS = ("kernel", "stride", "padding", "input", "percent")
@@ -241,7 +256,10 @@ def _render_args(p):
 def _compile_args(p):
     _add_spec_args(p, many=True)
     p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
-                   "beside it; one spec only)")
+                   "or .py for --to pytorch, beside it; one spec only)")
+    p.add_argument("--to", choices=("onnx", "pytorch"), default="onnx",
+                   help="onnx (default), or pytorch: one self-contained nn.Module file (.py) whose state_dict keys "
+                        "are cnndsl's weight names")
     _add_weight_args(p)
     p.add_argument("--external-data", action="store_true",
                    help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
@@ -273,6 +291,10 @@ def _weights_args(p):
     _add_spec_args(p)
     p.add_argument("-o", "--output", metavar="OUT.npz",
                    help="write the default weights (from --seed) as an .npz to fill with trained values")
+    p.add_argument("--from", dest="source", metavar="FILE",
+                   help="map a PyTorch state dict (.pth, .pt), .safetensors file, ONNX model or .npz onto the spec's "
+                        "weights (by name where the names are cnndsl's, else by order and shape) and print the "
+                        "mapping; with -o, write the mapped weights as an .npz")
     p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
                    help="seed of the template's He uniform weights (default 0)")
     _add_limit_args(p)
@@ -358,13 +380,17 @@ def _load(args, path: str | None = None):
     path = path or args.file
     shape = getattr(args, "shape", None)
     if path == STDIN:
-        data = sys.stdin.buffer.read()
+        from .safeio import MAX_SPEC_BYTES
+
+        data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)  # bounded like a spec file, before decoding
+        if len(data) > MAX_SPEC_BYTES:
+            raise UsageError(f"standard input holds more than {MAX_SPEC_BYTES >> 20} MiB; a spec is at most that")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             raise UsageError(f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
                              ) from None
-        return compile_text(text, "<stdin>", shape, args.max_layers)
+        return compile_text(text, "<stdin>", shape, args.max_layers, getattr(args, "allow_import", None) or ())
     from .safeio import FileProblem
 
     try:
@@ -406,7 +432,8 @@ def cmd_summary(args) -> int:
         return _summary_onnx(args)
     m = _load(args)
     _print_warnings(m, args.format)
-    options = dict(collapse=args.collapse, depth=args.depth, tree=args.tree, columns=args.columns)
+    options = dict(collapse=args.collapse, depth=args.depth, tree=args.tree, columns=args.columns,
+                   batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
     if args.json:
         args.documents.append(summary.to_dict(m, **options))
     else:
@@ -445,6 +472,64 @@ def _summary_onnx(args) -> int:
     return EXIT_OK
 
 
+def _explain_args(p):
+    _add_spec_args(p)
+    p.add_argument("layers", nargs="*", metavar="LAYER",
+                   help="layers to explain (a block's or named value's name selects every layer inside); default all")
+    p.add_argument("--json", action="store_true", help="print the steps as JSON")
+
+
+@subcommand("explain", "the notes' arithmetic of each layer with the numbers filled in", _explain_args,
+            description="For each layer (or the named ones): output size, parameters and MACs as the lecture "
+                        "notes write them, with the numbers filled in; the depthwise-separable comparison; the "
+                        "receptive field.")
+def cmd_explain(args) -> int:
+    import json
+
+    from .analyses import explain
+
+    m = _load(args)
+    _print_warnings(m, args.format)
+    try:
+        items = explain.explain(m, args.layers)
+    except KeyError as e:
+        import difflib
+
+        close = difflib.get_close_matches(str(e.args[0]), [r.name for r in m.layers], n=3)
+        hint = f"; did you mean {', '.join(f'`{c}`' for c in close)}?" if close else "; `cnndsl summary` lists them"
+        raise UsageError(f"no layer or block `{e.args[0]}` in {args.file}{hint}") from None
+    print(json.dumps([i.to_dict() for i in items], indent=2, ensure_ascii=False) if args.json
+          else explain.to_text(m, items))
+    return EXIT_OK
+
+
+def _diff_args(p):
+    p.add_argument("old", help="the first .cnn spec (A)")
+    p.add_argument("new", help="the second .cnn spec (B)")
+    _add_import_arg(p)
+    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.add_argument("--exit-code", action="store_true",
+                   help="exit 1 when the specs differ in any layer or total, 0 when they do not (as `git diff "
+                        "--exit-code`); without it, 0 either way")
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+
+
+@subcommand("diff", "compare two specs: per-layer and total deltas, added and removed layers", _diff_args,
+            description="Compare two specs layer by layer (matched by name, then by structure): shape, parameter "
+                        "and MAC deltas, added and removed layers and blocks, totals.")
+def cmd_diff(args) -> int:
+    from .analyses import diff
+
+    args.shape = None
+    a = _load(args, args.old)
+    _print_warnings(a, args.format)
+    b = _load(args, args.new)
+    _print_warnings(b, args.format)
+    d = diff.diff(a, b)
+    print(diff.to_json(d) if args.json else diff.to_text(d))
+    return 1 if args.exit_code and d.differs else EXIT_OK
+
+
 @subcommand("layers", "list the layer kinds and their parameters", _layers_args)
 def cmd_layers(args) -> int:
     from .layers import INTERNAL, LAYERS, REQUIRED
@@ -476,7 +561,7 @@ def draw(model, out: str, args) -> int:
 
     try:
         done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir,
-                               timeout=getattr(args, "timeout", None) or 60, dpi=args.dpi)
+                               timeout=getattr(args, "timeout", None) or 60, dpi=args.dpi, rf=args.rf)
     except OSError as e:
         raise UsageError(f"cannot write `{getattr(out, 'path', out)}`: {e.strerror or e}") from None
     except dot.TooLarge as e:
@@ -526,7 +611,7 @@ def cmd_render(args) -> int:
     m = _load(args)
     _print_warnings(m, args.format)
     if out == "-":
-        sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir))
+        sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir, rf=args.rf))
         return EXIT_OK
     return draw(m, out, args)
 
@@ -547,6 +632,7 @@ def _fail(message: str, details=()) -> int:
 
 def _export(args, m):
     """The ONNX model of `m` with the weights the options ask for, or None after reporting a bad weights file."""
+    import os
 
     from .backends import onnx as ob
 
@@ -554,8 +640,12 @@ def _export(args, m):
         from .safeio import check_readable
 
         check_readable(args.weights, "weights archive")  # a FileProblem is a usage error
+    weights = args.weights and _foreign_weights(args, m)
+    if weights is False:
+        return None
     try:
-        ex = ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=args.weights)
+        ex = ob.to_onnx(m, seed=args.seed, init="zeros" if args.no_weights else "he", weights=weights or args.weights,
+                        weights_label=os.path.basename(args.weights) if weights else None)
         for w in ex.warnings:
             print(f"cnndsl: warning: `{args.weights}`: {w}", file=sys.stderr)
         return ex
@@ -564,6 +654,76 @@ def _export(args, m):
         return None
     except OSError as e:
         raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
+
+
+def _read_weight_file(path: str, limit: int):
+    """The WeightFile at `path`, or None after reporting why it cannot be read (exit 1)."""
+    from . import weightfiles as wfs
+
+    try:
+        return wfs.read(path, limit)
+    except wfs.WeightFileError as e:
+        _fail(str(e), [f"help: {e.hint}"] if e.hint else [])
+        return None
+    except OSError as e:
+        raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
+
+
+def _map_weights(m, wf):
+    """The Mapping of `wf` onto `m`'s weights, or None after reporting every disagreement (exit 1)."""
+    from . import weightfiles as wfs
+    from .backends.onnx import expected_weights
+
+    try:
+        return wfs.match([(e.name, e.weight.shape) for e in expected_weights(m) if e.weight.fixed is None], wf)
+    except wfs.MappingError as e:
+        _fail(f"{e}; nothing written", e.problems + ([f"help: {e.hint}"] if e.hint else []))
+        return None
+
+
+def _foreign_weights(args, m):
+    """For --weights in another format than cnndsl's .npz: the path of a temporary .npz of the mapped tensors
+    (None for cnndsl's own .npz, False after reporting a problem)."""
+    import os
+    import tempfile
+
+    from . import weightfiles as wfs
+
+    try:
+        kind = wfs.sniff(args.weights)
+    except OSError as e:
+        raise UsageError(f"cannot read `{args.weights}`: {e.strerror or e}") from None
+    if kind == "npz":
+        from .backends.onnx import WeightsError, check_weights_file, expected_weights
+
+        try:
+            check_weights_file(m, args.weights)
+            return None  # cnndsl's own names: read as they are
+        except (WeightsError, OSError):
+            names = {e.name for e in expected_weights(m)}
+            try:
+                wf = wfs.read_npz(args.weights, args.max_memory)
+            except wfs.WeightFileError:
+                return None  # reported with the name check's problems
+            if sum(t.name in names for t in wf.tensors) * 2 >= len(wf.tensors):
+                return None  # mostly cnndsl's names: the name check's problems say what is wrong
+    wf = wf if kind == "npz" else _read_weight_file(args.weights, args.max_memory)
+    mapping = wf and _map_weights(m, wf)
+    if not mapping:
+        if wf:
+            print(f"  `{args.weights}` is a {wf.format}; `cnndsl weights {args.file} --from {args.weights}` shows how "
+                  "its tensors line up with the spec's weights", file=sys.stderr)
+        return False
+    args.weights_tmp = tempfile.TemporaryDirectory(prefix="cnndsl-weights-")  # lives as long as the command
+    path = os.path.join(args.weights_tmp.name, os.path.basename(args.weights) + ".npz")
+    try:
+        wfs.save_npz(mapping.pairs, path)
+    except wfs.WeightFileError as e:
+        _fail(f"`{args.weights}`: {e}; nothing written")
+        return False
+    print(f"weights: {wf.format} `{args.weights}`, {len(mapping.pairs)} tensors mapped {mapping.how}"
+          + (f", {len(wf.dropped)} `num_batches_tracked` left out" if wf.dropped else ""), file=sys.stderr)
+    return path
 
 
 def _writable(out: str, inputs=()):
@@ -580,6 +740,8 @@ def _writable(out: str, inputs=()):
 def cmd_compile(args) -> int:
     from pathlib import Path
 
+    if args.to == "pytorch":
+        return _compile_pytorch(args)
     if args.file == STDIN and not args.output:
         raise UsageError("a spec read from standard input needs `-o OUT.onnx`")
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
@@ -606,6 +768,40 @@ def cmd_compile(args) -> int:
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
           + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
     print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.how}")
+    return draw(m, args.svg, args) if args.svg else EXIT_OK
+
+
+def _compile_pytorch(args) -> int:
+    from pathlib import Path
+
+    from .backends import pytorch
+
+    out = args.output or str(Path(args.file).with_suffix(".py"))
+    if not out.endswith(".py"):
+        raise UsageError(f"`--to pytorch` writes a Python file: give `-o` a name ending in .py, not `{out}`")
+    if args.weights or args.no_weights or args.external_data:
+        raise UsageError("--weights, --no-weights and --external-data apply to ONNX; the PyTorch module loads an .npz "
+                         "with load_state_dict (see the generated file's docstring)")
+    target = _writable(out, [args.file])
+    if args.svg:
+        args.svg = _check_output(args.svg, [args.file, target.path])
+    m = _load(args)
+    _print_warnings(m, args.format)
+    try:
+        text = pytorch.to_pytorch(m)
+    except pytorch.EmitError as e:
+        return _fail(str(e))
+    from .safeio import write_bytes
+
+    try:
+        write_bytes(target, text.encode("utf-8"))
+    except OSError as e:
+        raise UsageError(f"cannot write `{out}`: {e.strerror or e}") from None
+    t = m.totals
+    classes = text.count("\nclass ")
+    print(f"wrote {out} ({len(text.splitlines())} lines, {classes} classes; imports torch only)")
+    print(f"  {m.name}: {len(m.layers)} layers, {t.params:,} parameters ({t.trainable_params:,} trainable); "
+          f"`from {Path(out).stem} import Model`; its state_dict keys are `cnndsl weights`'s names")
     return draw(m, args.svg, args) if args.svg else EXIT_OK
 
 
@@ -725,9 +921,11 @@ def cmd_weights(args) -> int:
     from .backends import onnx as ob
 
     if args.output:
-        args.output = _writable(args.output, [args.file])
+        args.output = _writable(args.output, [args.file, args.source])
     m = _load(args)
     _print_warnings(m, args.format)
+    if args.source:
+        return _weights_from(args, m)
     if args.output:  # the template holds every weight
         _check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
@@ -748,6 +946,40 @@ def cmd_weights(args) -> int:
             raise UsageError(f"cannot write `{args.output.path}`: {e.strerror or e}") from None
         print(f"wrote {args.output.path}: {n} arrays (He uniform from seed {args.seed}); replace them with trained "
               f"values and pass it to `cnndsl compile --weights`")
+    return EXIT_OK
+
+
+def _weights_from(args, m) -> int:
+    """`cnndsl weights SPEC --from FILE [-o W.npz]`: the mapping of the file's tensors onto the spec's weights."""
+
+    from . import weightfiles as wfs
+    from .safeio import check_readable
+    from .util import fmt_shape
+
+    check_readable(args.source, "weights file")  # a FileProblem is a usage error
+    wf = _read_weight_file(args.source, args.max_memory)
+    mapping = wf and _map_weights(m, wf)
+    if not mapping:
+        return EXIT_SPEC
+    rows = [(str(i + 1), name, fmt_shape(t.shape), t.name if t.name != name else "(same name)", t.dtype)
+            for i, (name, t) in enumerate(mapping.pairs)]
+    head = ("#", "spec weight", "shape", f"<- {wf.format} tensor", "dtype")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
+    for r in [head, *rows]:
+        print("  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)).rstrip())
+    total = sum(prod(t.shape) for _, t in mapping.pairs)
+    print(f"{len(rows)} tensors mapped {mapping.how}, {total:,} numbers"
+          + (f"; left out {len(wf.dropped)} `num_batches_tracked` (a counter, not a weight)" if wf.dropped else ""))
+    if args.output:
+        _check_limits(m, args.max_params, args.max_memory)
+        try:
+            wfs.save_npz(mapping.pairs, str(args.output.path))
+        except wfs.WeightFileError as e:
+            return _fail(f"`{args.source}`: {e}; nothing written")
+        except OSError as e:
+            raise UsageError(f"cannot write `{args.output.path}`: {e.strerror or e}") from None
+        print(f"wrote {args.output.path}: {len(rows)} arrays (float32, cnndsl's names); `cnndsl compile {args.file} "
+              f"--weights {args.output.path}` exports the model with them")
     return EXIT_OK
 
 
@@ -861,23 +1093,21 @@ def cmd_import(args) -> int:
     out = Path(args.output or src.with_suffix(".cnn"))
     wout = Path(args.weights_out or out.with_suffix(".npz"))
     for o in (out, wout):
-        _writable(str(o))
         if o.exists() and os.path.samefile(o, src):
             raise UsageError(f"`{o}` is the model being imported; choose another output with -o/--weights-out")
+    out, wout = (_writable(str(o), [str(src)]) for o in (out, wout))
     from . import foreign, safeio
     from .model import MAX_MEMORY
 
     try:  # what the file declares, before onnx and onnxruntime allocate it (issue #15's bounds)
         foreign.check_declared(str(src), 2, MAX_MEMORY)
     except foreign.ForeignError as e:
-        code = _fail(str(e))
-        print("nothing was written", file=sys.stderr)
-        return code
+        return _fail(f"{e}; nothing was written")
     try:
         with safeio.deadline(600, f"importing `{args.file}`"):
             proto = oi.load(str(src), args.input_shape)
             spec = oi.import_model(proto, args.name or src.stem)
-            imp = oi.bind_weights(spec, str(out))
+            imp = oi.bind_weights(spec, str(out.path))
             err = None if args.no_verify else oi.verify(imp, str(src))
     except oi.ImportFailure as e:
         print(f"cnndsl: error: {args.file}: {e}", file=sys.stderr)
@@ -902,13 +1132,13 @@ def cmd_import(args) -> int:
     write_atomic(out, spec.text.encode())
     t = imp.model.totals
     lines = spec.text.count("\n")
-    print(f"wrote {out}: {lines} lines, {len(imp.model.layers)} layers, {t.params:,} parameters, {t.macs:,} MACs")
-    print(f"wrote {wout}: {len(imp.weights)} arrays, {imp.params_onnx:,} numbers from the model's initializers")
+    print(f"wrote {out.path}: {lines} lines, {len(imp.model.layers)} layers, {t.params:,} parameters, {t.macs:,} MACs")
+    print(f"wrote {wout.path}: {len(imp.weights)} arrays, {imp.params_onnx:,} numbers from the model's initializers")
     for note in spec.notes:
         print(f"note: {note}")
     if err is not None:
         print(f"onnxruntime agrees: the largest relative difference of the outputs is {err:.1e}")
-    print(f"next: cnndsl compile {out} --weights {wout}")
+    print(f"next: cnndsl compile {out.path} --weights {wout.path}")
     return EXIT_OK
 
 

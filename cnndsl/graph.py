@@ -44,6 +44,8 @@ NODE = {
     "trainable": Attr("learned parameters", "model"),
     "non_trainable": Attr("parameters not learned: batch-norm running statistics, kernels fixed by the spec", "model"),
     "macs": Attr("multiply-accumulates at batch 1", "model"),
+    "rf": Attr("receptive field, effective stride and padding per axis (cnndsl.analyses.receptive.Field), or None "
+               "where it does not apply (a vector network) or is declined (after deconv, upsample)", "model"),
 }
 EDGE = {
     "slot": Attr("the input position of the source in the target: 0..k-1 (concat order, residual body first)",

@@ -217,7 +217,10 @@ class Fixed(Init):
         import numpy as np
 
         k = self.kernel
-        arr = np.asarray(k.values, dtype=np.float32).reshape((1,) * (len(shape) - len(k.shape)) + k.shape)
+        arr = np.asarray(k.values, dtype=np.float32).reshape(k.shape)
+        if len(k.shape) == 3:  # one kernel per filter (n, fh, fw): the same on every input channel of its filter
+            arr = arr[:, None]
+        arr = arr.reshape((1,) * (len(shape) - arr.ndim) + arr.shape)
         return np.ascontiguousarray(np.broadcast_to(arr, shape))
 
     def describe(self) -> str:
@@ -241,6 +244,20 @@ class Weight:
     def fixed(self) -> FixedKernel | None:
         """The kernel written in the spec, when the value is fixed by it (never read from a weights file)."""
         return self.init.kernel if isinstance(self.init, Fixed) else None
+
+
+@dataclass(frozen=True)
+class Torch:
+    """A kind's PyTorch form, for cnndsl.backends.pytorch: the module its layer holds, built in `__init__` as
+    `module(*args, **kwargs)` (`args` and `kwargs` are (name, value) pairs, a value may itself be a Torch), and
+    the expression its `forward` computes: `call` with `{m}` the module and `{0}`, `{1}`... its inputs; a
+    merge has no module and `call` "+" or "*" (the inputs joined by it) or "cat" (torch.cat on channels).
+    """
+
+    module: str | None
+    args: tuple = ()
+    kwargs: tuple = ()
+    call: str = "{m}({0})"
 
 
 @dataclass(frozen=True)
@@ -270,6 +287,7 @@ class LayerKind:
     # suffix, the nodes it absorbs) or None when the node is not this kind.
     lifts: tuple[str, ...] = ()
     lift: Callable[..., Lifted | None] | None = None
+    pytorch: Callable[[list[Shape], Shape, Attrs], Torch] | None = None  # its PyTorch module (`compile --to pytorch`)
 
     @property
     def is_merge(self) -> bool:
@@ -484,6 +502,32 @@ def p_act(v: Any) -> Act:
 
 
 p_act.options = _act_name.options  # type: ignore[attr-defined]
+
+
+_TORCH_ACTS = {
+    "relu": "nn.ReLU", "relu6": "nn.ReLU6", "sigmoid": "nn.Sigmoid", "tanh": "nn.Tanh", "leakyrelu": "nn.LeakyReLU",
+    "elu": "nn.ELU", "silu": "nn.SiLU", "hardswish": "nn.Hardswish", "hardsigmoid": "nn.Hardsigmoid",
+    "gelu": "nn.GELU", "softmax": "nn.Softmax",
+}
+
+
+def torch_act(name: str, a: Attrs, inplace: bool = False) -> Torch:
+    """The PyTorch module of activation `name`; `inplace` where the input tensor is not needed again."""
+    if name == "leakyrelu":
+        return Torch("nn.LeakyReLU", (("alpha", float(a.get("alpha", 0.01))),))
+    if name == "softmax":
+        return Torch("nn.Softmax", kwargs=(("dim", 1),))
+    inplace_ok = name in ("relu", "relu6", "silu", "hardswish", "hardsigmoid") and inplace
+    return Torch(_TORCH_ACTS[name], kwargs=(("inplace", True),) if inplace_ok else ())
+
+
+def _torch_post(a: Attrs) -> list[tuple[str, Any]]:
+    """The `bias=`/`bn=`/`act=` keyword arguments of the PyTorch Conv helpers (the conv's output is fresh, so its
+    activation works in place). Every argument is given: the emitter leaves out the defaults."""
+    kw: list[tuple[str, Any]] = [("bias", a.get("bias", True)), ("bn", a.get("bn", False)), ("eps", a.get("eps", 1e-5))]
+    if a.get("act", "none") != "none":
+        kw.append(("act", torch_act(a["act"], a, inplace=True)))
+    return kw
 
 
 def _lower_act(ctx, name: str, x: str, y: str, a: Attrs, shape: Shape | None = None) -> None:
@@ -863,6 +907,34 @@ def _lower_conv(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, pre, ctx.output, a)
 
 
+def _sq(v: tuple) -> Any:
+    """(3, 3) -> 3, as PyTorch takes a square size; (1, 7) stays."""
+    return v[0] if len(set(v)) == 1 else tuple(v)
+
+
+def _torch_pads(h: int, w: int, a: Attrs) -> Any:
+    """`p=` of the PyTorch helpers: a number, (h, w), or (top, left, bottom, right) when not symmetric."""
+    top, left, bottom, right = resolve_pads(h, w, a)
+    if (top, left) != (bottom, right):
+        return (top, left, bottom, right)
+    return _sq((top, left))
+
+
+def _torch_conv_kw(ins: list[Shape], a: Attrs, g: int = 1) -> list[tuple[str, Any]]:
+    kw = [("s", _sq(a["s"])), ("p", _torch_pads(ins[0][0], ins[0][1], a)), ("d", _sq(a["d"])), ("g", g)]
+    return kw + _torch_post(a)
+
+
+def _torch_conv(ins, out, a) -> Torch:
+    kw = _torch_conv_kw(ins, a, a["g"])
+    if a.get("w") is not None:
+        vals, shape = list(a["w"].values), a["w"].shape
+        for d in reversed(shape[1:]):  # the kernel as written: nested lists of its shape
+            vals = [vals[i:i + d] for i in range(0, len(vals), d)]
+        kw.append(("fixed", vals))
+    return Torch("Conv", (("c_in", ins[0][2]), ("n", a["n"]), ("f", _sq(a["f"]))), tuple(kw))
+
+
 register(LayerKind(
     name="conv",
     lifts=("Conv", "MatMul"),
@@ -876,6 +948,7 @@ register(LayerKind(
     weights=_conv_weights,
     macs=_conv_macs,
     lower=_lower_conv,
+    pytorch=_torch_conv,
     label=lambda a: _conv_label("conv", a, f"n={a['n']}" + (f", g={a['g']}" if a["g"] != 1 else "")
                                 + (f", w={a['w'].text}" if a.get("w") is not None else "")),
     group="conv",
@@ -923,6 +996,8 @@ register(LayerKind(
     weights=_dw_weights,
     macs=_dw_macs,
     lower=lambda ctx, node, ins, out, a: _emit_dw(ctx, node, ctx.input(0), ctx.output, ins, a),
+    pytorch=lambda ins, out, a: Torch("Conv", (("c_in", ins[0][2]), ("n", out[2]), ("f", _sq(a["f"]))),
+                                      tuple(_torch_conv_kw(ins, a, ins[0][2]))),
     label=lambda a: _conv_label("dwconv", a, f"m={a['m']}" if a["m"] != 1 else ""),
     group="conv",
 ))
@@ -963,6 +1038,8 @@ register(LayerKind(
     weights=_sep_weights,
     macs=lambda ins, out, a: a["f"][0] * a["f"][1] * out[0] * out[1] * ins[0][2] + out[0] * out[1] * ins[0][2] * a["n"],
     lower=_lower_sep,
+    pytorch=lambda ins, out, a: Torch("SepConv", (("c_in", ins[0][2]), ("n", a["n"]), ("f", _sq(a["f"]))),
+                                      tuple(kv for kv in _torch_conv_kw(ins, a) if kv[0] != "g")),
     label=lambda a: _conv_label("sepconv", a, f"n={a['n']}"),
     group="conv",
 ))
@@ -1006,6 +1083,13 @@ def _lower_deconv(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, pre, ctx.output, a)
 
 
+def _torch_deconv(ins, out, a) -> Torch:
+    top, left, bottom, right = a["p"]
+    p = _sq((top, left)) if (top, left) == (bottom, right) else (top, left, bottom, right)
+    kw = [("s", _sq(a["s"])), ("p", p), ("op", _sq(a["op"])), ("d", _sq(a["d"])), ("g", a["g"])]
+    return Torch("Deconv", (("c_in", ins[0][2]), ("n", a["n"]), ("f", _sq(a["f"]))), tuple(kw + _torch_post(a)))
+
+
 def _lift_deconv(v) -> Lifted | None:
     w = v.const(1)
     if w is None or w.ndim != 4:
@@ -1046,6 +1130,7 @@ register(LayerKind(
     # every input pixel scatters an f x f x n/g patch (PyTorch/fvcore convention)
     macs=lambda ins, out, a: ins[0][0] * ins[0][1] * ins[0][2] * (a["n"] // a["g"]) * a["f"][0] * a["f"][1],
     lower=_lower_deconv,
+    pytorch=_torch_deconv,
     label=lambda a: _conv_label("deconv", a, f"n={a['n']}"),
     group="conv",
 ))
@@ -1103,6 +1188,19 @@ def _lower_pool(ctx, node, ins, out, a) -> None:
         ctx.node("AveragePool", [ctx.input(0)], [ctx.output], count_include_pad=1, **kw)
 
 
+def _torch_pool(ins, out, a) -> Torch:
+    h, w, _ = ins[0]
+    pads, ceil = _pool_pads(h, w, a)
+    top, left, bottom, right = pads
+    f = _sq(a["f"])
+    if (top, left) == (bottom, right) and 2 * top <= a["f"][0] and 2 * left <= a["f"][1]:
+        kw = [("stride", _sq(a["s"])), ("padding", _sq((top, left))), ("ceil_mode", bool(ceil))]
+        return Torch("nn.MaxPool2d" if a["mode"] == "max" else "nn.AvgPool2d", (("f", f),), tuple(kw))
+    # PyTorch pads at most half the window, and only symmetrically: the helper pads explicitly
+    kw = (("s", _sq(a["s"])), ("p", (top, left, bottom, right)), ("ceil", bool(ceil)))
+    return Torch("Pool", (("mode", a["mode"]), ("f", f)), kw)
+
+
 def _pool_label(a: Attrs) -> str:
     a2 = {**a, "bn": False, "act": "none"}
     return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "")
@@ -1138,6 +1236,7 @@ register(LayerKind(
     finalize=lambda a: a if a["s"] is not None else {**a, "s": a["f"]},
     infer=_pool_infer,
     lower=_lower_pool,
+    pytorch=_torch_pool,
     label=_pool_label,
     group="pool",
 ))
@@ -1165,6 +1264,7 @@ register(LayerKind(
     params={},
     infer=_gap_infer,
     lower=lambda ctx, node, ins, out, a: ctx.node("GlobalAveragePool", [ctx.input(0)], [ctx.output]),
+    pytorch=lambda ins, out, a: Torch("nn.AdaptiveAvgPool2d", (("size", 1),)),
     label=lambda a: "global avg pool",
     group="pool",
 ))
@@ -1186,6 +1286,20 @@ def _lower_fc(ctx, node, ins, out, a) -> None:
     inputs = [x, f"{node}.weight"] + ([f"{node}.bias"] if a["bias"] else [])
     ctx.node("Gemm", inputs, [pre], transB=1)
     emit_post(ctx, node, pre, ctx.output, a)
+
+
+_TORCH_FN = {"relu": "torch.relu({})", "relu6": "F.relu6({})", "sigmoid": "torch.sigmoid({})",
+             "tanh": "torch.tanh({})", "leakyrelu": "F.leaky_relu({}, {alpha})", "elu": "F.elu({})",
+             "silu": "F.silu({})", "hardswish": "F.hardswish({})", "hardsigmoid": "F.hardsigmoid({})",
+             "gelu": "F.gelu({})", "softmax": "torch.softmax({}, 1)"}
+
+
+def _torch_fc(ins, out, a) -> Torch:
+    call = "{m}({0}.flatten(1))" if len(ins[0]) == 3 else "{m}({0})"
+    if a["act"] != "none":
+        call = _TORCH_FN[a["act"]].replace("{}", call).replace("{alpha}", repr(float(a.get("alpha", 0.01))))
+    kw = (("bias", a["bias"]),)
+    return Torch("nn.Linear", (("c_in", prod(ins[0])), ("n", a["n"])), kw, call)
 
 
 def _lift_fc(v) -> Lifted | None:
@@ -1224,6 +1338,7 @@ register(LayerKind(
     + ([Weight("bias", (a["n"],), ZEROS)] if a["bias"] else []),
     macs=lambda ins, out, a: prod(ins[0]) * a["n"],
     lower=_lower_fc,
+    pytorch=_torch_fc,
     label=lambda a: f"fc {a['n']}" + _act_suffix(a),
     group="fc",
 ))
@@ -1244,6 +1359,7 @@ register(LayerKind(
     params={},
     infer=lambda ins, a: (prod(ins[0]),),
     lower=lambda ctx, node, ins, out, a: _lower_flatten(ctx, ctx.input(0), ctx.output),
+    pytorch=lambda ins, out, a: Torch("nn.Flatten"),
     label=lambda a: "flatten",
     group="shape",
 ))
@@ -1255,9 +1371,23 @@ def _lower_bn(ctx, node, ins, out, a) -> None:
     emit_post(ctx, node, ctx.input(0), ctx.output, {"bn": True, "eps": a["eps"], "act": "none"}, bn=node)
 
 
+def _affine_pattern(v) -> bool:
+    """A BatchNormalization that is `affine`'s lowering: mean 0, variance 1, epsilon 0 (x * scale + shift)."""
+    ws = [v.const(i) for i in range(1, 5)]
+    return (all(w is not None for w in ws) and float(v.attr("epsilon", 1e-5)) == 0.0 and not ws[2].any()
+            and bool((ws[3] == 1).all()))
+
+
+def _short_floats(arr) -> list[float]:
+    """float32 numbers as the shortest decimals that give them back (0.03, not 0.029999999329447746)."""
+    import numpy as np
+
+    return [float(np.format_float_positional(np.float32(x), unique=True, trim="-")) for x in arr.reshape(-1)]
+
+
 def _lift_bn(v) -> Lifted | None:
     ws = [v.const(i) for i in range(1, 5)]
-    if any(w is None for w in ws) or v.attr("training_mode", 0):
+    if any(w is None for w in ws) or v.attr("training_mode", 0) or _affine_pattern(v):
         return None
     eps = float(v.attr("epsilon", 1e-5))
     params = {} if abs(eps - 1e-5) < 1e-12 else {"eps": eps}
@@ -1273,6 +1403,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     weights=lambda ins, out, a: bn_weights(ins[0][-1], ""),
     lower=_lower_bn,
+    pytorch=lambda ins, out, a: Torch("BatchNorm", (("c", ins[0][-1]),), (("eps", a["eps"]),)),
     label=lambda a: "batch norm",
     group="norm",
 ))
@@ -1294,6 +1425,8 @@ register(LayerKind(
         "LRN", [ctx.input(0)], [ctx.output], size=a["size"], alpha=a["alpha"], beta=a["beta"], bias=a["k"]
     ),
     label=lambda a: f"LRN {a['size']}",
+    pytorch=lambda ins, out, a: Torch("nn.LocalResponseNorm", (("size", a["size"]),),
+                                      (("alpha", a["alpha"]), ("beta", a["beta"]), ("k", a["k"]))),
     group="norm",
 ))
 
@@ -1305,6 +1438,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: f"dropout {a['rate']:g}",
+    pytorch=lambda ins, out, a: Torch("nn.Dropout", (("p", a["rate"]),)),
     group="regularization",
 ))
 
@@ -1315,7 +1449,48 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: "identity",
+    pytorch=lambda ins, out, a: Torch("nn.Identity"),
     group="shape",
+))
+
+def p_floats(v: Any) -> tuple[float, ...]:
+    """`[0.5, -0.03, 1]`: a list of numbers, one per channel."""
+    if not isinstance(v, list) or not v or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in v):
+        raise ParamError(f"expected a list of numbers such as `[0.5, 0.5, 0.5]`, got `{_show(v)}`")
+    return tuple(float(x) for x in v)
+
+
+def _affine_infer(ins, a) -> Shape:
+    c = ins[0][-1]
+    for key in ("scale", "shift"):
+        if len(a[key]) not in (1, c):
+            raise ShapeError(f"`affine {key}=` gives {len(a[key])} numbers for {c} channels",
+                             help=f"give one number per channel ({c}), or one for all")
+    return ins[0]
+
+
+def _lower_affine(ctx, node, ins, out, a) -> None:
+    c = ins[0][-1]
+    # NOTE: batch norm with mean 0, variance 1 and epsilon 0 is exactly scale * x + shift, per channel, with 1-D
+    # constants that broadcast over N x C x H x W and N x C alike
+    full = lambda v: list(v) * c if len(v) == 1 else list(v)  # noqa: E731
+    ctx.node("BatchNormalization", [ctx.input(0), ctx.const("factor", full(a["scale"])), ctx.const("offset", full(
+        a["shift"])), ctx.const("zero_mean", [0.0] * c), ctx.const("unit_var", [1.0] * c)], [ctx.output], epsilon=0.0)
+
+
+register(LayerKind(
+    name="affine",
+    doc="a fixed per-channel rescaling x * scale + shift, not trained (torchvision's `transform_input`)",
+    params={"scale": Param(p_floats, [1], "multipliers: one per channel, or one for all"),
+            "shift": Param(p_floats, [0], "offsets: one per channel, or one for all")},
+    infer=_affine_infer,
+    lower=_lower_affine,
+    label=lambda a: "affine x*scale+shift",
+    pytorch=lambda ins, out, a: Torch("Affine", (("scale", list(a["scale"])), ("shift", list(a["shift"])))),
+    lifts=("BatchNormalization",),
+    lift=lambda v: Lifted({"scale": _short_floats(v.const(1)), "shift": _short_floats(v.const(2))})
+    if _affine_pattern(v) else None,
+    group="norm",
 ))
 
 # --- activations as layers ---------------------------------------------------------------------
@@ -1332,6 +1507,7 @@ for _act in ACTIVATIONS.values():
         infer=lambda ins, a: ins[0],
         lower=lambda ctx, node, ins, out, a, _name=_act.name: _lower_act(ctx, _name, ctx.input(0), ctx.output, a),
         label=lambda a, _name=_act.name: Act(_name, a).label(),
+        pytorch=lambda ins, out, a, _name=_act.name: torch_act(_name, a, a.get("inplace", False)),
         group="act",
     ))
 
@@ -1351,6 +1527,8 @@ register(LayerKind(
     weights=lambda ins, out, a: [Weight("slope", _prelu_slope_shape(ins[0]), Const(a["init"]))],
     lower=lambda ctx, node, ins, out, a: ctx.node("PRelu", [ctx.input(0), f"{node}.slope"], [ctx.output]),
     label=lambda a: "prelu",
+    pytorch=lambda ins, out, a: Torch("PReLU", (("c", ins[0][-1]),),
+                                      (("init", a["init"]), ("volume", len(ins[0]) == 3))),
     group="act",
 ))
 
@@ -1738,6 +1916,7 @@ register(LayerKind(
     params={},
     infer=_concat_infer,
     lower=_lower_nary("Concat", axis=1),  # channels in NCHW, features in [N, F]
+    pytorch=lambda ins, out, a: Torch(None, call="cat"),
     label=lambda a: "concat",
     symbol="‖",
     arity=(1, None),
@@ -1752,6 +1931,7 @@ register(LayerKind(
     params={},
     infer=_add_infer,
     lower=_lower_nary("Add"),
+    pytorch=lambda ins, out, a: Torch(None, call="+"),
     label=lambda a: "add",
     symbol="⊕",
     arity=(2, None),
@@ -1766,6 +1946,7 @@ register(LayerKind(
     params={},
     infer=_mul_infer,
     lower=_lower_nary("Mul"),
+    pytorch=lambda ins, out, a: Torch(None, call="*"),
     label=lambda a: "mul",
     symbol="⊗",
     arity=(2, None),
@@ -1814,6 +1995,7 @@ register(LayerKind(
     positional=("scale",),
     infer=lambda ins, a: (lambda h, w, c: (h * a["scale"], w * a["scale"], c))(*need_3d(ins, "upsample")),
     lower=_lower_upsample,
+    pytorch=lambda ins, out, a: Torch("nn.Upsample", kwargs=(("scale_factor", a["scale"]), ("mode", a["mode"]))),
     label=lambda a: f"upsample x{a['scale']}" + (", bilinear" if a["mode"] != "nearest" else ""),
     group="shape",
 ))

@@ -16,6 +16,7 @@ from pathlib import Path
 import networkx as nx
 
 from . import ir, passes, syntax
+from .analyses import receptive, truncation
 from .diagnostics import CompileError, Diagnostic, Note, Span, error
 from .graph import inputs_of, verify
 from .layers import LAYERS, Shape
@@ -70,6 +71,7 @@ class Model:
     path: str
     sources: dict[str, str] = field(default_factory=dict)
     warnings: list[Diagnostic] = field(default_factory=list)
+    rf: receptive.Fields | None = None  # receptive fields (also node attribute `rf`), declined ones, coverage
 
     def layer(self, name: str) -> LayerRow:
         """The record of the layer `name` (its hierarchical id, `conv3_x.bottleneck2.conv1`)."""
@@ -206,13 +208,15 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
         raise CompileError(errors + [d for d in diags if d.severity != "error"], sources)
     verify(g)
     costs = passes.count_costs(g, shapes)
+    rf = receptive.receptive_fields(g, shapes)
+    diags += [w for w in rf.diagnostics + truncation.diagnostics(g, shapes) if not _allowed(w, sources)]
 
     layers = []
     for n, d in g.nodes(data=True):
         c, shape = costs[n], shapes[n]
         size = prod(shape)
         d.update(shape=shape, size=size, params=c.params, trainable=c.trainable, non_trainable=c.non_trainable,
-                 macs=c.macs)
+                 macs=c.macs, rf=rf.fields.get(n))
         if d["op"] == "input":
             continue
         layers.append(LayerRow(
@@ -230,8 +234,18 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     )
     return Model(
         name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
-        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags,
+        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, rf=rf,
     )
+
+
+def _allowed(d: Diagnostic, sources: dict[str, str]) -> bool:
+    """A warning the spec accepts on purpose: its line ends with a comment `# allow: CODE[, CODE]`."""
+    text = sources.get(d.span.file, "") if d.span else ""
+    lines = text.splitlines()
+    if not d.span or not 0 < d.span.line <= len(lines) or "#" not in lines[d.span.line - 1]:
+        return False
+    comment = lines[d.span.line - 1].split("#", 1)[1]
+    return "allow:" in comment and d.code in comment.split("allow:", 1)[1].replace(",", " ").split()
 
 
 def check_limits(model: Model, max_params: int = MAX_PARAMS, max_memory: int = MAX_MEMORY, batch: int = 1) -> None:

@@ -476,6 +476,20 @@ KINDS: dict[str, Kind] = {
                         "no weights, pooling counts no MACs"),),
         volume=Draw(lambda g, shape, mode: None if mode != "any" else _gen_adaptivepool(g, shape)),
     ),
+    "affine": Kind(
+        cases=("input 4x5x3\naffine scale=[0.458, 0.448, 0.45] shift=[-0.03, -0.088, -0.188]",
+               "input 1x2x3\nflatten\naffine scale=[2] shift=[-1, 0, 1, 2, 3, 4]"),
+        # x * scale + shift per channel; one number stands for every channel
+        reference=lambda ly: ly.x * per_channel(np.resize(ly.a["scale"], ly.x.shape[1]), ly.x)
+        + per_channel(np.resize(ly.a["shift"], ly.x.shape[1]), ly.x),
+        figures=(Figure("input 224x224x3\naffine scale=[0.458, 0.448, 0.45] shift=[-0.03, -0.088, -0.188]", 0, 0,
+                        (224, 224, 3), "torchvision's transform_input: fixed numbers written in the spec, so no "
+                        "parameters; a rescaling, so no MACs counted (as batch norm's are not)"),),
+        volume=Draw(lambda g, shape, mode: None if mode == "down" else (
+            f"affine scale=[{', '.join(str(g.pick((0.5, 2, -1))) for _ in range(g.pick((1, shape[2]))))}] "
+            f"shift=[{', '.join(['0.25'] * g.pick((1, shape[2])))}]", shape)),
+        vector=Draw(lambda g, shape: ("affine scale=[0.5] shift=[1]", shape)),
+    ),
     "concat": Kind(
         cases=(
             "input 8x8x3\nconcat { conv f=1 n=2 | conv f=3 n=4 p=same | pool f=3 s=1 p=same }",

@@ -305,7 +305,7 @@ class Gen:
             return f"for n in [{', '.join(map(str, sizes))}] {{ fc n }}", (sizes[-1],)
         if self.coin():
             text, _ = self.body_same(shape, depth)
-            n = self.i(0, 2)
+            n = self.i(1, 2)  # `range(0)` adds nothing: a spec of only that loop would have no layers
             out_text = f"for i in range({n}) {{ {text} }}"
         else:
             rows = [(self.pick((1, 3)), self.i(1, MAX_C)) for _ in range(self.i(1, 3))]

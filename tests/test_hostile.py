@@ -691,3 +691,13 @@ def test_stdout_on_a_full_device_is_one_message(folder):
                            stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=60)
     handled(r.returncode, r.stderr, 2, "cannot write to standard output: No space left on device")
     assert r.stderr.count("\n") == 1
+
+
+def test_standard_input_is_bounded_like_a_spec_file():
+    # `cnndsl check -` reads at most the spec size cap (16 MiB), then refuses in one line
+    from cnndsl.safeio import MAX_SPEC_BYTES
+
+    p = subprocess.run([sys.executable, "-m", "cnndsl", "check", "-"], input=b"\n" * (MAX_SPEC_BYTES + 10),
+                       capture_output=True, timeout=120)
+    assert p.returncode == 2 and b"standard input holds more than 16 MiB" in p.stderr
+    assert b"Traceback" not in p.stderr

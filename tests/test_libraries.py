@@ -98,3 +98,39 @@ def test_squeeze_excite_activation_is_an_argument():
     assert g.nodes["squeeze_excite1.branch2.conv1"]["attrs"]["act"] == "silu"
     g = cnndsl.compile_text(spec.format(", act=relu")).graph
     assert g.nodes["squeeze_excite1.branch2.conv1"]["attrs"]["act"] == "relu"
+
+
+def test_bneck_computes_torchvisions_mobilenet_v3_large():
+    """The same function as torchvision's model: its weights (batch-norm statistics randomised, so a wrong
+    epsilon or a misplaced gate shows) copied in order onto cnndsl's export, onnxruntime vs PyTorch eval."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+    import torchvision
+
+    from cnndsl.backends.onnx import to_onnx
+
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v3_large().eval()
+    for mod in net.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.5, 0.5)
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.2, 0.2)
+    tensors = [v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")]
+    proto = to_onnx(cnndsl.compile_text(MOBILENET_V3_LARGE.replace("input 224x224x3", "input 96x96x3"))).to_proto()
+    weights = [i for i in proto.graph.initializer if i.name.rsplit(".", 1)[-1] in ("weight", "bias", "scale", "mean",
+                                                                                 "var")]
+    assert len(weights) == len(tensors)
+    for init, t in zip(weights, tensors, strict=True):  # torchvision's order is the spec's: expand, dw, SE, project
+        a = t.numpy().astype(np.float32)
+        assert a.size == int(np.prod(init.dims)), init.name
+        init.CopyFrom(onnx.numpy_helper.from_array(a.reshape(init.dims), init.name))
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((2, 3, 96, 96)).astype(np.float32)
+    y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        z = net(torch.from_numpy(x)).numpy()
+    assert np.abs(y - z).max() <= 1e-4 * np.abs(z).max()

@@ -179,3 +179,16 @@ def test_weights_are_seeded_he_uniform_and_reproducible():
     assert (w["conv1.bn.bias"] == 0).all()
     assert "conv1.bias" in w and (w["conv1.bias"] == 0).all()  # bias=true is conv's default, next to bn=true
     assert (w["fc1.bias"] == 0).all()
+
+
+def test_one_fixed_kernel_per_filter_is_that_filters_on_every_channel():
+    # `w=[sobel_v, sobel_h]` on a 2-channel input: filter 0 applies sobel_v to both channels, filter 1 sobel_h
+    # (docs/language.md: "(n, fh, fw) gives each filter its own kernel")
+    from cnndsl.layers import KERNELS
+
+    m = cnndsl.compile_text("input 6x6x2\nconv f=3 n=2 w=[sobel_v, sobel_h] bias=false")
+    (e,) = ob.expected_weights(m)
+    w = ob.initial_value(e)
+    for c in (0, 1):
+        np.testing.assert_array_equal(w[0, c], np.array(KERNELS["sobel_v"], np.float32))
+        np.testing.assert_array_equal(w[1, c], np.array(KERNELS["sobel_h"], np.float32))

@@ -117,10 +117,16 @@ def _stmt(ident: str, **kw) -> str:
     return f"{_q(ident)} [{_attrs(**kw)}];"
 
 
-def _layer_node(n: str, d: dict, is_output: bool, last: bool = False) -> str:
+def _rf_text(d: dict) -> str:
+    f = d.get("rf")
+    return "" if f is None else f"RF {fmt_shape(f.size)}, stride {fmt_shape(f.stride)}, pad {fmt_shape(f.padding)}"
+
+
+def _layer_node(n: str, d: dict, is_output: bool, last: bool = False, rf: bool = False) -> str:
     kind = LAYERS[d["op"]]
     label = kind.label(d["attrs"])
-    tip = f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs"
+    tip = f"{n}: {label} -> {fmt_shape(d['shape'])}, {d['params']:,} params, {d['macs']:,} MACs" + (
+        f"; {_rf_text(d)}" if d.get("rf") is not None else "")
     ring = 2 if is_output else None  # the network's outputs get a double border
     if kind.symbol:  # a merge's output shape is on its out-edges; a last one gets a short edge of its own
         circle = _stmt(n, label=kind.symbol, shape="circle", fixedsize="true", width=0.36, fontsize=15,
@@ -130,7 +136,8 @@ def _layer_node(n: str, d: dict, is_output: bool, last: bool = False) -> str:
         stub, shape = n + OUT, fmt_shape(d["shape"])
         return (f"{circle} {_stmt(stub, shape='point', style='invis', width=0.01)} "
                 f"{_q(n)} -> {_q(stub)} [{_attrs(label=shape, tooltip=f'{n}: {shape}')}];")
-    return _stmt(n, label=_table(label, _facts(d["shape"], d["params"])), fillcolor=group_color(kind.group),
+    return _stmt(n, label=_table(label, _facts(d["shape"], d["params"]), _rf_text(d) if rf else ""),
+                 fillcolor=group_color(kind.group),
                  style="filled,bold" if d["op"] == "input" else None, tooltip=tip, peripheries=ring)
 
 
@@ -216,7 +223,7 @@ def _legend(m: Model, groups: list[str], merges: list[str], skips: bool, folded:
 
 
 def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: str = "TB",
-           legend: bool = True, dpi: int | None = None) -> str:
+           legend: bool = True, dpi: int | None = None, rf: bool = False) -> str:
     """The diagram as DOT text: the same model and options always give the same bytes.
 
     Args:
@@ -224,6 +231,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
             one node with its totals: ResNet's bottlenecks, GoogLeNet's Inception modules.
         depth: fold the scopes nested deeper than `depth` (0 folds the top-level ones; None folds none).
         dpi: the resolution of a bitmap drawn from the text (None: Graphviz's default).
+        rf: add each layer's receptive field, effective stride and padding to its box.
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
@@ -283,7 +291,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
             elif ident in v.fold.folded:
                 lines.append(indent + _folded_node(v, ident))
             else:
-                lines.append(indent + _layer_node(ident, g.nodes[ident], ident in outs, not g.out_degree(ident)))
+                lines.append(indent + _layer_node(ident, g.nodes[ident], ident in outs, not g.out_degree(ident), rf))
 
     emit("", "  ")
 
@@ -404,7 +412,7 @@ def _graphviz(text: str, fmt: str, timeout: float = 60, layers: int = 0) -> tupl
 
 
 def render_file(m: Model, path, collapse: bool = False, depth: int | None = None,
-                rankdir: str = "TB", timeout: float = 60, dpi: int | None = None) -> Rendered:
+                rankdir: str = "TB", timeout: float = 60, dpi: int | None = None, rf: bool = False) -> Rendered:
     """Draw `m` to `path` (a path or a checked cnndsl.safeio.Target); the suffix picks the format (.svg, .png,
     .pdf or .dot).
 
@@ -424,7 +432,7 @@ def render_file(m: Model, path, collapse: bool = False, depth: int | None = None
     if fmt != "png":
         dpi = None  # vector formats have no resolution
     dpi = dpi or (PNG_DPI if fmt == "png" else None)
-    text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir, dpi=dpi)
+    text = to_dot(m, collapse=collapse, depth=depth, rankdir=rankdir, dpi=dpi, rf=rf)
     if fmt == "dot":
         write_atomic(target, text.encode())
         return Rendered(path, fmt, True)
@@ -438,7 +446,7 @@ def render_file(m: Model, path, collapse: bool = False, depth: int | None = None
     if "too large" in warnings:
         if collapse or depth == 0:
             raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi")
-        text = to_dot(m, collapse=True, depth=depth, rankdir=rankdir, dpi=dpi)
+        text = to_dot(m, collapse=True, depth=depth, rankdir=rankdir, dpi=dpi, rf=rf)
         data, warnings = _graphviz(text, fmt, timeout, len(m.graph)) or (b"", "")
         if "too large" in warnings:
             raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi, even folded")

@@ -311,8 +311,12 @@ def _key(field: int, length: int) -> bytes:
     return bytes(out)
 
 
-def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None = None) -> Exported:
-    """Lower every layer and attach the weights. Raises WeightsError for a weights file that does not fit."""
+def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None = None,
+            weights_label: str | None = None) -> Exported:
+    """Lower every layer and attach the weights. Raises WeightsError for a weights file that does not fit.
+
+    `weights_label` names the weights' origin in the metadata when the .npz was converted from another file.
+    """
     g, ex = model.graph, _Exporter()
     tensor = {}  # layer id -> the tensor that holds its output (itself, or what it aliases)
     inp = g.graph["input"]
@@ -340,7 +344,7 @@ def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None =
     )
     spec = Path(model.path).name if model.path[:1] != "<" else model.path
     sha = hashlib.sha256(model.source.encode()).hexdigest()
-    how = (f"from {Path(weights).name}" if weights else "He uniform, seed " + str(seed) if init == "he"
+    how = (f"from {weights_label or Path(weights).name}" if weights else "He uniform, seed " + str(seed) if init == "he"
            else "zeros (--no-weights)")
     proto = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,

@@ -19,9 +19,6 @@ from .fold import Fold, fold, scope_chain, scope_title
 
 JSON_SCHEMA_VERSION = 1
 COLUMNS = ("kernel", "stride", "padding", "input", "percent")  # the optional columns, in their order
-# Where the torchinfo-style size footer (input, forward/backward pass, parameters, total MB at a batch and
-# dtype) goes: the memory analysis sets this to a function Model -> list of footer lines.
-SIZE_FOOTER = None
 
 
 def shape_str(shape) -> str:
@@ -44,6 +41,7 @@ class Row:
     times: int = 1  # a folded run of identical blocks: how many
     layers: int = 1  # how many layers the row stands for
     attrs: dict = field(default_factory=dict)  # a layer's resolved parameters
+    exit: str = ""  # the layer whose output the row shows (a block's last layer that feeds on): its RF
     inputs: tuple = ()
     children: list = field(default_factory=list, repr=False)
 
@@ -78,7 +76,8 @@ def _scope_row(m: Model, s: str, members: list[str], kind: str, times: int = 1) 
     shape = g.nodes[(exits or members)[-1]]["shape"]
     title = scope_title(g.graph["scopes"], s) + (f" × {times}" if times > 1 else "")
     return Row(s, title, shape, prod(shape), sum(g.nodes[n]["params"] for n in members),
-               sum(g.nodes[n]["macs"] for n in members), kind=kind, times=times, layers=len(members))
+               sum(g.nodes[n]["macs"] for n in members), kind=kind, times=times, layers=len(members),
+               exit=(exits or members)[-1])
 
 
 def rows(m: Model, collapse: bool = False, depth: int | None = None, tree: bool = False) -> list[Row]:
@@ -184,19 +183,22 @@ def _clip(text: str, w: int, left: bool = False) -> str:
 
 
 def to_text(m: Model, collapse: bool = False, depth: int | None = None, tree: bool = False,
-            columns: list[str] | tuple = (), width: int | None = None) -> str:
+            columns: list[str] | tuple = (), width: int | None = None, batch: int = 1, dtype: str = "float32",
+            optimizer: str = "sgd") -> str:
     """The table; with `collapse` or `depth`, folded blocks are one row each with their totals, as in
     `cnndsl render` (cnndsl.backends.fold); `tree` indents the layers under their blocks; `columns` adds
-    optional columns (COLUMNS); `width` narrows the name and kind columns to fit a terminal."""
+    optional columns (COLUMNS); `width` narrows the name and kind columns to fit a terminal. The RF column
+    is each row's receptive field (cnndsl.analyses.receptive); the memory lines are at `batch`, `dtype` and
+    `optimizer` (cnndsl.analyses.memory)."""
     columns = [c for c in COLUMNS if c in columns]
     header = ["layer", "kind", *[c if c != "percent" else "% params" for c in columns if c != "input"],
               *(["input shape"] if "input" in columns else []),
-              "activation shape", "activation size", "# parameters", "MACs"]
+              "activation shape", "activation size", "# parameters", "MACs", "RF"]
     extras = [c for c in columns if c != "input"] + (["input"] if "input" in columns else [])
     top = rows(m, collapse, depth, tree)
     scopes = m.graph.graph.get("scopes", {})
     table = [["input", "input", *["" for _ in extras], shape_str(m.input_shape), f"{prod(m.input_shape):,}", "0",
-              "0"]]
+              "0", _rf(m, m.graph.graph["input"])]]
 
     def add(rs: list[Row], prefix: str) -> None:
         for i, r in enumerate(rs):
@@ -209,7 +211,7 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
                 name = r.name
                 label = r.label if r.kind == "layer" else f"{r.label}: {r.layers} layers"
             table.append([name, label, *[_extra(m, r, c) for c in extras], shape_str(r.shape), f"{r.size:,}",
-                          f"{r.params:,}", f"{r.macs:,}"])
+                          f"{r.params:,}", f"{r.macs:,}", _rf(m, r.exit or r.name)])
             if tree:
                 add(r.children, prefix + ("  " if last else "│ "))
 
@@ -235,19 +237,17 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
         rule,
         f"parameters     {t.params:>16,}   trainable {t.trainable_params:,}, non-trainable {t.non_trainable_params:,}",
         f"MACs           {t.macs:>16,}   {human(t.macs, 'MACs')} = {human(t.flops, 'FLOPs')} (1 MAC = 2 FLOPs)",
-        f"weights        {human(t.weight_bytes, 'B'):>16}   float32",
-        f"activations    {human(t.activation_bytes, 'B'):>16}   float32, batch 1, every layer's output",
     ]
-    if SIZE_FOOTER is not None:  # hook: the memory analysis's torchinfo-style size estimate
-        out += SIZE_FOOTER(m)
-    if len(m.outputs) > 1:
-        out.append(f"outputs        {', '.join(m.outputs)}")
+    mem = memory_lines(m, batch, dtype, optimizer)
+    cut = mem.index("")  # the totals, then torchinfo's sizes after a blank line
+    out += mem[:cut] + ([f"outputs        {', '.join(m.outputs)}"] if len(m.outputs) > 1 else []) + mem[cut:]
     return "\n".join(out)
 
 
 def _row_dict(m: Model, r: Row, columns: list[str]) -> dict:
     d = {"name": r.name, "kind": r.kind, "label": r.label, "shape": list(r.shape), "size": r.size,
          "params": r.params, "macs": r.macs, "layers": r.layers}
+    d["rf"] = _rf_json(m, r.exit or r.name)["rf"]
     if r.kind == "folded":
         d["times"] = r.times
     if r.depth:
@@ -260,7 +260,7 @@ def _row_dict(m: Model, r: Row, columns: list[str]) -> dict:
 
 
 def to_dict(m: Model, collapse: bool = False, depth: int | None = None, tree: bool = False,
-            columns: list[str] | tuple = ()) -> dict:
+            columns: list[str] | tuple = (), batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> dict:
     """The `--json` document. Keys are a contract: add new ones, never rename or remove.
 
     `layers` always lists every layer with its resolved parameters (`attrs`); `options` records the
@@ -275,13 +275,14 @@ def to_dict(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
         "file": m.path,
         "input": {"name": g.graph["input"], "shape": list(m.input_shape)},
         "outputs": list(m.outputs),
-        "options": {"collapse": collapse, "depth": depth, "tree": tree, "columns": columns},
+        "options": {"collapse": collapse, "depth": depth, "tree": tree, "columns": columns, "batch": batch,
+                    "dtype": dtype, "optimizer": optimizer},
         "layers": [
             {
                 "name": r.name, "op": r.op, "label": r.label, "inputs": list(r.inputs), "shape": list(r.shape),
                 "size": r.size, "params": r.params, "trainable_params": r.trainable,
                 "non_trainable_params": r.non_trainable, "macs": r.macs, "line": r.line, "col": r.col,
-                "scope": r.scope, "attrs": _jsonable(g.nodes[r.name]["attrs"]),
+                "scope": r.scope, "attrs": _jsonable(g.nodes[r.name]["attrs"]), **_rf_json(m, r.name),
             }
             for r in m.layers
         ],
@@ -290,7 +291,71 @@ def to_dict(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
             "params": t.params, "trainable_params": t.trainable_params, "non_trainable_params": t.non_trainable_params,
             "macs": t.macs, "flops": t.flops, "weight_bytes": t.weight_bytes, "activation_bytes": t.activation_bytes,
         },
+        "receptive_field_covers_input": m.rf.covers if m.rf else None,
+        "memory": memory_dict(m, batch, dtype, optimizer),
     }
+
+
+def _rf(m: Model, n: str) -> str:
+    f = m.graph.nodes[n].get("rf")
+    return f.text() if f is not None else "-"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.2f}"
+
+
+def memory_lines(m: Model, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> list[str]:
+    """The footer: inference peak, then torchinfo's four sizes (MB = 10^6 bytes) with the training peak."""
+    from ..analyses import memory
+
+    inf = memory.inference(m.graph, batch, dtype)
+    at = f"{dtype}, batch {batch}"
+    out = [
+        f"weights        {human(m.totals.params * memory.DTYPES[dtype], 'B'):>16}   {dtype}",
+        f"activations    {human(inf.sum_bytes, 'B'):>16}   {at}, every layer's output",
+        f"inference peak {human(inf.peak_bytes, 'B'):>16}   {at}, each tensor freed after its last use; at "
+        f"`{inf.peak_layer}`",
+    ]
+    if m.rf is not None and m.rf.covers:
+        shape = "x".join(map(str, m.input_shape[:2]))
+        out.append(f"receptive field covers the whole {shape} input from `{m.rf.covers}` on")
+    out.append("")
+    if dtype == "int8":
+        out.append(f"Input size (MB): {_mb(inf.input_bytes)}   Params size (MB): {_mb(m.totals.params)}   "
+                   "(int8: inference only)")
+        return out
+    t = memory.training(m.graph, batch, dtype, optimizer)
+    out += [
+        f"Input size (MB): {_mb(t.input_bytes)}",
+        f"Forward/backward pass size (MB): {_mb(t.saved)}   activations kept for backward, {at}",
+        f"Params size (MB): {_mb(t.weights)}",
+        f"Gradients + {optimizer} state (MB): {_mb(t.grads + t.optimizer_state)}",
+        f"Estimated Total Size (MB): {_mb(t.input_bytes + t.total)}",
+        f"Training peak (MB): {_mb(t.peak)}   one simulated step, {t.peak_at}",
+    ]
+    return out
+
+
+def _rf_json(m: Model, n: str) -> dict:
+    f = m.graph.nodes[n].get("rf")
+    out: dict = {"rf": f.to_dict() if f is not None else None}
+    if m.rf is not None and n in m.rf.declined:
+        out["rf_declined"] = m.rf.declined[n]
+    return out
+
+
+def memory_dict(m: Model, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> dict:
+    """Bytes: the inference peak and, except for int8, the training figures."""
+    from dataclasses import asdict
+
+    from ..analyses import memory
+
+    out: dict = {"inference": asdict(memory.inference(m.graph, batch, dtype))}
+    if dtype != "int8":
+        t = memory.training(m.graph, batch, dtype, optimizer)
+        out["training"] = {**asdict(t), "total": t.total}
+    return out
 
 
 def to_json(m: Model, **options) -> str:
