@@ -6,6 +6,8 @@ checked, and it needs `torch` and `torchvision` installed in some other environm
     python3 -m venv tv-env && tv-env/bin/pip install torch==2.14.1 torchvision==0.29.1
     tv-env/bin/python benchmarks/zoo_reference.py            # every model
     tv-env/bin/python benchmarks/zoo_reference.py resnet50   # one
+    tv-env/bin/python benchmarks/zoo_reference.py --write    # all 68 torchvision CNN classifiers ->
+                                                             # tests/data/torchvision_zoo.json
 
 For each model it prints the trainable parameters (sum of `p.numel()` over `parameters()`), the batch
 norm running statistics (`running_mean` + `running_var`; PyTorch's `num_batches_tracked` counters are not
@@ -22,7 +24,9 @@ that follow the papers, so that they too are checked by an independent implement
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import torch
 import torchvision.models as tvm
@@ -174,8 +178,61 @@ ZOO = {
 }
 
 
+# --- every torchvision CNN classifier: tests/data/torchvision_zoo.json ------------------------------
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "torchvision_zoo.json"
+SPEC_NAME = {"alexnet": "alexnet_torchvision"}  # specs/alexnet.cnn is the paper's AlexNet
+
+
+def classifiers() -> list[str]:
+    """torchvision's image classifiers minus the transformers (68 in torchvision 0.29)."""
+    return [n for n in tvm.list_models(module=tvm) if not n.startswith(("vit_", "swin_", "maxvit_"))]
+
+
+def build(name: str) -> nn.Module:
+    """The model as it is evaluated: GoogLeNet and Inception-v3 without their training-only auxiliary heads."""
+    kw = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    return tvm.get_model(name, weights=None, **kw)
+
+
+def eval_size(name: str) -> int:
+    """The input side of the default weights' evaluation transform (its centre crop): 224 for most."""
+    (side,) = tvm.get_model_weights(name).DEFAULT.transforms().crop_size
+    return side
+
+
+def write_data(names: list[str]) -> None:
+    """Count every classifier on the meta device (shapes only: no memory for weights, no arithmetic)."""
+    out = {}
+    for name in names:
+        side = eval_size(name)
+        try:
+            with torch.device("meta"):
+                model = build(name)
+        except NotImplementedError:  # RegNet computes its widths with tensors while building: build for real
+            model = build(name).to("meta")
+        with torch.device("meta"):
+            trainable, stats, macs = count(model, (side, side))
+        out[SPEC_NAME.get(name, name)] = {"builder": name, "input": side, "trainable": trainable,
+                                          "bn_stats": stats, "macs": macs}
+        print(f"{name:20s} {side:4d} trainable {trainable:>12,}  bn stats {stats:>9,}  MACs {macs:>15,}")
+    doc = {
+        "about": f"torchvision {__import__('torchvision').__version__} (torch {torch.__version__}) CNN classifiers "
+                 "(list_models minus vit_*, swin_*, maxvit_*), written by `python benchmarks/zoo_reference.py "
+                 "--write`: trainable = sum of parameters().numel(); bn_stats = running_mean + running_var; macs = "
+                 "Conv2d out.numel() * in/groups * kh * kw + Linear in * out * positions, at batch 1 and `input` "
+                 "x `input` (the default weights' centre crop). Keys are cnndsl spec names.",
+        "models": out,
+    }
+    DATA.parent.mkdir(exist_ok=True)
+    DATA.write_text(json.dumps(doc, indent=1) + "\n")
+
+
 def main(names: list[str]) -> None:
     print(f"torch {torch.__version__}, torchvision {__import__('torchvision').__version__}")
+    if names[:1] == ["--write"]:
+        write_data(names[1:] or classifiers())
+        return
     for name in names or ZOO:
         make, hw, c = ZOO[name]
         trainable, stats, macs = count(make(), (hw, hw), c)

@@ -303,7 +303,9 @@ class Lifted:
     params: dict[str, Any]
     weights: dict[str, Any] = field(default_factory=dict)
     absorbs: list[Any] = field(default_factory=list)
-    inputs: tuple[int, ...] = (0,)  # the node's inputs that carry data (the others are weights, constants)
+    # the node's inputs that carry data (the others are weights, constants), or a tensor's name when the kind
+    # absorbed the nodes before it (shuffle's Reshape and Transpose)
+    inputs: tuple[int | str, ...] = (0,)
 
 
 class Unliftable(ValueError):
@@ -393,6 +395,48 @@ def _lift_silu(v):
     return None
 
 
+def _scalar(v, i: int) -> float | None:
+    c = v.const(i)
+    return float(c.reshape(-1)[0]) if c is not None and c.size == 1 else None
+
+
+def _erf_plus_one(add, x: str | None = None):
+    """Add(Erf(x / sqrt 2), 1) (or x * 1/sqrt 2): (x's name, the nodes) or None."""
+    if add is None or add.op != "Add":
+        return None
+    k = next((k for k in (0, 1) if _scalar(add, k) is not None and abs(_scalar(add, k) - 1) < 1e-7), None)
+    erf = add.producer(1 - k) if k is not None else None
+    div = erf.producer(0) if erf is not None and erf.op == "Erf" else None
+    if div is None or _scalar(div, 1) is None or not (add.sole_consumer and erf.sole_consumer):
+        return None
+    want = math.sqrt(2) if div.op == "Div" else 1 / math.sqrt(2) if div.op == "Mul" else None
+    if want is None or abs(_scalar(div, 1) - want) > 1e-6 or (x is not None and div.input_name(0) != x):
+        return None
+    return div.input_name(0), [add, erf, div]
+
+
+def _lift_gelu(v):
+    """Gelu, or x * Phi(x) as PyTorch writes it below opset 20: Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)
+    from the TorchScript exporter, Mul(x, Mul(Add(...), 0.5)) from the dynamo exporter."""
+    if v.op == "Gelu":
+        return Lifted({}) if v.attr("approximate", "none") == "none" else None
+    for i in (0, 1):
+        inner = v.producer(1 - i)
+        if inner is None or inner.op != "Mul" or not inner.sole_consumer:
+            continue
+        leaves = [(v, i), (inner, 0), (inner, 1)]
+        for half in leaves:
+            c = _scalar(*half)
+            if c is None or abs(c - 0.5) > 1e-7:
+                continue
+            rest = [lf for lf in leaves if lf != half]
+            for a, b in (rest, rest[::-1]):
+                found = _erf_plus_one(a[0].producer(a[1]))
+                if found is not None and b[0].input_name(b[1]) == found[0] and b[0].const(b[1]) is None:
+                    return Lifted({}, absorbs=[inner, *found[1]], inputs=(found[0],))
+    return None
+
+
 def _lift_softmax(v):
     axis = int(v.attr("axis", -1))
     rank = len(v.in_shape(0)) + 1
@@ -415,7 +459,7 @@ ACTIVATIONS: dict[str, Activation] = {act.name: act for act in (
     # PyTorch's definition: relu6(x + 3) / 6
     Activation("hardsigmoid", "relu6(x + 3) / 6", _unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5), {},
                *_lift_unary("HardSigmoid", alpha=1.0 / 6.0, beta=0.5)),
-    Activation("gelu", "x * Phi(x)", _unary("Gelu"), {}, *_lift_unary("Gelu")),
+    Activation("gelu", "x * Phi(x)", _unary("Gelu"), {}, ("Gelu", "Mul"), _lift_gelu),
     Activation("softmax", "normalised exponential over the channels (or the vector)", _unary("Softmax", axis=1),
                {}, ("Softmax",), _lift_softmax),
 )}
@@ -748,7 +792,30 @@ def _lift_window(v, kind: str, dilations: bool = True) -> dict[str, Any]:
     raise Unliftable(f"asymmetric padding {list(pads)} that `p=same` does not reproduce")
 
 
+def _lift_pointwise(v) -> Lifted | None:
+    """MatMul by a constant [C, n] on a channels-last view (a Linear applied at every position, as in
+    ConvNeXt's blocks) is a 1x1 conv; a following Add of a constant [n] is its bias."""
+    w = v.const(1)
+    if w is None or w.ndim != 2 or not v.channels_last(0) or len(v.in_shape(0)) != 3:
+        return None
+    n = w.shape[1]
+    weights, absorbs = {"weight": w.T.reshape(n, -1, 1, 1)}, []
+    imp = v._imp
+    users = imp.consumers[v.node.output[0]]
+    if len(users) == 1 and users[0].op_type == "Add":
+        from .onnx_import import OnnxView
+
+        add = OnnxView(imp, users[0])
+        k = 1 if add.input_name(0) == v.node.output[0] else 0
+        b = add.const(k)
+        if b is not None and b.size == n and b.shape[-1:] == (n,):
+            weights["bias"], absorbs = b.reshape(-1), [add]
+    return Lifted({"f": (1, 1), "n": n, **({} if absorbs else {"bias": False})}, weights, absorbs)
+
+
 def _lift_conv(v) -> Lifted | None:
+    if v.op == "MatMul":
+        return _lift_pointwise(v)
     w = v.const(1)
     if w is None or w.ndim != 4:
         return None
@@ -870,7 +937,7 @@ def _torch_conv(ins, out, a) -> Torch:
 
 register(LayerKind(
     name="conv",
-    lifts=("Conv",),
+    lifts=("Conv", "MatMul"),
     lift=_lift_conv,
     window="f",
     doc="2-D convolution: n filters of f x f x C_in/g, stride s, padding p",
@@ -1463,6 +1530,314 @@ register(LayerKind(
     pytorch=lambda ins, out, a: Torch("PReLU", (("c", ins[0][-1]),),
                                       (("init", a["init"]), ("volume", len(ins[0]) == 3))),
     group="act",
+))
+
+# --- modern classifiers: ConvNeXt, ShuffleNet-v2, torchvision's adaptive pooling (issue #11) ---------
+
+
+def _per_channel(shape: Shape) -> tuple[int, ...]:
+    """A per-channel weight that ONNX broadcasts against NCHW (C x 1 x 1) or [N, F] (F)."""
+    return (shape[2], 1, 1) if len(shape) == 3 else (shape[0],)
+
+
+def _lower_layernorm(ctx, node, ins, out, a) -> None:
+    w = [f"{node}.scale", f"{node}.bias"]
+    if len(ins[0]) == 1:
+        ctx.node("LayerNormalization", [ctx.input(0), *w], [ctx.output], axis=-1, epsilon=a["eps"])
+        return
+    h, wd, c = ins[0]
+    nhwc, normed = ctx.tensor("nhwc", ["N", h, wd, c]), ctx.tensor("normed", ["N", h, wd, c])
+    ctx.node("Transpose", [ctx.input(0)], [nhwc], perm=[0, 2, 3, 1])
+    ctx.node("LayerNormalization", [nhwc, *w], [normed], axis=-1, epsilon=a["eps"])
+    ctx.node("Transpose", [normed], [ctx.output], perm=[0, 3, 1, 2])
+
+
+def _lift_layernorm(v) -> Lifted | None:
+    """LayerNormalization over the last axis of a vector or of a channels-last view (PyTorch's LayerNorm2d
+    between its permutes: the Transposes are views, cnndsl.onnx_import follows them)."""
+    shape = v.in_shape(0)
+    rank = len(v.dims(0) or ())
+    if int(v.attr("axis", -1)) % max(rank, 1) != rank - 1 or (len(shape) == 3 and not v.channels_last(0)):
+        return None
+    c = shape[-1]
+    scale = v.const(1)
+    bias = v.const(2) if v.n_inputs > 2 and v.input_name(2) else __import__("numpy").zeros(c, "float32")
+    if scale is None or bias is None or scale.size != c or bias.size != c:
+        return None
+    eps = float(f'{float(v.attr("epsilon", 1e-5)):.7g}')  # a float32 attribute: 1e-6, not 9.999999975e-07
+    return Lifted({} if abs(eps - 1e-5) < 1e-12 else {"eps": eps}, {"scale": scale, "bias": bias})
+
+
+register(LayerKind(
+    name="layernorm",
+    lifts=("LayerNormalization",),
+    lift=_lift_layernorm,
+    doc="layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d, and nn.LayerNorm "
+        "on channels-last or on a vector): 2C learned (scale, shift)",
+    params={"eps": Param(p_float(0.0), 1e-5, "epsilon (ConvNeXt: 1e-6)")},
+    infer=lambda ins, a: ins[0],
+    weights=lambda ins, out, a: [Weight("scale", (ins[0][-1],), ONES), Weight("bias", (ins[0][-1],), ZEROS)],
+    lower=_lower_layernorm,
+    label=lambda a: "layer norm",
+    group="norm",
+))
+
+def _lift_layerscale(v) -> Lifted | None:
+    """Mul by a constant with one factor per channel (C x 1 x 1 on NCHW, C on a vector or channels-last)."""
+    for i in (0, 1):
+        w = v.const(1 - i)
+        if w is None or v.const(i) is not None:
+            continue
+        shape = v.in_shape(i)
+        c = shape[-1]
+        dims = tuple(int(d) for d in w.shape)
+        while dims and dims[0] == 1 and len(dims) > 1:
+            dims = dims[1:]
+        per_c = (c,) if len(shape) == 1 or v.channels_last(i) else (c, 1, 1)
+        if dims == per_c and w.size == c and c > 1:
+            return Lifted({}, {"scale": w.reshape(-1)}, inputs=(i,))
+    return None
+
+
+register(LayerKind(
+    name="layerscale",
+    lifts=("Mul",),
+    lift=_lift_layerscale,
+    doc="multiplies each channel by a learned factor (ConvNeXt's layer scale, CaiT): C parameters",
+    params={"init": Param(p_float(), 1e-6, "the factors' initial value")},
+    infer=lambda ins, a: ins[0],
+    weights=lambda ins, out, a: [Weight("scale", _per_channel(ins[0]), Const(a["init"]))],
+    lower=lambda ctx, node, ins, out, a: ctx.node("Mul", [ctx.input(0), f"{node}.scale"], [ctx.output]),
+    label=lambda a: "layer scale",
+    group="norm",
+))
+
+register(LayerKind(
+    name="droppath",
+    doc="stochastic depth: drops a residual branch while training (rate); an identity at inference",
+    params={"rate": Param(p_float(0.0, 1.0), 0.0, "drop probability")},
+    positional=("rate",),
+    infer=lambda ins, a: ins[0],
+    lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
+    label=lambda a: f"drop path {a['rate']:g}",
+    group="norm",
+))
+
+
+def _split_infer(ins, a) -> Shape:
+    c, k, i = ins[0][-1], a["of"], a["part"]
+    if i >= k:
+        raise ShapeError(f"`split {i} of={k}` asks for part {i} of {k}; the parts are numbered 0 to {k - 1}",
+                         help=f"use `split {k - 1} of={k}` for the last part")
+    if c % k:
+        raise ShapeError(f"`split of={k}` cannot cut {c} channels into {k} equal parts",
+                         help=f"use a divisor of {c} for `of`")
+    return (*ins[0][:-1], c // k)
+
+
+def _lower_split(ctx, node, ins, out, a) -> None:
+    part = ins[0][-1] // a["of"]
+    i64 = dict(dtype=__import__("numpy").int64)
+    ctx.node("Slice", [ctx.input(0), ctx.const("starts", [a["part"] * part], **i64),
+                       ctx.const("ends", [(a["part"] + 1) * part], **i64), ctx.const("axes", [1], **i64)],
+             [ctx.output])
+
+
+def _lift_split(v) -> Lifted | None:
+    """Slice of one of k equal channel groups (step 1 along the channel axis)."""
+    starts, ends, axes = v.const(1), v.const(2), v.const(3) if v.n_inputs > 3 else None
+    steps = v.const(4) if v.n_inputs > 4 else None
+    shape, rank = v.in_shape(0), len(v.dims(0) or ())
+    if starts is None or ends is None or axes is None or starts.size != 1 or ends.size != 1 or axes.size != 1:
+        return None
+    if steps is not None and int(steps.reshape(-1)[0]) != 1:
+        return None
+    if v.channels_last(0) or int(axes.reshape(-1)[0]) % max(rank, 1) != 1:
+        return None
+    c = shape[-1]
+    lo, hi = (max(0, min(int(t.reshape(-1)[0]) + (c if int(t.reshape(-1)[0]) < 0 else 0), c)) for t in (starts, ends))
+    part = hi - lo
+    if part <= 0 or c % part or lo % part:
+        return None
+    params = {"part": lo // part}
+    if c // part != 2:
+        params["of"] = c // part
+    return Lifted(params)
+
+
+register(LayerKind(
+    name="split",
+    lifts=("Slice",),
+    lift=_lift_split,
+    doc="one of `of` equal channel groups, numbered from 0 (ShuffleNet-v2's channel split: "
+        "`concat { split 0 | split 1 -> ... }`)",
+    params={"part": Param(p_int(0), REQUIRED, "which part, from 0"),
+            "of": Param(p_int(1), 2, "number of equal parts")},
+    positional=("part",),
+    infer=_split_infer,
+    lower=_lower_split,
+    label=lambda a: f"split {a['part']}/{a['of']}",
+    group="shape",
+))
+
+
+def _shuffle_infer(ins, a) -> Shape:
+    h, w, c = need_3d(ins, "shuffle")
+    if c % a["g"]:
+        raise ShapeError(f"`shuffle g={a['g']}` needs channels divisible by {a['g']}, got {c}",
+                         help=f"use a divisor of {c} for `g`")
+    return ins[0]
+
+
+def _shuffle_order(c: int, g: int) -> list[int]:
+    """The input channel at each output position: output j*g + i is input i*(C/g) + j."""
+    return [i * (c // g) + j for j in range(c // g) for i in range(g)]
+
+
+def _lower_shuffle(ctx, node, ins, out, a) -> None:
+    import numpy as np
+
+    order = ctx.const("order", _shuffle_order(ins[0][-1], a["g"]), dtype=np.int64)
+    ctx.node("Gather", [ctx.input(0), order], [ctx.output], axis=1)
+
+
+def _lift_shuffle_gather(v) -> Lifted | None:
+    order = v.const(1)
+    if order is None or int(v.attr("axis", 0)) != 1 or len(v.in_shape(0)) != 3:
+        return None
+    c, got = v.in_shape(0)[-1], [int(x) for x in order.ravel()]
+    for g in range(1, c + 1):
+        if c % g == 0 and got == _shuffle_order(c, g):
+            return Lifted({"g": g})
+    raise Unliftable("a channel Gather that is not a channel shuffle")
+
+
+def _lift_shuffle(v) -> Lifted | None:
+    """cnndsl's own lowering (a channel Gather), or PyTorch's channel_shuffle as its exporters write it."""
+    return _lift_shuffle_gather(v) if v.op == "Gather" else _lift_shuffle_pattern(v)
+
+
+def _lift_shuffle_pattern(v) -> Lifted | None:
+    """Reshape(N, g, C/g, H, W) -> Transpose(0, 2, 1, 3, 4) -> Reshape(N, C, H, W), lifted at the last."""
+    t = v.producer(0)
+    if t is None or t.op != "Transpose" or [int(p) for p in t.attr("perm", [])] != [0, 2, 1, 3, 4]:
+        return None
+    r = t.producer(0)
+    d5 = t.dims(0)
+    if r is None or r.op != "Reshape" or not d5 or len(d5) != 5 or None in d5[1:]:
+        return None
+    out = v.out_shape
+    x = r.input_name(0)
+    d4 = r.dims(0)
+    if len(out) != 3 or not d4 or len(d4) != 4 or tuple(d4[1:]) != (out[2], out[0], out[1]):
+        return None
+    g = int(d5[1])
+    if d5[1] * d5[2] != out[2] or tuple(d5[3:]) != out[:2] or not (t.sole_consumer and r.sole_consumer):
+        return None
+    return Lifted({} if g == 2 else {"g": g}, absorbs=[t, r], inputs=(x,))
+
+
+register(LayerKind(
+    name="shuffle",
+    lifts=("Gather", "Reshape"),
+    lift=_lift_shuffle,
+    doc="channel shuffle (ShuffleNet): the C channels seen as g groups of C/g, transposed, so that channel "
+        "j of group i moves to position j*g + i",
+    params={"g": Param(p_int(), 2, "number of groups g")},
+    positional=("g",),
+    infer=_shuffle_infer,
+    lower=_lower_shuffle,
+    label=lambda a: f"shuffle g={a['g']}",
+    group="shape",
+))
+
+
+def adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows along one axis: [floor(i n / out), ceil((i + 1) n / out))."""
+    return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
+
+
+def _lower_adaptivepool(ctx, node, ins, out, a) -> None:
+    h, w, c = ins[0]
+    oh, ow = a["out"]
+    if (h, w) == (oh, ow):  # torchvision's AlexNet and VGG at 224: nothing to average
+        ctx.node("Identity", [ctx.input(0)], [ctx.output])
+    elif h % oh == 0 and w % ow == 0:  # equal windows that tile the input: a plain average pool
+        k = [h // oh, w // ow]
+        ctx.node("AveragePool", [ctx.input(0)], [ctx.output], kernel_shape=k, strides=k)
+    else:  # uneven or overlapping windows: each window's mean along W, then along H (exact, any size)
+        import numpy as np
+
+        x = ctx.input(0)
+        for axis, n, o, dims in ((3, w, ow, (h, ow, c)), (2, h, oh, (oh, ow, c))):
+            ax = ctx.const(f"axis{axis}", [axis], dtype=np.int64)
+            parts = []
+            for i, (lo, hi) in enumerate(adaptive_bins(n, o)):
+                cut = ctx.tmp(f"cut{axis}_{i}", (h, hi - lo, c) if axis == 3 else (hi - lo, ow, c))
+                mean = ctx.tmp(f"mean{axis}_{i}", (h, 1, c) if axis == 3 else (1, ow, c))
+                ctx.node("Slice", [x, ctx.const(f"lo{lo}", [lo], dtype=np.int64),
+                                   ctx.const(f"hi{hi}", [hi], dtype=np.int64), ax], [cut])
+                ctx.node("ReduceMean", [cut, ax], [mean], keepdims=1)
+                parts.append(mean)
+            y = ctx.output if axis == 2 else ctx.tmp("cols", dims)
+            ctx.node("Concat", parts, [y], axis=axis)
+            x = y
+
+
+def _adaptive_pass(v, axis: int):
+    """A Concat along `axis` of ReduceMean(Slice(x)) over PyTorch's adaptive windows: (x's name, bins, nodes)."""
+    if int(v.attr("axis", 0)) % 4 != axis:
+        return None
+    src, bins, nodes = None, [], []
+    for i in range(v.n_inputs):
+        mean = v.producer(i)
+        cut = mean.producer(0) if mean is not None and mean.op == "ReduceMean" else None
+        if cut is None or cut.op != "Slice" or not (mean.sole_consumer and cut.sole_consumer):
+            return None
+        ax = cut.const(3) if cut.n_inputs > 3 else None
+        lo, hi = cut.const(1), cut.const(2)
+        if ax is None or lo is None or hi is None or int(ax.reshape(-1)[0]) % 4 != axis:
+            return None
+        if src not in (None, cut.input_name(0)):
+            return None
+        src = cut.input_name(0)
+        bins.append((int(lo.reshape(-1)[0]), int(hi.reshape(-1)[0])))
+        nodes += [mean, cut]
+    return src, bins, nodes
+
+
+def _lift_adaptivepool(v) -> Lifted | None:
+    """cnndsl's own lowering of uneven adaptive windows: means of slices along W, concatenated, then along H."""
+    rows = _adaptive_pass(v, 2)
+    cols_node = v.producer(0)
+    cols_node = cols_node.producer(0) if cols_node is not None else None
+    cols_node = cols_node.producer(0) if cols_node is not None else None
+    if rows is None or cols_node is None or cols_node.op != "Concat" or rows[0] != cols_node.node.output[0]:
+        return None
+    cols = _adaptive_pass(cols_node, 3)
+    if cols is None:
+        return None
+    x = cols[0]
+    h, w, _ = cols_node.producer(0).producer(0).in_shape(0)
+    oh, ow = len(rows[1]), len(cols[1])
+    if rows[1] != adaptive_bins(h, oh) or cols[1] != adaptive_bins(w, ow):
+        return None
+    return Lifted({"out": (oh, ow)}, absorbs=rows[2] + [cols_node] + cols[2], inputs=(x,))
+
+
+register(LayerKind(
+    name="adaptivepool",
+    lifts=("Concat",),
+    lift=_lift_adaptivepool,
+    window="out",
+    doc="adaptive average pooling to a fixed out_h x out_w (PyTorch's AdaptiveAvgPool2d): window i along "
+        "an axis of n covers [floor(i n/out), ceil((i+1) n/out)); any input size, channels unchanged",
+    params={"out": Param(p_size2(), REQUIRED, "output size H x W")},
+    positional=("out",),
+    infer=lambda ins, a: (*a["out"], need_3d(ins, "adaptivepool")[2]),
+    lower=_lower_adaptivepool,
+    label=lambda a: f"adaptive avg pool to {a['out'][0]}x{a['out'][1]}",
+    group="pool",
 ))
 
 # --- merges ------------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ onnxruntime gives the same outputs for the original and the re-exported model.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,45 @@ from .layers import ACTIVATIONS, LAYERS, Lifted, Sym, Unliftable
 from .util import fmt_shape
 
 ALIASES = {"Identity", "Dropout"}  # nodes that compute nothing at inference
+def _fold_slice(xs, a):
+    x, starts, ends = xs[0], xs[1], xs[2]
+    axes = xs[3] if len(xs) > 3 else np.arange(len(starts))
+    steps = xs[4] if len(xs) > 4 else np.ones(len(starts), np.int64)
+    idx = [slice(None)] * x.ndim
+    for st, en, ax, sp in zip(starts, ends, axes, steps, strict=True):
+        idx[int(ax)] = slice(int(st), int(min(en, 2**31)), int(sp))
+    return x[tuple(idx)]
+
+
+def _int_div(a, b):
+    return a // b if a.dtype.kind in "iu" and b.dtype.kind in "iu" else a / b
+
+
+# size computations evaluated while importing (small integer tensors only)
+_FOLD: dict[str, Callable[[list[np.ndarray], dict], np.ndarray]] = {
+    "Shape": lambda xs, a: xs[0],  # handled from the known dimensions
+    "Gather": lambda xs, a: np.take(xs[0], xs[1].astype(np.int64), axis=int(a.get("axis", 0))),
+    "Unsqueeze": lambda xs, a: np.expand_dims(xs[0], tuple(int(i) for i in (xs[1] if len(xs) > 1 else a["axes"]))),
+    "Squeeze": lambda xs, a: np.squeeze(xs[0], tuple(int(i) for i in xs[1])) if len(xs) > 1 else np.squeeze(xs[0]),
+    "Concat": lambda xs, a: np.concatenate([np.atleast_1d(x) for x in xs], axis=int(a.get("axis", 0))),
+    "Add": lambda xs, a: xs[0] + xs[1],
+    "Sub": lambda xs, a: xs[0] - xs[1],
+    "Mul": lambda xs, a: xs[0] * xs[1],
+    "Div": lambda xs, a: _int_div(xs[0], xs[1]),
+    "Cast": lambda xs, a: xs[0].astype(helper_dtype(int(a["to"]))),
+    "Slice": _fold_slice,
+}
+
+
+def helper_dtype(to: int):
+    from onnx import helper
+
+    return helper.tensor_dtype_to_np_dtype(to)
+
+
+# ops that keep a channels-last view channels-last: element-wise ones and those over the last axis
+CHANNELS_LAST_OPS = {"LayerNormalization", "MatMul", "Add", "Mul", "Sub", "Div", "Gelu", "Erf", "Relu", "Sigmoid",
+                     "Tanh", "Identity", "Dropout", "Clip", "HardSwish", "HardSigmoid", "LeakyRelu", "Elu"}
 MAX_ONNX_BYTES = 4 << 30
 TOLERANCE = 1e-4  # relative difference of the outputs above which an import is refused
 
@@ -80,11 +121,52 @@ def load(path: str, input_shape: tuple[int, ...] | None = None):
             raise ImportFailure(
                 f"the model's input `{inputs[0].name}` has a dynamic dimension {i} ({_dims_text(dims)})",
                 hint="pin it with `--input-shape HxWxC`, e.g. `--input-shape 224x224x3`")
+    _check_sizes(model, [d.dim_value for d in dims])
     _load_external(model, path)
     try:
         return shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception as e:
         raise ImportFailure(f"ONNX shape inference fails on the model: {str(e)[:300]}") from None
+
+
+MAX_TENSOR = 2**31  # elements of one weight (cnndsl.model.MAX_PARAMS: 8 GiB of float32)
+MAX_INPUT = 2**28  # values of one input image: 1 GiB of float32 (an 8192 x 8192 x 4 image)
+
+
+def _check_sizes(model, input_dims: list[int]) -> None:
+    """Sizes a hostile file may declare, refused before anything is allocated: a weight's header saying
+    10^12 elements over 16 bytes of data, an input of a million by a million pixels."""
+    from onnx import TensorProto, helper
+
+    per_image = math.prod(input_dims[1:])
+    if per_image > MAX_INPUT:
+        raise ImportFailure(f"the model's input is {' x '.join(map(str, input_dims))}: {per_image:,} values an image, "
+                            f"beyond cnndsl's limit of {MAX_INPUT:,}",
+                            hint="pin a smaller image with `--input-shape HxWxC` if the model allows it")
+    tensors = [*model.graph.initializer, *(a.t for n in model.graph.node if n.op_type == "Constant"
+                                           for a in n.attribute if a.name == "value")]
+    for t in tensors:
+        if any(d < 0 for d in t.dims):
+            raise ImportFailure(f"weight `{t.name}` declares a negative dimension {list(t.dims)}")
+        n = math.prod(t.dims)
+        if n > MAX_TENSOR:
+            raise ImportFailure(f"weight `{t.name}` declares {' x '.join(map(str, t.dims))} = {n:,} elements, beyond "
+                                f"cnndsl's limit of {MAX_TENSOR:,}")
+        if t.data_location == TensorProto.EXTERNAL:
+            continue
+        try:
+            size = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        except (KeyError, ValueError, TypeError):
+            raise ImportFailure(f"weight `{t.name}` has an unknown element type ({t.data_type})") from None
+        if t.raw_data:
+            held = len(t.raw_data) / size
+        else:
+            field = next((f for f in ("float_data", "int64_data", "int32_data", "double_data", "uint64_data",
+                                      "string_data") if len(getattr(t, f))), None)
+            held = len(getattr(t, field)) if field else 0
+        if held != n and not (n == 0 and held == 0):
+            raise ImportFailure(f"weight `{t.name}` declares {' x '.join(map(str, t.dims)) or 'a scalar'} = {n:,} "
+                                f"elements but holds {held:,g}")
 
 
 def _load_external(model, path: str) -> None:
@@ -155,6 +237,14 @@ class OnnxView:
     def out_shape(self) -> tuple[int, ...]:
         return self._imp.shape(self.node.output[0])
 
+    def dims(self, i: int) -> list[Any] | None:
+        """Input i's raw ONNX dimensions (None where unknown), in the tensor's own layout."""
+        return self._imp.dims.get(self.input_name(i))
+
+    def channels_last(self, i: int) -> bool:
+        """Input i is an N x H x W x C view (inside PyTorch's permute(0, 2, 3, 1) ... permute(0, 3, 1, 2))."""
+        return self.input_name(i) in self._imp.nhwc
+
     def producer(self, i: int) -> OnnxView | None:
         node = self._imp.producer.get(self.input_name(i))
         return OnnxView(self._imp, node) if node is not None else None
@@ -203,6 +293,8 @@ class _Importer:
             t = vi.type.tensor_type
             if t.HasField("shape"):
                 self.dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        self._split_to_slices()
+        self._fold_shapes()
         self.producer = {o: n for n in g.node for o in n.output}
         self.consumers: dict[str, list] = defaultdict(list)
         for n in g.node:
@@ -211,10 +303,140 @@ class _Importer:
         inits = {t.name for t in g.initializer}
         self.input = next(i.name for i in g.input if i.name not in inits)
         self.outputs = [o.name for o in g.output]
+        self._layouts()
+
+    def _split_to_slices(self) -> None:
+        """A Split into several outputs (the dynamo exporter's `x.chunk(2, 1)`) becomes one Slice an output, so
+        that each part is a layer of its own (`split i of=k`)."""
+        from onnx import helper, numpy_helper
+
+        g = self.model.graph
+        if not any(n.op_type == "Split" for n in g.node):
+            return
+        nodes = []
+        for n in g.node:
+            d = self.dims.get(n.input[0]) if n.op_type == "Split" and n.input else None
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            axis = int(attrs.get("axis", 0))
+            if d is None or not -len(d) <= axis < len(d) or d[axis] is None:
+                nodes.append(n)
+                continue
+            sizes = self.consts.get(n.input[1]) if len(n.input) > 1 and n.input[1] else attrs.get("split")
+            k = len(n.output)
+            sizes = [int(x) for x in sizes] if sizes is not None else (
+                [d[axis] // k] * k if d[axis] % k == 0 else None)
+            if sizes is None or len(sizes) != k or sum(sizes) != d[axis]:
+                nodes.append(n)
+                continue
+            lo = 0
+            for i, (out, size) in enumerate(zip(n.output, sizes, strict=True)):
+                names = [f"{out}/cnndsl_{w}" for w in ("starts", "ends", "axes")]
+                for name, v in zip(names, ([lo], [lo + size], [axis]), strict=True):
+                    self.consts[name] = np.array(v, np.int64)
+                    g.initializer.append(numpy_helper.from_array(self.consts[name], name))
+                sl = helper.make_node("Slice", [n.input[0], *names], [out], name=f"{n.name}_{i}")
+                sl.metadata_props.extend(n.metadata_props)
+                nodes.append(sl)
+                lo += size
+        del g.node[:]
+        g.node.extend(nodes)
+
+    def _fold_shapes(self) -> None:
+        """Evaluate the small integer computations that exporters write for sizes (Shape -> Gather -> Div ->
+        Slice starts, Concat -> Reshape shapes), so that the layers reading them see constants (ShuffleNet's
+        `chunk` as Slices). The batch is taken as 1: these values only decide what the layers are, and the
+        import is checked on the original model by onnxruntime."""
+        from onnx import helper
+
+        self.folded: set[str] = set()
+        for _ in range(256):  # each round's new shapes may let the next fold more (one round a ShuffleNet unit)
+            if not self._fold_once(helper):
+                break
+            self._reinfer()
+
+    def _fold_once(self, helper) -> bool:
+        before = len(self.folded)
+        for n in self.model.graph.node:
+            if n.op_type not in _FOLD or len(n.output) != 1 or not n.input or n.output[0] in self.folded:
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            try:
+                if n.op_type == "Shape":
+                    d = self.dims.get(n.input[0])
+                    if d is None or None in d[1:]:
+                        continue
+                    lo, hi = int(attrs.get("start", 0)), attrs.get("end")
+                    val = np.array([1 if x is None else x for x in d], np.int64)[lo:None if hi is None else int(hi)]
+                else:
+                    xs = [self.consts.get(i) for i in n.input if i]
+                    if any(x is None for x in xs) or any(x.size > 64 for x in xs):
+                        continue
+                    val = _FOLD[n.op_type](xs, attrs)
+            except (ValueError, IndexError, TypeError, ZeroDivisionError, OverflowError):
+                continue
+            self.consts[n.output[0]] = np.asarray(val)
+            self.folded.add(n.output[0])
+        return len(self.folded) > before
+
+    def _reinfer(self) -> None:
+        """Shape inference again with the folded sizes as constants (the Slices and Reshapes that read them
+        get static shapes); the weights go in as typed inputs, not copied."""
+        from onnx import helper, numpy_helper, shape_inference
+
+        g = self.model.graph
+        small = {t.name for t in g.initializer if np.prod(t.dims) <= 64}
+        graph = helper.make_graph(
+            [n for n in g.node if not (len(n.output) == 1 and n.output[0] in self.folded)], "shapes",
+            [*g.input, *(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in g.initializer
+                         if t.name not in small and t.name not in {i.name for i in g.input})],
+            list(g.output),
+            [t for t in g.initializer if t.name in small]
+            + [numpy_helper.from_array(self.consts[name], name) for name in sorted(self.folded)])
+        model = helper.make_model(graph, opset_imports=list(self.model.opset_import))
+        model.ir_version = self.model.ir_version
+        try:
+            model = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        except Exception:  # noqa: BLE001 - the first inference's shapes stand
+            return
+        for vi in model.graph.value_info:
+            t = vi.type.tensor_type
+            if t.HasField("shape"):
+                d = [x.dim_value if x.HasField("dim_value") else None for x in t.shape.dim]
+                old = self.dims.get(vi.name)
+                if old is None or sum(x is None for x in d) < sum(x is None for x in old):
+                    self.dims[vi.name] = d
+
+    def _layouts(self) -> None:
+        """Which 4-D tensors are channels-last views: PyTorch's `permute(0, 2, 3, 1)` ... `permute(0, 3, 1, 2)`
+        around per-position layers (ConvNeXt's LayerNorm and Linear layers). Element-wise ops and those over
+        the last axis keep the view; any other op reading one gives a tensor whose layout is unknown."""
+        self.nhwc: set[str] = set()
+        self.lost: set[str] = set()
+        self.views: set[int] = set()  # the Transposes that only change the view: aliases
+        for n in self.model.graph.node:
+            data = [i for i in n.input if i and i not in self.consts]
+            if n.op_type == "Transpose" and len(data) == 1:
+                perm = [int(p) for p in next((a.ints for a in n.attribute if a.name == "perm"), [])]
+                rank4 = len(self.dims.get(data[0]) or []) == 4
+                if perm == [0, 2, 3, 1] and rank4 and data[0] not in self.nhwc | self.lost:
+                    self.nhwc.update(n.output)
+                    self.views.add(id(n))
+                    continue
+                if perm == [0, 3, 1, 2] and data[0] in self.nhwc:
+                    self.views.add(id(n))
+                    continue
+            if any(i in self.nhwc or i in self.lost for i in data):
+                keep = n.op_type in CHANNELS_LAST_OPS and not any(i in self.lost for i in data)
+                (self.nhwc if keep else self.lost).update(o for o in n.output if o)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """A tensor's shape in cnndsl's layout: N x C x H x W -> (H, W, C); N x F -> (F,)."""
         d = self.dims.get(name)
+        if name in self.lost:
+            raise Unliftable(f"tensor `{name}` is computed from a channels-last view by an op cnndsl cannot "
+                             "follow in that layout")
+        if name in self.nhwc and d is not None and len(d) == 4 and None not in d[1:]:
+            return (d[1], d[2], d[3])
         if d is None or any(x is None for x in d[1:]) or len(d) not in (2, 4):
             raise Unliftable(f"tensor `{name}` has no static NCHW or NxF shape "
                              f"({'unknown' if d is None else 'x'.join(str(x) for x in d)})")
@@ -234,21 +456,28 @@ class _Importer:
             return name
 
         for node in self.model.graph.node:
-            if id(node) in absorbed or node.op_type == "Constant":
+            if id(node) in absorbed or node.op_type == "Constant" or node.output[0] in self.folded:
                 continue
             v = OnnxView(self, node)
-            if node.op_type in ALIASES:
+            if node.op_type in ALIASES or id(node) in self.views:
                 alias[node.output[0]] = node.input[0]
                 continue
             found: Lifted | None = None
             kind = None
+            refusal: Unliftable | None = None
             try:
                 for k in LAYERS.values():
                     if node.op_type in k.lifts and k.lift is not None:
-                        found = k.lift(v)
+                        try:  # one kind's refusal (flatten's on a 5-D Reshape) leaves the others to try
+                            found = k.lift(v)
+                        except Unliftable as e:
+                            refusal = refusal or e
+                            continue
                         if found is not None:
                             kind = k
                             break
+                if found is None and refusal is not None:
+                    raise refusal
             except Unliftable as e:
                 problems[node.output[0]] = f"`{v.name}` ({node.op_type}): {e}"
                 data_inputs[node.output[0]] = list(node.input)
@@ -264,7 +493,9 @@ class _Importer:
                 continue
             for a in found.absorbs:
                 absorbed.add(id(a.node))
-            ins = [node.input[i] for i in found.inputs]
+                if node.output[0] in a.node.input:  # a node after this one (a bias Add): its output is ours
+                    alias[a.node.output[0]] = node.output[0]
+            ins = [i if isinstance(i, str) else node.input[i] for i in found.inputs]
             data_inputs[node.output[0]] = ins
             layers[node.output[0]] = Layer(
                 node.output[0], kind.name, dict(found.params), {k: np.asarray(w) for k, w in found.weights.items()},

@@ -7,6 +7,7 @@ written here. The table sits between the two marker comments in docs/zoo.md; the
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -43,6 +44,11 @@ ZOO = {
     "efficientnet_b0": f"{TV} `efficientnet_b0()`",
     "unet": "U-Net paper, padded; PyTorch equivalent",
 }
+
+# every torchvision CNN classifier written in specs/ (tests/data/torchvision_zoo.json lists the 68)
+_TORCHVISION = json.loads((ROOT / "tests" / "data" / "torchvision_zoo.json").read_text())["models"]
+ZOO.update({name: f"{TV} `{ref['builder']}()`" for name, ref in sorted(_TORCHVISION.items())
+            if name not in ZOO and (ROOT / "specs" / f"{name}.cnn").exists()})
 
 
 def table() -> str:

@@ -220,6 +220,31 @@ def _dropout_text(g):
     return g.pick(("dropout", "dropout 0.3", "dropout rate=0.1"))
 
 
+def _gen_split(g, shape):
+    h, w, c = shape
+    k = g.pick([k for k in (1, 2, 3, 4) if c % k == 0])
+    i = g.i(0, k - 1)
+    return g.pick((f"split {i} of={k}", f"split(part={i}, of={k})")), (h, w, c // k)
+
+
+def _gen_adaptivepool(g, shape):
+    h, w, c = shape
+    oh, ow = g.i(1, h + 2), g.i(1, w + 2)
+    return g.pick((f"adaptivepool {oh}x{ow}", f"adaptivepool out={oh}x{ow}")), (oh, ow, c)
+
+
+def _adaptive_avg(x: np.ndarray, oh: int, ow: int) -> np.ndarray:
+    """PyTorch's adaptive average pooling: window i along an axis of n covers [floor(i n/out), ceil((i+1) n/out))."""
+    h, w = x.shape[2:]
+    y = np.zeros((*x.shape[:2], oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            r0, r1 = i * h // oh, -(-(i + 1) * h // oh)
+            c0, c1 = j * w // ow, -(-(j + 1) * w // ow)
+            y[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    return y
+
+
 def _concat_shape(shapes: list[Shape]) -> Shape:
     if len(shapes[0]) == 1:
         return (sum(s[0] for s in shapes),)
@@ -395,6 +420,61 @@ KINDS: dict[str, Kind] = {
         points=((-4, 0, 2), (-1, 0, 2)),  # the slopes start at 0.25: -4 * 0.25 = -1
         volume=Draw(_unchanged(lambda g: g.pick(("prelu", "prelu init=0.1")))),
         vector=Draw(lambda g, shape: (g.pick(("prelu", "prelu init=0.1")), shape)),
+    ),
+    "layernorm": Kind(
+        cases=("input 5x4x6\nconv f=3 n=8 p=1 -> layernorm eps=1e-6", "input 1x2x3\nflatten\nfc 5 -> layernorm"),
+        # normalised over the channels (axis 1) at every position, then a scale and a shift per channel
+        reference=lambda ly: (ly.x - ly.x.mean(axis=1, keepdims=True))
+        / np.sqrt(ly.x.var(axis=1, keepdims=True) + ly.a["eps"]) * per_channel(ly.w("scale"), ly.x)
+        + per_channel(ly.w("bias"), ly.x),
+        figures=(Figure("input 56x56x96\nlayernorm eps=1e-6", 192, 0, (56, 56, 96),
+                        "ConvNeXt-T's first LayerNorm2d (torchvision features[0][1]): a scale and a shift per "
+                        "channel, 2 * 96 = 192; normalising counts no MACs"),),
+        volume=Draw(_unchanged(lambda g: g.pick(("layernorm", "layernorm eps=1e-6")))),
+        vector=Draw(lambda g, shape: (g.pick(("layernorm", "layernorm eps=1e-6")), shape)),
+    ),
+    "layerscale": Kind(
+        cases=("input 5x5x3\nconv f=3 n=4 -> layerscale init=0.5", "input 1x2x3\nflatten\nfc 4 -> layerscale"),
+        reference=lambda ly: ly.x * per_channel(ly.w("scale"), ly.x),  # one learned factor per channel
+        figures=(Figure("input 56x56x96\nlayerscale", 96, 0, (56, 56, 96),
+                        "ConvNeXt's layer scale: one factor per channel (CNBlock.layer_scale is 96 x 1 x 1), 96"),),
+        volume=Draw(_unchanged(lambda g: g.pick(("layerscale", "layerscale init=0.5")))),
+        vector=Draw(lambda g, shape: (g.pick(("layerscale", "layerscale init=0.5")), shape)),
+    ),
+    "droppath": Kind(
+        cases=("input 6x6x4\nresidual { conv f=3 n=4 p=1 -> droppath 0.1 }",),
+        reference=lambda ly: ly.x,  # stochastic depth drops nothing at inference
+        figures=(Figure("input 7x7x96\ndroppath 0.1", 0, 0, (7, 7, 96), "an identity at inference: no weights"),),
+        volume=Draw(_unchanged(lambda g: g.pick(("droppath", "droppath 0.2")))),
+    ),
+    "split": Kind(
+        cases=("input 6x6x8\nconcat { split 0 | split 1 -> conv f=1 n=4 }", "input 4x4x6\nsplit 2 of=3",
+               "input 1x2x3\nflatten\nsplit 1"),
+        # part i of k equal channel groups: channels [i C/k, (i + 1) C/k)
+        reference=lambda ly: ly.x[:, ly.a["part"] * (ly.x.shape[1] // ly.a["of"]):
+                                  (ly.a["part"] + 1) * (ly.x.shape[1] // ly.a["of"])],
+        figures=(Figure("input 28x28x116\nsplit 1", 0, 0, (28, 28, 58),
+                        "ShuffleNet-v2 1x's stage 2 unit: 116 channels split into halves of 116 / 2 = 58"),),
+        volume=Draw(lambda g, shape, mode: None if mode == "down" else _gen_split(g, shape)),
+    ),
+    "shuffle": Kind(
+        cases=("input 5x4x6\nconv f=1 n=6 -> shuffle 2", "input 3x3x12\nshuffle 3 -> conv f=1 n=2"),
+        # output channel j*g + i is input channel i*(C/g) + j
+        reference=lambda ly: np.stack([ly.x[:, i * (ly.x.shape[1] // ly.a["g"]) + j]
+                                       for j in range(ly.x.shape[1] // ly.a["g"]) for i in range(ly.a["g"])], axis=1),
+        figures=(Figure("input 28x28x116\nshuffle 2", 0, 0, (28, 28, 116),
+                        "a permutation of the channels: no weights, no MACs, the shape kept"),),
+        volume=Draw(lambda g, shape, mode: None if mode == "down" else (
+            f"shuffle {g.pick(_divisors(shape[2]))}", shape)),
+    ),
+    "adaptivepool": Kind(
+        cases=("input 13x13x3\nadaptivepool 6", "input 12x8x2\nadaptivepool 6x4", "input 5x7x2\nadaptivepool 3",
+               "input 2x2x2\nadaptivepool 7", "input 4x4x2\nadaptivepool 4"),
+        reference=lambda ly: _adaptive_avg(ly.x, *ly.a["out"]),
+        figures=(Figure("input 13x13x256\nadaptivepool 6", 0, 0, (6, 6, 256),
+                        "torchvision AlexNet's AdaptiveAvgPool2d((6, 6)) on 13x13x256 (a 416x416 input): 6x6x256, "
+                        "no weights, pooling counts no MACs"),),
+        volume=Draw(lambda g, shape, mode: None if mode != "any" else _gen_adaptivepool(g, shape)),
     ),
     "affine": Kind(
         cases=("input 4x5x3\naffine scale=[0.458, 0.448, 0.45] shift=[-0.03, -0.088, -0.188]",

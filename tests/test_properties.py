@@ -85,7 +85,7 @@ def agree_end_to_end(text: str, expected_outputs: list) -> None:
         if name in m.graph:
             assert got[name] == _nchw(m.graph.nodes[name]["shape"]), name
     # every layer that computes something has its own tensor, so every prediction was checked
-    computed = {n for n, d in m.graph.nodes(data=True) if d["op"] not in ("input", "dropout", "identity")}
+    computed = {n for n, d in m.graph.nodes(data=True) if d["op"] not in ("input", "dropout", "identity", "droppath")}
     assert computed <= set(got), computed - set(got)
     for o, r in zip(session.get_outputs(), results, strict=True):  # the outputs and every intermediate tensor
         assert np.isfinite(r).all(), f"`{o.name}` holds NaN or infinity"

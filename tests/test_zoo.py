@@ -243,4 +243,6 @@ def test_docs_zoo_table_is_up_to_date():
     spec.loader.exec_module(gen)
     doc = gen.DOC.read_text(encoding="utf-8")
     assert gen.render(doc) == doc, "run `./dev zoo-docs`"
-    assert set(gen.ZOO) == set(ZOO)
+    from test_torchvision_zoo import WRITTEN
+
+    assert set(gen.ZOO) == set(ZOO) | set(WRITTEN)

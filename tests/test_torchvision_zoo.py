@@ -1,0 +1,162 @@
+"""torchvision's CNN classifiers as specs (specs/<builder>.cnn): the same totals and the same function.
+
+Totals: every spec against tests/data/torchvision_zoo.json, which benchmarks/zoo_reference.py --write computed
+with torchvision 0.29.1 (trainable parameters, batch-norm running statistics, conv + linear MACs at the default
+weights' evaluation size), so this part needs no torch.
+
+Function: torchvision's model with random weights and random batch-norm statistics (a wrong epsilon or a
+swapped layer shows), its state dict loaded into cnndsl's export, onnxruntime against PyTorch eval on the
+same input: within 1e-4 relative on the logits. The normal run checks one small member of each family at a
+small input; CNNDSL_FULL=1 checks every spec at its evaluation size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnndsl
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+REFERENCE = json.loads((Path(__file__).parent / "data" / "torchvision_zoo.json").read_text())["models"]
+FULL = os.environ.get("CNNDSL_FULL") == "1"
+
+WRITTEN = sorted(REFERENCE)
+
+# the normal run's function checks: one small member per family, at a small input where the family allows
+QUICK = {
+    "resnext50_32x4d": 64,
+    "vgg11_bn": 32,  # 1x1 after the five pools: the adaptive pool repeats it to 7x7
+    "densenet121": 64,
+    "shufflenet_v2_x0_5": 64,
+    "convnext_tiny": 32,
+    "efficientnet_b1": 64,  # two MBConv1 layers: the second with its skip
+    "efficientnet_v2_s": 64,  # Fused-MBConv, batch norm eps 1e-3
+    "regnet_y_400mf": 64,
+    "mnasnet0_5": 64,
+    "mobilenet_v3_small": 64,
+    "mobilenet_v2": 64,
+    "squeezenet1_1": 64,
+    "inception_v3": 96,  # Y blocks: squeeze-and-excitation, the projection computed first
+}
+
+
+def test_the_reference_is_torchvisions_68_classifiers():
+    assert len(REFERENCE) == 68
+    # the issue's figures, quoted from torchvision 0.29 by the issue's author
+    assert REFERENCE["convnext_tiny"]["trainable"] == 28_589_128
+    assert REFERENCE["shufflenet_v2_x1_0"]["bn_stats"] == 16_180
+
+
+def test_every_classifier_has_a_spec():
+    have = {p.stem for p in SPECS.glob("*.cnn")}
+    assert set(REFERENCE) <= have, set(REFERENCE) - have
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_totals_match_torchvision(name):
+    ref = REFERENCE[name]
+    m = cnndsl.compile_file(SPECS / f"{name}.cnn")
+    assert m.input_shape == (ref["input"], ref["input"], 3)
+    t = m.totals
+    assert (t.trainable_params, t.non_trainable_params, t.macs) == (ref["trainable"], ref["bn_stats"], ref["macs"])
+    assert m.warnings == []
+    header = "".join(line for line in (SPECS / f"{name}.cnn").read_text().splitlines(True) if line.startswith("#"))
+    assert f"{ref['trainable']:,}" in header and f"{ref['macs']:,}" in header
+
+
+# --- the same function ------------------------------------------------------------------------------
+
+
+def torch_weights(model, x) -> list[tuple[str, object]]:
+    """The model's parameters and batch-norm statistics in the order the forward pass uses them: each module's
+    own tensors when its forward returns (so ConvNeXt's layer scale, a parameter of the block, comes after the
+    block's convs, as in the spec), `num_batches_tracked` left out."""
+    import torch
+
+    order: list = []
+
+    def hook(mod, inp, out):
+        if mod not in order:
+            order.append(mod)
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules()
+             if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    names = {m: n for n, m in model.named_modules()}
+    out = []
+    for m in order:
+        tensors = [*m.named_parameters(recurse=False), *m.named_buffers(recurse=False)]
+        tensors = [(k, v) for k, v in tensors if k != "num_batches_tracked"]
+        # batch norm: weight, bias, running_mean, running_var (parameters before buffers, as the spec's bn)
+        out += [(f"{names[m]}.{k}", v.detach().numpy()) for k, v in tensors]
+    return out
+
+
+def randomize_bn(model, seed: int = 0) -> None:
+    """Random affine parameters and running statistics in every batch norm."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+def same_function(name: str, side: int, tmp_path: Path) -> float:
+    """Largest relative difference of cnndsl's export (onnxruntime) from torchvision's eval on the logits."""
+    import onnxruntime as ort
+    import torch
+    import torchvision.models as tvm
+
+    from cnndsl.backends import onnx as onnx_backend
+
+    builder = REFERENCE[name]["builder"]
+    torch.manual_seed(0)
+    kw = {"aux_logits": False, "init_weights": False} if builder in ("googlenet", "inception_v3") else {}
+    net = tvm.get_model(builder, weights=None, **kw).eval()
+    randomize_bn(net)
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 3, side, side), dtype=np.float32))
+    theirs = torch_weights(net, x)
+    with torch.no_grad():
+        want = net(x).numpy()
+
+    model = cnndsl.compile_file(SPECS / f"{name}.cnn", input_shape=(side, side, 3))
+    ours = onnx_backend.expected_weights(model)
+    assert len(ours) == len(theirs), f"{len(ours)} weights in the spec, {len(theirs)} in torchvision"
+    arrays = {}
+    for e, (tname, arr) in zip(ours, theirs, strict=True):
+        assert e.weight.size == arr.size, f"{e.name} {e.weight.shape} <- {tname} {arr.shape}"
+        arrays[e.name] = arr.reshape(e.weight.shape).astype(np.float32, copy=False)
+    npz = tmp_path / f"{name}.npz"
+    np.savez(npz, **arrays)
+    proto = onnx_backend.to_onnx(model, weights=str(npz)).to_proto()
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # one run: optimising costs more
+    sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {onnx_backend.INPUT: x.numpy()})[0]
+    assert got.shape == want.shape
+    return float(np.abs(got - want).max() / np.abs(want).max())
+
+
+@pytest.mark.parametrize("name", sorted(QUICK))
+def test_same_function_as_torchvision(name, tmp_path):
+    assert same_function(name, QUICK[name], tmp_path) < 1e-4
+
+
+@pytest.mark.skipif(not FULL, reason="the long campaign: CNNDSL_FULL=1 (./dev test-full)")
+@pytest.mark.parametrize("name", WRITTEN)
+def test_same_function_as_torchvision_full(name, tmp_path):
+    assert same_function(name, REFERENCE[name]["input"], tmp_path) < 1e-4
