@@ -45,8 +45,13 @@ def _param_sizes(proto: onnx.ModelProto, model: cnndsl.Model) -> tuple[int, int]
         assert tuple(inits[name].dims) == w.shape, (name, tuple(inits[name].dims), w.shape)
     read = {x for node in proto.graph.node for x in node.input}
     assert set(inits) <= read, f"initializers that no node reads: {set(inits) - read}"
-    for name in set(inits) - set(expected):  # constants are scalars or a few numbers, never a hidden weight
-        assert np.prod(inits[name].dims) <= 8, f"initializer {name} {list(inits[name].dims)} is not a declared weight"
+    # constants are scalars, shapes or one number per channel of their layer (affine's fixed scale and
+    # shift), never a hidden weight
+    for name in set(inits) - set(expected):
+        layer = name.rsplit(".", 1)[0]
+        channels = model.graph.nodes[layer]["shape"][-1] if layer in model.graph else 0
+        assert np.prod(inits[name].dims) <= max(8, channels), \
+            f"initializer {name} {list(inits[name].dims)} is not a declared weight"
     frozen = {n for n, w in expected.items() if not w.trainable}
     # spec-given kernels and batch norm's running statistics are counted, but not trained
     fixed = {f"{n}.weight" for n, d in model.graph.nodes(data=True) if d["attrs"].get("w") is not None}
