@@ -1570,6 +1570,7 @@ def _lift_layernorm(v) -> Lifted | None:
 
 register(LayerKind(
     name="layernorm",
+    pytorch=lambda ins, out, a: Torch("LayerNorm", (("c", ins[0][-1]),), (("eps", a["eps"]),)),
     lifts=("LayerNormalization",),
     lift=_lift_layernorm,
     doc="layer normalisation over the channels at each position (ConvNeXt's LayerNorm2d, and nn.LayerNorm "
@@ -1601,6 +1602,8 @@ def _lift_layerscale(v) -> Lifted | None:
 
 register(LayerKind(
     name="layerscale",
+    pytorch=lambda ins, out, a: Torch("LayerScale", (("c", ins[0][-1]),),
+                                      (("init", a["init"]), ("volume", len(ins[0]) == 3))),
     lifts=("Mul",),
     lift=_lift_layerscale,
     doc="multiplies each channel by a learned factor (ConvNeXt's layer scale, CaiT): C parameters",
@@ -1614,6 +1617,7 @@ register(LayerKind(
 
 register(LayerKind(
     name="droppath",
+    pytorch=lambda ins, out, a: Torch("DropPath", (("rate", a["rate"]),)),
     doc="stochastic depth: drops a residual branch while training (rate); an identity at inference",
     params={"rate": Param(p_float(0.0, 1.0), 0.0, "drop probability")},
     positional=("rate",),
@@ -1667,6 +1671,7 @@ def _lift_split(v) -> Lifted | None:
 
 register(LayerKind(
     name="split",
+    pytorch=lambda ins, out, a: Torch("Split", (("part", a["part"]), ("of", a["of"]))),
     lifts=("Slice",),
     lift=_lift_split,
     doc="one of `of` equal channel groups, numbered from 0 (ShuffleNet-v2's channel split: "
@@ -1739,6 +1744,7 @@ def _lift_shuffle_pattern(v) -> Lifted | None:
 
 register(LayerKind(
     name="shuffle",
+    pytorch=lambda ins, out, a: Torch("Shuffle", (("g", a["g"]),)),
     lifts=("Gather", "Reshape"),
     lift=_lift_shuffle,
     doc="channel shuffle (ShuffleNet): the C channels seen as g groups of C/g, transposed, so that channel "
@@ -1827,6 +1833,7 @@ def _lift_adaptivepool(v) -> Lifted | None:
 
 register(LayerKind(
     name="adaptivepool",
+    pytorch=lambda ins, out, a: Torch("nn.AdaptiveAvgPool2d", (("output_size", tuple(a["out"])),)),
     lifts=("Concat",),
     lift=_lift_adaptivepool,
     window="out",

@@ -9,6 +9,7 @@ largest value) with as many parameters as the summary counts; LeNet-5 trains. to
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -27,13 +28,19 @@ from cnndsl.layers import INTERNAL, LAYERS
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 KIND_CASES = [(k, i, text) for k, d in KINDS.items() for i, text in enumerate(d.cases)]
-ZOO = sorted(p.stem for p in SPECS.glob("*.cnn"))
+# The original zoo, and one torchvision family each for the kinds it brought (layer norm, layer scale, split and
+# shuffle, squeeze-and-excite with hard-swish, RegNet's group widths); every kind's own cases run below too.
+_TV = json.loads((SPECS.parent / "tests" / "data" / "torchvision_zoo.json").read_text())["models"]
+ZOO = sorted({p.stem for p in SPECS.glob("*.cnn") if p.stem not in _TV} | {
+    "alexnet_torchvision", "vgg16", "vgg19", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "googlenet", "inception_v3", "mobilenet_v2", "squeezenet1_0", "squeezenet1_1", "densenet121",
+    "efficientnet_b0", "convnext_tiny", "shufflenet_v2_x0_5", "mobilenet_v3_small", "regnet_y_400mf"})
 # Smaller inputs (every layer, every kind and block, a fraction of the time): behind a global average pool the
 # weights are the same; VGG's and AlexNet's first fc layer shrinks with the input (1x1x512 and 1x1x256 there).
 SMALL = {"vgg16": 32, "vgg19": 32, "alexnet": 67, "alexnet_torchvision": 64, "inception_v3": 75, "googlenet": 32,
          "resnet18": 32, "resnet34": 32, "resnet50": 32, "resnet101": 32, "resnet152": 32, "mobilenet_v1": 32,
          "mobilenet_v2": 32, "squeezenet1_0": 32, "squeezenet1_1": 32, "densenet121": 32, "efficientnet_b0": 32,
-         "unet": 32}
+         "unet": 32, "convnext_tiny": 32, "shufflenet_v2_x0_5": 64, "mobilenet_v3_small": 32, "regnet_y_400mf": 32}
 
 
 def load_module(source: str, path: Path):

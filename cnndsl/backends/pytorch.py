@@ -158,6 +158,73 @@ class PReLU(nn.Module):
     def forward(self, x):
         return F.prelu(x, self.slope.reshape(-1))
 ''',
+    "LayerNorm": '''
+class LayerNorm(nn.Module):
+    """`layernorm`: normalise over the channels at every position (ConvNeXt's LayerNorm2d), then scale and
+    shift per channel; on a vector, over its features."""
+
+    def __init__(self, c, eps=1e-5):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.eps = eps
+
+    def forward(self, x):
+        if x.dim() == 2:
+            return F.layer_norm(x, x.shape[1:], self.scale, self.bias, self.eps)
+        y = F.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.scale, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
+''',
+    "LayerScale": '''
+class LayerScale(nn.Module):
+    """`layerscale`: a learned factor per channel, named and shaped as cnndsl's weight."""
+
+    def __init__(self, c, init=1e-6, volume=True):
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((c, 1, 1) if volume else (c,), float(init)))
+
+    def forward(self, x):
+        return x * self.scale
+''',
+    "DropPath": '''
+class DropPath(nn.Module):
+    """`droppath`: stochastic depth; in training a whole sample's path is dropped with probability `rate`
+    (and the kept ones scaled by 1 / (1 - rate)), at inference it is the identity."""
+
+    def __init__(self, rate=0.0):
+        super().__init__()
+        self.rate = rate
+
+    def forward(self, x):
+        if not self.training or self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
+        return x * mask / keep
+''',
+    "Split": '''
+class Split(nn.Module):
+    """`split`: part `part` of `of` equal groups of channels."""
+
+    def __init__(self, part, of=2):
+        super().__init__()
+        self.part, self.of = part, of
+
+    def forward(self, x):
+        return x.chunk(self.of, dim=1)[self.part]
+''',
+    "Shuffle": '''
+class Shuffle(nn.Module):
+    """`shuffle`: ShuffleNet's channel shuffle in g groups."""
+
+    def __init__(self, g=2):
+        super().__init__()
+        self.g = g
+
+    def forward(self, x):
+        n, c = x.shape[:2]
+        return x.reshape(n, self.g, c // self.g, *x.shape[2:]).transpose(1, 2).reshape(x.shape)
+''',
     "Chain": '''
 class Chain(nn.Sequential):
     """Layers applied one after the other, named as in the spec."""
