@@ -654,7 +654,7 @@ def cmd_import(args) -> int:
     try:  # what the file declares, before onnx and onnxruntime allocate it (issue #15's bounds)
         foreign.check_declared(str(src), 2, MAX_MEMORY)
     except foreign.ForeignError as e:
-        return _fail(str(e))
+        return _fail(f"{e}; nothing was written")
     try:
         with safeio.deadline(600, f"importing `{args.file}`"):
             proto = oi.load(str(src), args.input_shape)
