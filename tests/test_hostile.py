@@ -537,6 +537,9 @@ def test_foreign_models_that_cannot_be_fed_are_refused(folder):
         for cmd in ("run", "bench"):
             r = main(cmd, path, timeout=60)
             handled(r.code, r.err, 1, message)
+    # `cnndsl import` checks what a model declares before onnx and onnxruntime allocate it, too
+    r = main("import", cases["huge_constant"][0], timeout=60)
+    handled(r.code, r.err, 1, "more than the limit of 16.0 GiB", "nothing was written")
     assert snapshot(folder) == before
 
 
