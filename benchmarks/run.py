@@ -1,6 +1,6 @@
 """The cnndsl benchmark suite: `./dev bench` runs it and writes benchmarks/RESULTS.md and the scaling plot.
 
-    python benchmarks/run.py [--runs 5] [--only zoo,scaling,peers,latency] [--out benchmarks/RESULTS.md]
+    python benchmarks/run.py [--runs 5] [--only startup,zoo,scaling,peers,latency] [--out benchmarks/RESULTS.md]
 
 Every command is timed as a user waits for it: the whole process, from outside (wall clock around
 the child, peak RSS from os.wait4), `--runs` times; tables give the median and the spread (min-max).
@@ -199,6 +199,16 @@ def imports_audit() -> list[str]:
         mods = r.stdout.strip() or "none of onnx, onnxruntime, graphviz, numpy"
         lines.append(f"- `cnndsl {cmd}` imports: {mods}")
     return lines
+
+
+def startup(runs: int) -> tuple[list[str], dict]:
+    """What a user waits for before any work: `--help`, `--version`, a subcommand's help (no compiler loaded)."""
+    rows, facts = ["| command | whole process |", "|---|---:|"], {}
+    for args in (["--version"], ["--help"], ["summary", "--help"], ["completion", "bash"]):
+        s = measure([*cnndsl(), *args], runs, f"startup: {' '.join(args)}")
+        facts[" ".join(args)] = vars(s)
+        rows.append(f"| `cnndsl {' '.join(args)}` | {s.cell()} |")
+    return rows, facts
 
 
 def scaling(runs: int, tmp: Path) -> tuple[list[str], dict]:
@@ -410,7 +420,7 @@ What profiling found, and what was changed (cProfile; before -> after on this ma
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="runs of each command (default 5)")
-    ap.add_argument("--only", default="zoo,scaling,peers,latency", help="comma-separated suites to run")
+    ap.add_argument("--only", default="startup,zoo,scaling,peers,latency", help="comma-separated suites to run")
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="where to write the report")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
@@ -425,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     torch_ok = have("torch", "torchvision", "torchinfo")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if "startup" in only:
+            lines, facts["startup"] = startup(args.runs)
+            report += ["## Start-up", "", *lines, ""]
         if "zoo" in only:
             lines, facts["zoo"] = zoo(args.runs, tmp)
             report += ["## The zoo", "", *lines, "", "Imports (measured by running each command in-process):", "",

@@ -45,7 +45,7 @@ class ListLit:
 
 @dataclass(frozen=True)
 class BinOp:
-    op: str  # + - * /
+    op: str  # + - * / // %, a comparison (== != < <= > >=), `and`, `or`
     left: Expr
     right: Expr
     span: Span
@@ -57,7 +57,34 @@ class Neg:
     span: Span
 
 
-Expr = Num | Size | Name | Str | ListLit | BinOp | Neg
+@dataclass(frozen=True)
+class Not:
+    operand: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfExp:
+    """`a if cond else b`."""
+
+    cond: Expr
+    then: Expr
+    orelse: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    """`max(8, c // 2)`, `make_divisible(c * w)`, `leakyrelu(0.1)`: a function applied to values."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[Kwarg, ...]
+    span: Span
+    name_span: Span
+
+
+Expr = Num | Size | Name | Str | ListLit | BinOp | Neg | Not | IfExp | Call
 
 
 @dataclass(frozen=True)
@@ -111,7 +138,27 @@ class Repeat:
     span: Span
 
 
-Element = Layer | Branches | Residual | Shortcut | Repeat
+@dataclass(frozen=True)
+class For:
+    """`for (k, c, s) in table { ... }`: the body once per item, its names bound to the item's values."""
+
+    names: tuple[Name, ...]
+    unpack: bool  # `(k, c)` (each item is a tuple of len(names)) rather than a single name
+    items: Expr
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class If:
+    """`if c1 { ... } elif c2 { ... } else { ... }`: the first arm whose condition holds."""
+
+    arms: tuple[tuple[Expr, tuple[Stmt, ...]], ...]
+    orelse: tuple[Stmt, ...] | None
+    span: Span
+
+
+Element = Layer | Branches | Residual | Shortcut | Repeat | For | If
 
 
 @dataclass(frozen=True)
@@ -173,6 +220,27 @@ class Block:
 
 
 @dataclass(frozen=True)
+class Fn:
+    """`fn NAME(params) = expression`: a function of numbers, lists and words (no layers)."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
+class Let:
+    """`let NAME = expression`: a constant (a number, a list, a word); not a tensor."""
+
+    name: str
+    value: Expr
+    span: Span
+    name_span: Span
+
+
+@dataclass(frozen=True)
 class Assign:
     name: str
     chain: Chain
@@ -186,7 +254,7 @@ class ChainStmt:
     span: Span
 
 
-Stmt = Network | Input | Defaults | Import | Output | Block | Assign | ChainStmt
+Stmt = Network | Input | Defaults | Import | Output | Block | Fn | Let | Assign | ChainStmt
 
 
 @dataclass(frozen=True)

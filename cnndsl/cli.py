@@ -1,7 +1,11 @@
 """The `cnndsl` command line: the only module that prints or exits.
 
 Exit codes: 0 ok, 1 the spec has errors (diagnostics printed), 2 usage error (bad command line,
-unreadable file), 3 internal error (a bug in cnndsl: please report it with the traceback).
+unreadable file, or Graphviz missing for an image), 3 internal error (a bug in cnndsl: please report it
+with the traceback).
+
+Startup is kept light (`--help` and `--version` import no compiler module): everything else is
+imported inside the command that needs it.
 """
 
 from __future__ import annotations
@@ -10,17 +14,18 @@ import argparse
 import errno
 import sys
 import traceback
+from collections.abc import Callable
 
 from . import __version__
-from .diagnostics import CompileError, render
-from .ir import MAX_NODES
-from .model import check_limits
-from .safeio import FileProblem
 from .util import decimal_bytes as _kb
 from .util import fmt_shape, prod
 from .util import show as _show
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# The defaults of cnndsl.ir.MAX_NODES and cnndsl.model.MAX_PARAMS / MAX_MEMORY, written here so that
+# `--help` need not import the compiler (tests/test_cli_conventions.py checks they agree).
+MAX_NODES, MAX_PARAMS, MAX_MEMORY = 250_000, 2**31, 2**34
+STDIN = "-"
 
 
 class UsageError(Exception):
@@ -75,133 +80,10 @@ def _add_import_arg(p: argparse.ArgumentParser) -> None:
                         "spec's folder tree and the bundled libraries")
 
 
-def _add_spec_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="the .cnn spec")
-    _add_import_arg(p)
-    p.add_argument("--input", type=_shape_arg, metavar="HxWxC", help="override the spec's input shape")
-    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N",
-                   help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
-
-
 def _depth_arg(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a whole number of levels such as 1, got {text!r}")
     return int(text)
-
-
-def _add_diagram_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--collapse", action="store_true",
-                   help="fold each innermost block (a bottleneck, an Inception module) into one node with its totals")
-    p.add_argument("--depth", type=_depth_arg, metavar="N",
-                   help="draw N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
-    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
-                   help="layout direction: TB top to bottom (default), LR left to right")
-    _add_timeout(p, 60, "Graphviz's layout")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="cnndsl",
-        description="Write down, check, cost, draw and run convolutional network architectures.",
-        epilog="exit codes: 0 ok, 1 the spec has errors, 2 usage error, 3 internal error",
-    )
-    ap.add_argument("--version", action="version", version=f"cnndsl {__version__}")
-    ap.add_argument("--format", choices=("full", "concise", "json"), default="full",
-                    help="how to print diagnostics (default: full, with the source line and a caret)")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    p = sub.add_parser("check", help="check a spec: shapes, parameters, structure")
-    _add_spec_args(p)
-    p = sub.add_parser("summary", help="per-layer table: activation shape and size, parameters, MACs")
-    _add_spec_args(p)
-    p.add_argument("--json", action="store_true", help="print a stable JSON document instead of the table")
-    p.add_argument("--collapse", action="store_true",
-                   help="one row for each innermost block (a bottleneck, an Inception module) with its totals")
-    p.add_argument("--depth", type=_depth_arg, metavar="N",
-                   help="show N levels of nested blocks, one row for each deeper one (0: one row per top-level "
-                        "block); the JSON document always lists every layer")
-    p = sub.add_parser("layers", help="list the layer kinds and their parameters")
-    p.add_argument("kind", nargs="?", help="show one kind in detail")
-    p = sub.add_parser("render", help="draw the architecture with Graphviz: SVG, PNG, PDF or DOT")
-    _add_spec_args(p)
-    p.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.svg, .png, .pdf or .dot; `-` prints the DOT text (default: the spec's name with .svg, "
-                        "beside it)")
-    _add_diagram_args(p)
-    p = sub.add_parser("compile", help="export an ONNX model (NCHW, float32) that onnxruntime runs")
-    _add_spec_args(p)
-    p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
-                   "beside it)")
-    _add_weight_args(p)
-    p.add_argument("--external-data", action="store_true",
-                   help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
-    p.add_argument("--svg", metavar="PATH",
-                   help="also draw the architecture, as `cnndsl render` does (.svg, .png, .pdf or .dot)")
-    _add_diagram_args(p)
-    p = sub.add_parser(
-        "run", help="run a spec or an .onnx model in onnxruntime: output values, top-k, latency",
-        description="Run a .cnn spec (exported in memory) or an .onnx model in onnxruntime, and print the output "
-                    "shape and values (the top classes of a classifier) and the latency.")
-    p.add_argument("file", help="a .cnn spec or an .onnx model")
-    p.add_argument("--input", metavar="X.npy", dest="array",
-                   help="the input: one image as H x W x C (the notes' layout; H x W for one channel) or a batch "
-                        "as N x C x H x W (ONNX's layout), told apart by their shapes; default: random normal "
-                        "values from --seed")
-    p.add_argument("--batch", type=_whole(1, 2**31), default=1, metavar="N",
-                   help="batch size of the random input (default 1)")
-    p.add_argument("--top", type=_whole(1, MAX_COUNT), default=5, metavar="K",
-                   help="classes to show for a vector output (default 5)")
-    p.add_argument("--repeat", type=_whole(0, MAX_COUNT), default=10, metavar="R",
-                   help="timed runs after a warm-up run; the latency is their median (default 10)")
-    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
-    _add_timeout(p, 60, "a run that takes too long (an .onnx model can loop forever)")
-    _add_import_arg(p)
-    _add_weight_args(p)
-    p = sub.add_parser("weights", help="list the weight tensors a spec expects (names, shapes); -o writes a template")
-    _add_spec_args(p)
-    p.add_argument("-o", "--output", metavar="OUT.npz",
-                   help="write the default weights (from --seed) as an .npz to fill with trained values")
-    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
-                   help="seed of the template's He uniform weights (default 0)")
-    _add_limit_args(p)
-    p = sub.add_parser(
-        "import", help="write an ONNX CNN as a readable spec (.cnn) and its weights (.npz)",
-        description="Import an ONNX CNN (torch.onnx.export, tf2onnx, ...): conv/bn/act patterns, residuals, "
-                    "branches and repeated blocks become a spec; its weights go to an .npz that `cnndsl compile "
-                    "--weights` takes. Nothing is written unless the spec computes what the model computes.")
-    p.add_argument("file", metavar="MODEL.onnx")
-    p.add_argument("-o", "--output", metavar="OUT.cnn",
-                   help="the spec (default: the model's name with .cnn, beside it)")
-    p.add_argument("--weights-out", metavar="W.npz", help="the weights (default: the spec's name with .npz)")
-    p.add_argument("--input-shape", type=_shape_arg, metavar="HxWxC",
-                   help="pin the model's dynamic input dimensions, e.g. 224x224x3")
-    p.add_argument("--name", help="the network's name in the spec (default: the model's file name)")
-    p.add_argument("--no-verify", action="store_true",
-                   help="skip running both models in onnxruntime to check they agree (faster)")
-    p = sub.add_parser(
-        "bench", help="onnxruntime latency and throughput of specs or .onnx models across batch sizes",
-        description="Time specs (exported in memory) or .onnx models in onnxruntime: for each batch size, warm-up "
-                    "runs, then timed runs; prints the median and 90th percentile latency and the throughput, "
-                    "several models side by side with their parameters and MACs.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or an .onnx model; give several to compare")
-    p.add_argument("--batch", type=_batches_arg, default=[1, 8, 32], metavar="B,B,...",
-                   help="batch sizes (default 1,8,32)")
-    p.add_argument("--threads", type=_whole(0, MAX_THREADS), default=0, metavar="N",
-                   help="onnxruntime intra-op threads (default 0: onnxruntime's choice, one per core)")
-    p.add_argument("--warmup", type=_whole(0, MAX_COUNT), default=2, metavar="W",
-                   help="untimed runs per batch size first (default 2)")
-    p.add_argument("--runs", type=_whole(1, MAX_COUNT), default=10, metavar="R",
-                   help="timed runs per batch size (default 10)")
-    p.add_argument("--providers", metavar="P,P,...",
-                   help="onnxruntime execution providers in order of preference: cpu (default), cuda, tensorrt, "
-                        "or any full name such as OpenVINOExecutionProvider; GPU ones need onnxruntime-gpu")
-    p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
-    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
-    _add_timeout(p, 600, "the whole benchmark")
-    _add_import_arg(p)
-    _add_weight_args(p)
-    return ap
 
 
 def _batches_arg(text: str) -> list[int]:
@@ -220,9 +102,82 @@ def _bytes_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _add_limit_args(p: argparse.ArgumentParser) -> None:
-    from .model import MAX_MEMORY, MAX_PARAMS
+# --- the subcommands: each is declared once, by @subcommand on its handler ------------------------
 
+
+class Command:
+    """A subcommand: its handler, its help, and `declare(parser)`, which adds its own arguments. With
+    `many`, it takes several FILEs (args.files) and the handler sees one at a time as args.file."""
+
+    # NOTE: a plain class, not a dataclass: `cnndsl --help` should not pay for importing dataclasses
+    def __init__(self, name: str, handler: Callable[[argparse.Namespace], int], help: str,
+                 declare: Callable[[argparse.ArgumentParser], None], description: str | None = None,
+                 many: bool = False) -> None:
+        self.name, self.handler, self.help, self.declare = name, handler, help, declare
+        self.description, self.many = description, many
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def subcommand(name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None, *,
+               description: str | None = None, many: bool = False):
+    """Register the decorated handler as `cnndsl NAME`: the one place a subcommand is declared.
+
+    `args(parser)` adds its arguments; the shared options (--format, --color) are added to every
+    subcommand, so they work before or after its name. With `many`, the parser takes `files` (FILE...,
+    `-` for stdin) and the handler runs once per file with `args.file` set; the exit code is the worst.
+    """
+    def wrap(handler):
+        COMMANDS[name] = Command(name, handler, help, args, description, many)
+        return handler
+
+    return wrap
+
+
+def _add_shared(p: argparse.ArgumentParser, default) -> None:
+    """Options every subcommand takes, before or after its name; `default` is SUPPRESS on the
+    subcommands so that a value given before the name is kept."""
+    p.add_argument("--format", choices=("full", "concise", "json"), default=default("full"),
+                   help="how to print diagnostics: full (the source line and a caret; default), concise (one line "
+                        "each), json (a JSON list on stdout)")
+    p.add_argument("--color", "--colour", choices=("auto", "always", "never"), default=default("auto"),
+                   help="colour the diagnostics: auto (on a terminal, unless NO_COLOR is set; FORCE_COLOR forces "
+                        "it), always, never")
+
+
+def _add_spec_args(p: argparse.ArgumentParser, many: bool = False) -> None:
+    if many:
+        p.add_argument("files", nargs="+", metavar="FILE", help="the .cnn specs (`-` reads standard input)")
+    else:
+        p.add_argument("file", help="the .cnn spec (`-` reads standard input)")
+    _add_import_arg(p)
+    p.add_argument("--shape", type=_shape_arg, metavar="HxWxC",
+                   help="override the spec's input shape (H x W x C, or N for a vector)")
+    # the old name of --shape, kept working but no longer shown: `--input` is `run`'s input array
+    p.add_argument("--input", dest="shape", type=_shape_arg, help=argparse.SUPPRESS)
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N",
+                   help=f"refuse specs that expand to more layers (default {MAX_NODES:,})")
+
+
+def _add_fold_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--collapse", action="store_true",
+                   help=f"{what} each innermost block (a bottleneck, an Inception module) with its totals")
+    p.add_argument("--depth", type=_depth_arg, metavar="N",
+                   help="show N levels of nested blocks, fold the deeper ones (0 folds every top-level block)")
+
+
+def _add_diagram_args(p: argparse.ArgumentParser) -> None:
+    _add_fold_args(p, "one node for")
+    p.add_argument("--rankdir", choices=("TB", "LR", "BT", "RL"), default="TB", type=str.upper,
+                   help="layout direction: TB top to bottom (default), LR left to right")
+    _add_timeout(p, 60, "Graphviz's layout")
+    p.add_argument("--dpi", type=int, default=None, metavar="N",
+                   help="resolution of a PNG (default 200; a bitmap Graphviz cannot make that large is drawn "
+                        "folded, or refused); SVG and PDF are vector formats")
+
+
+def _add_limit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-params", type=_whole(0, 2**60), default=MAX_PARAMS, metavar="N",
                    help=f"refuse, before allocating anything, a network with more parameters (default {MAX_PARAMS:,})")
     p.add_argument("--max-memory", type=_bytes_arg, default=MAX_MEMORY, metavar="SIZE",
@@ -240,13 +195,180 @@ def _add_weight_args(p: argparse.ArgumentParser) -> None:
     w.add_argument("--no-weights", action="store_true", help="zero conv and fc weights: fast, for shapes and timing")
 
 
+def _check_args(p):
+    _add_spec_args(p, many=True)
+
+
+def _summary_args(p):
+    _add_spec_args(p, many=True)
+    p.add_argument("--json", action="store_true",
+                   help="print a stable JSON document instead of the table (every layer, its parameters, and the "
+                        "rows the options ask for)")
+    _add_fold_args(p, "one row for")
+    p.add_argument("--tree", action="store_true",
+                   help="show the layers as a tree of their blocks, each indented under its block with its depth "
+                        "(torchinfo's layout); --depth limits the levels")
+    p.add_argument("--columns", type=_columns_arg, default=[], metavar="C,C,...",
+                   help=f"extra columns: {', '.join(EXTRA_COLUMNS)}")
+    p.add_argument("--width", type=int, metavar="N",
+                   help="the widest a line may be (default: the terminal's width; unlimited when not a terminal)")
+
+
+EXTRA_COLUMNS = ("kernel", "stride", "padding", "input", "percent")
+
+
+def _columns_arg(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in cols if c not in EXTRA_COLUMNS]
+    if bad or not cols:
+        raise argparse.ArgumentTypeError(f"unknown column {bad[0]!r}; choose from {', '.join(EXTRA_COLUMNS)}"
+                                         if bad else f"expected columns such as kernel,stride, got {text!r}")
+    return list(dict.fromkeys(cols))
+
+
+def _layers_args(p):
+    p.add_argument("kind", nargs="?", help="show one kind in detail")
+
+
+def _render_args(p):
+    _add_spec_args(p, many=True)
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.svg, .png, .pdf or .dot; `-` prints the DOT text (default: the spec's name with .svg, "
+                        "beside it; one spec only)")
+    _add_diagram_args(p)
+
+
+def _compile_args(p):
+    _add_spec_args(p, many=True)
+    p.add_argument("-o", "--output", metavar="OUT.onnx", help="where to write it (default: the spec's name with .onnx, "
+                   "beside it; one spec only)")
+    _add_weight_args(p)
+    p.add_argument("--external-data", action="store_true",
+                   help="keep the weights in OUT.onnx.data beside the model (automatic above protobuf's 2 GB)")
+    p.add_argument("--svg", metavar="PATH",
+                   help="also draw the architecture, as `cnndsl render` does (.svg, .png, .pdf or .dot)")
+    _add_diagram_args(p)
+
+
+def _run_args(p):
+    p.add_argument("file", help="a .cnn spec or an .onnx model")
+    p.add_argument("--input", metavar="X.npy", dest="array",
+                   help="the input array: one image as H x W x C (the notes' layout; H x W for one channel) or a "
+                        "batch as N x C x H x W (ONNX's layout), told apart by their shapes; default: random normal "
+                        "values from --seed")
+    p.add_argument("--shape", type=_shape_arg, metavar="HxWxC", help="run a .cnn spec at another input shape")
+    p.add_argument("--batch", type=_whole(1, 2**31), default=1, metavar="N",
+                   help="batch size of the random input (default 1)")
+    p.add_argument("--top", type=_whole(1, MAX_COUNT), default=5, metavar="K",
+                   help="classes to show for a vector output (default 5)")
+    p.add_argument("--repeat", type=_whole(0, MAX_COUNT), default=10, metavar="R",
+                   help="timed runs after a warm-up run; the latency is their median (default 10)")
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_timeout(p, 60, "a run that takes too long (an .onnx model can loop forever)")
+    _add_import_arg(p)
+    _add_weight_args(p)
+
+
+def _weights_args(p):
+    _add_spec_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.npz",
+                   help="write the default weights (from --seed) as an .npz to fill with trained values")
+    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0,
+                   help="seed of the template's He uniform weights (default 0)")
+    _add_limit_args(p)
+
+
+def _bench_args(p):
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .cnn spec or an .onnx model; give several to compare")
+    p.add_argument("--shape", type=_shape_arg, metavar="HxWxC", help="time the .cnn specs at another input shape")
+    p.add_argument("--batch", type=_batches_arg, default=[1, 8, 32], metavar="B,B,...",
+                   help="batch sizes (default 1,8,32)")
+    p.add_argument("--threads", type=_whole(0, MAX_THREADS), default=0, metavar="N",
+                   help="onnxruntime intra-op threads (default 0: onnxruntime's choice, one per core)")
+    p.add_argument("--warmup", type=_whole(0, MAX_COUNT), default=2, metavar="W",
+                   help="untimed runs per batch size first (default 2)")
+    p.add_argument("--runs", type=_whole(1, MAX_COUNT), default=10, metavar="R",
+                   help="timed runs per batch size (default 10)")
+    p.add_argument("--providers", metavar="P,P,...",
+                   help="onnxruntime execution providers in order of preference: cpu (default), cuda, tensorrt, "
+                        "or any full name such as OpenVINOExecutionProvider; GPU ones need onnxruntime-gpu")
+    p.add_argument("--json", action="store_true", help="print a JSON document instead of the table")
+    p.add_argument("--max-layers", type=_whole(1, 10**9), default=MAX_NODES, metavar="N", help=argparse.SUPPRESS)
+    _add_timeout(p, 600, "the whole benchmark")
+    _add_import_arg(p)
+    _add_weight_args(p)
+
+
+def _import_args(p):
+    p.add_argument("file", metavar="MODEL.onnx")
+    p.add_argument("-o", "--output", metavar="OUT.cnn",
+                   help="the spec (default: the model's name with .cnn, beside it)")
+    p.add_argument("--weights-out", metavar="W.npz", help="the weights (default: the spec's name with .npz)")
+    p.add_argument("--input-shape", type=_shape_arg, metavar="HxWxC",
+                   help="pin the model's dynamic input dimensions, e.g. 224x224x3")
+    p.add_argument("--name", help="the network's name in the spec (default: the model's file name)")
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip running both models in onnxruntime to check they agree (faster)")
+
+
+def _completion_args(p):
+    p.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell to complete for")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus a did-you-mean for a mistyped subcommand."""
+
+    def error(self, message: str):
+        import re
+
+        m = re.search(r"invalid choice: '([^']*)'", message)
+        if m and "COMMAND" in message:
+            import difflib
+
+            close = difflib.get_close_matches(m[1], list(COMMANDS), n=1, cutoff=0.5)
+            message = f"unknown command `{m[1]}`" + (f"; did you mean `{close[0]}`?" if close else
+                                                      f"; the commands are {', '.join(COMMANDS)}")
+        super().error(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(
+        prog="cnndsl",
+        description="Write down, check, cost, draw and run convolutional network architectures.",
+        epilog="exit codes: 0 ok, 1 the spec has errors, 2 usage error (or Graphviz missing for an image), "
+               "3 internal error",
+    )
+    ap.add_argument("--version", action="version", version=f"cnndsl {__version__}")
+    _add_shared(ap, lambda v: v)
+    shared = argparse.ArgumentParser(add_help=False)
+    _add_shared(shared, lambda v: argparse.SUPPRESS)
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=argparse.ArgumentParser)
+    sub.required = True
+    for c in COMMANDS.values():
+        p = sub.add_parser(c.name, help=c.help, description=c.description or c.help[:1].upper() + c.help[1:],
+                           parents=[shared])
+        c.declare(p)
+    return ap
+
+
 def _load(args, path: str | None = None):
-    from .model import compile_file
+    """Compile the spec at `path` (default args.file; `-` reads standard input, named `<stdin>`)."""
+    from .model import compile_file, compile_text
 
     path = path or args.file
+    shape = getattr(args, "shape", None)
+    if path == STDIN:
+        data = sys.stdin.buffer.read()
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise UsageError(f"standard input is not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+                             ) from None
+        return compile_text(text, "<stdin>", shape, args.max_layers)
+    from .safeio import FileProblem
+
     try:
-        return compile_file(path, getattr(args, "input", None), args.max_layers,
-                            getattr(args, "allow_import", None) or ())
+        return compile_file(path, shape, args.max_layers, getattr(args, "allow_import", None) or ())
     except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
         raise UsageError(f"cannot read `{path}`: {e.strerror or e}") from None
     except FileProblem as e:
@@ -254,29 +376,76 @@ def _load(args, path: str | None = None):
 
 
 def _print_warnings(model, fmt: str) -> None:
+    from .diagnostics import render
+
     for w in model.warnings:
         print(render(w, model.sources, "concise" if fmt == "json" else fmt), file=sys.stderr)
 
 
+@subcommand("check", "check specs: shapes, parameters, structure; one line each on success", _check_args,
+            many=True)
 def cmd_check(args) -> int:
     m = _load(args)
+    if args.format == "json":  # stdout is exactly one JSON list of diagnostics, warnings included
+        args.diagnostics.extend(m.warnings)
+        return EXIT_OK
     _print_warnings(m, args.format)
     t = m.totals
-    print(f"{args.file}: ok: {m.name}, {len(m.layers)} layers, input {fmt_shape(m.input_shape)} -> "
+    print(f"{m.path}: ok: {m.name}, {len(m.layers)} layers, input {fmt_shape(m.input_shape)} -> "
           f"{', '.join(fmt_shape(m.graph.nodes[o]['shape']) for o in m.outputs)}, "
           f"{t.params:,} parameters, {t.macs:,} MACs")
     return EXIT_OK
 
 
+@subcommand("summary", "per-layer table: activation shape and size, parameters, MACs (a .cnn spec or an .onnx "
+            "model)", _summary_args, many=True)
 def cmd_summary(args) -> int:
     from .backends import summary
 
+    if args.file != STDIN and args.file.lower().endswith(".onnx"):
+        return _summary_onnx(args)
     m = _load(args)
     _print_warnings(m, args.format)
-    print(summary.to_json(m) if args.json else summary.to_text(m, args.collapse, args.depth))
+    options = dict(collapse=args.collapse, depth=args.depth, tree=args.tree, columns=args.columns)
+    if args.json:
+        args.documents.append(summary.to_dict(m, **options))
+    else:
+        print(summary.to_text(m, **options, width=_width(args)))
     return EXIT_OK
 
 
+def _width(args) -> int | None:
+    """--width, else the terminal's width when stdout is one (None: no limit, as in a pipe or a file)."""
+    if args.width:
+        return args.width
+    if sys.stdout.isatty():
+        import shutil
+
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _summary_onnx(args) -> int:
+    """`cnndsl summary MODEL.onnx`: an ONNX file cnndsl did not write, node by node."""
+    import os
+
+    from .backends import onnx_summary
+
+    if not os.path.isfile(args.file):
+        raise UsageError(f"cannot read `{args.file}`: " + ("it is a folder" if os.path.isdir(args.file)
+                                                           else "no such file"))
+    try:
+        s = onnx_summary.summarize(args.file, getattr(args, "shape", None))
+    except onnx_summary.OnnxFileError as e:
+        raise UsageError(str(e)) from None
+    if args.json:
+        args.documents.append(s.to_dict())
+    else:
+        print(s.to_text(width=_width(args)))
+    return EXIT_OK
+
+
+@subcommand("layers", "list the layer kinds and their parameters", _layers_args)
 def cmd_layers(args) -> int:
     from .layers import INTERNAL, LAYERS, REQUIRED
 
@@ -302,28 +471,38 @@ def cmd_layers(args) -> int:
 
 
 def draw(model, out: str, args) -> int:
-    """Write the diagram of `model` to `out` with the --collapse/--depth/--rankdir options in `args`."""
+    """Write the diagram of `model` to `out` with the --collapse/--depth/--rankdir/--dpi options in `args`."""
     from .backends import dot
 
     try:
         done = dot.render_file(model, out, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir,
-                               timeout=getattr(args, "timeout", None) or 60)
+                               timeout=getattr(args, "timeout", None) or 60, dpi=args.dpi)
     except OSError as e:
         raise UsageError(f"cannot write `{getattr(out, 'path', out)}`: {e.strerror or e}") from None
+    except dot.TooLarge as e:
+        raise UsageError(f"{e}; nothing written: write .svg or .pdf (no size limit), lower --dpi, or fold more "
+                         f"with --depth 0") from None
     except dot.RenderError as e:  # our DOT text is valid: Graphviz ran out of time or memory
         return _fail(str(e))
-    if done.image:
-        print(f"wrote {done.path}")
-    else:
-        print(f"cnndsl: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of {getattr(out, 'path', out)}; "
+    if not done.image:  # the user asked for an image we could not make: not a success
+        print(f"cnndsl: error: Graphviz's `dot` is not on PATH, so wrote {done.path} instead of "
+              f"{getattr(out, 'path', out)}; "
               f"{dot.INSTALL_HINT}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {done.path}")
+    if done.folded:
+        print(f"cnndsl: note: {model.name} is too large for a {done.format.upper()} bitmap, so it is drawn with "
+              f"every innermost block folded (--collapse); write .svg or .pdf for every layer", file=sys.stderr)
     return EXIT_OK
 
 
-def _check_output(out: str, inputs=()):
+def _check_output(out: str, args, inputs=()):
     """Refuse an unknown format or an unusable path before compiling, as a usage error; the checked Target."""
     from .backends.dot import FormatError, output_format
 
+    dpi = getattr(args, "dpi", None)
+    if dpi is not None and not 10 <= dpi <= 2400:
+        raise UsageError(f"--dpi must be between 10 and 2400, got {dpi}")
     target = _writable(out, inputs)
     try:
         if not target.stream or target.path.suffix:
@@ -333,20 +512,29 @@ def _check_output(out: str, inputs=()):
     return target
 
 
+@subcommand("render", "draw the architecture with Graphviz: SVG, PNG, PDF or DOT", _render_args, many=True)
 def cmd_render(args) -> int:
     from pathlib import Path
 
     from .backends import dot
 
+    if args.file == STDIN and not args.output:
+        raise UsageError("a spec read from standard input needs `-o OUT` (`-o -` prints the DOT text)")
     out = args.output or str(Path(args.file).with_suffix(".svg"))
     if out != "-":
-        out = _check_output(out, [args.file])
+        out = _check_output(out, args, [args.file])
     m = _load(args)
     _print_warnings(m, args.format)
     if out == "-":
         sys.stdout.write(dot.to_dot(m, collapse=args.collapse, depth=args.depth, rankdir=args.rankdir))
         return EXIT_OK
     return draw(m, out, args)
+
+
+def _check_limits(*a) -> None:
+    from .model import check_limits
+
+    check_limits(*a)
 
 
 def _fail(message: str, details=()) -> int:
@@ -380,7 +568,7 @@ def _export(args, m):
 
 def _writable(out: str, inputs=()):
     """The checked output (cnndsl.safeio.Target): never an input, a folder, or a device it would replace."""
-    from .safeio import output_target
+    from .safeio import FileProblem, output_target
 
     try:
         return output_target(out, [i for i in inputs if i])
@@ -388,16 +576,19 @@ def _writable(out: str, inputs=()):
         raise UsageError(str(e)) from None
 
 
+@subcommand("compile", "export an ONNX model (NCHW, float32) that onnxruntime runs", _compile_args, many=True)
 def cmd_compile(args) -> int:
     from pathlib import Path
 
+    if args.file == STDIN and not args.output:
+        raise UsageError("a spec read from standard input needs `-o OUT.onnx`")
     out = args.output or str(Path(args.file).with_suffix(".onnx"))
     out = _writable(out, [args.file, args.weights])
     if args.svg:
-        args.svg = _check_output(args.svg, [args.file, args.weights, out.path])
+        args.svg = _check_output(args.svg, args, [args.file, args.weights, out.path])
     m = _load(args)
     _print_warnings(m, args.format)
-    check_limits(m, args.max_params, args.max_memory)
+    _check_limits(m, args.max_params, args.max_memory)
     from .backends import onnx as ob
 
     ex = _export(args, m)
@@ -430,6 +621,8 @@ def _open_model(path: str, args, batch: int, open_session):
     if Path(path).suffix.lower() == ".onnx":
         if args.weights or args.no_weights:
             raise UsageError("--weights and --no-weights apply to a .cnn spec; an .onnx model has its weights")
+        if getattr(args, "shape", None):
+            raise UsageError("--shape applies to a .cnn spec; an .onnx model's input shape is fixed in the file")
         from . import foreign
 
         try:  # what the file declares, before onnxruntime allocates it
@@ -445,7 +638,7 @@ def _open_model(path: str, args, batch: int, open_session):
             return None
     m = _load(args, path)
     _print_warnings(m, args.format)
-    check_limits(m, args.max_params, args.max_memory, batch)
+    _check_limits(m, args.max_params, args.max_memory, batch)
     ex = _export(args, m)
     if ex is None:
         return None
@@ -460,21 +653,29 @@ def _open_model(path: str, args, batch: int, open_session):
         return open_session(str(Path(d) / "model.onnx")), m
 
 
+@subcommand("run", "run a spec or an .onnx model in onnxruntime: output values, top-k, latency", _run_args,
+            description="Run a .cnn spec (exported in memory) or an .onnx model in onnxruntime, and print the "
+                        "output shape and values (the top classes of a classifier) and the latency.")
 def cmd_run(args) -> int:
+    import os
 
     import onnxruntime as ort
 
     from . import archives, foreign, safeio
     from .backends import runtime
 
-    safeio.check_readable(args.file, "spec or ONNX model")
+    if args.file != STDIN:
+        safeio.check_readable(args.file, "spec or ONNX model")
 
     batch = args.batch
     if args.array:  # the array's real batch counts against --max-memory, before anything is loaded
+        if not os.path.exists(args.array) and _looks_like_shape(args.array):
+            raise UsageError(f"cannot read `{args.array}`: no such file; `--input` is an array in `run`, the "
+                             f"input shape is `--shape`")
         try:
             shape, _ = archives.npy_header(args.array, args.max_memory)
-        except archives.ArchiveError as e:
-            return _fail(str(e))
+        except archives.ArchiveError as e:  # not an array, or more than the limit: a usage problem, exit 2
+            raise UsageError(str(e)) from None
         batch = shape[0] if len(shape) in (2, 4) else 1
     args.feed = None
     opened = _open_model(args.file, args, batch,
@@ -488,7 +689,7 @@ def cmd_run(args) -> int:
             x = archives.load_npy(args.array, args.max_memory)
             x, how = runtime.fit_input(x, list(inp.shape))
         except (archives.ArchiveError, runtime.InputError) as e:
-            return _fail(f"`{args.array}`: {e}" if isinstance(e, runtime.InputError) else str(e))
+            raise UsageError(f"`{args.array}`: {e}" if isinstance(e, runtime.InputError) else str(e)) from None
         how = f"`{args.array}`, read as {how}"
         if args.feed is not None:
             x = x.astype(args.feed.dtype, copy=False)
@@ -504,7 +705,8 @@ def cmd_run(args) -> int:
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own untyped errors when a model fails
         return _fail(f"onnxruntime failed while running `{args.file}`: {foreign._short(e)}")
     layout = {4: " (N x C x H x W)", 2: " (N x F)"}.get(x.ndim, "")
-    print(f"{args.file}: input `{inp.name}` {fmt_shape(x.shape, ' x ') or 'scalar'}{layout}: {how}")
+    name = "<stdin>" if args.file == STDIN else args.file
+    print(f"{name}: input `{inp.name}` {fmt_shape(x.shape, ' x ') or 'scalar'}{layout}: {how}")
     for o, y in zip(session.get_outputs(), outs, strict=True):
         print("\n".join(runtime.describe_output(o.name, y, args.top)))
     if timing.runs:
@@ -513,6 +715,12 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _looks_like_shape(text: str) -> bool:
+    return all(p.strip().isdigit() for p in text.lower().split("x"))
+
+
+@subcommand("weights", "list the weight tensors a spec expects (names, shapes); -o writes a template",
+            _weights_args)
 def cmd_weights(args) -> int:
     from .backends import onnx as ob
 
@@ -521,7 +729,7 @@ def cmd_weights(args) -> int:
     m = _load(args)
     _print_warnings(m, args.format)
     if args.output:  # the template holds every weight
-        check_limits(m, args.max_params, args.max_memory)
+        _check_limits(m, args.max_params, args.max_memory)
     rows = ob.expected_weights(m)
     table = [(e.name, fmt_shape(e.weight.shape), e.weight.init.describe(), "yes" if e.weight.trainable else "no")
              for e in rows]
@@ -567,6 +775,10 @@ def _bench_session(path: str, args, providers: list[str]):
                                    params=params if proto.graph.initializer else None, macs=None, input=dims)
 
 
+@subcommand("bench", "onnxruntime latency and throughput of specs or .onnx models across batch sizes", _bench_args,
+            description="Time specs (exported in memory) or .onnx models in onnxruntime: for each batch size, "
+                        "warm-up runs, then timed runs; prints the median and 90th percentile latency and the "
+                        "throughput, several models side by side with their parameters and MACs.")
 def cmd_bench(args) -> int:
     import os
 
@@ -630,6 +842,10 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+@subcommand("import", "write an ONNX CNN as a readable spec (.cnn) and its weights (.npz)", _import_args,
+            description="Import an ONNX CNN (torch.onnx.export, tf2onnx, ...): conv/bn/act patterns, residuals, "
+                        "branches and repeated blocks become a spec; its weights go to an .npz that `cnndsl compile "
+                        "--weights` takes. Nothing is written unless the spec computes what the model computes.")
 def cmd_import(args) -> int:
     import os
     from pathlib import Path
@@ -694,8 +910,50 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"import": cmd_import, "check": cmd_check, "summary": cmd_summary, "layers": cmd_layers,
-            "render": cmd_render, "compile": cmd_compile, "run": cmd_run, "weights": cmd_weights, "bench": cmd_bench}
+@subcommand("completion", "print a shell completion script: bash, zsh or fish", _completion_args,
+            description="Print a completion script for the shell, generated from cnndsl's own options: "
+                        "`cnndsl completion bash > ~/.local/share/bash-completion/completions/cnndsl`, "
+                        "`cnndsl completion zsh > ~/.zfunc/_cnndsl`, "
+                        "`cnndsl completion fish > ~/.config/fish/completions/cnndsl.fish`.")
+def cmd_completion(args) -> int:
+    from .completion import script
+
+    sys.stdout.write(script(build_parser(), args.shell))
+    return EXIT_OK
+
+
+def _report(e, args) -> None:  # e: a cnndsl.diagnostics.CompileError
+    """Print a spec's diagnostics: on stderr as text, or kept for the one JSON list on stdout."""
+    if args.format == "json":
+        args.diagnostics.extend(e.diagnostics)
+        return
+    from .diagnostics import render
+    from .term import paint, wants_color
+
+    color = wants_color(sys.stderr, args.color)
+    for d in e.diagnostics[:MAX_SHOWN_DIAGNOSTICS]:
+        text = render(d, e.sources, args.format)
+        print(paint(text) if color else text, file=sys.stderr)
+    if len(e.diagnostics) > MAX_SHOWN_DIAGNOSTICS:
+        print(f"... and {len(e.diagnostics) - MAX_SHOWN_DIAGNOSTICS:,} more (`--format json` lists them all)",
+              file=sys.stderr)
+    n = sum(d.severity == "error" for d in e.diagnostics)
+    file = getattr(args, "file", None) or "the spec"
+    print(f"{n} error{'s' if n != 1 else ''} in {'<stdin>' if file == STDIN else file}", file=sys.stderr)
+
+
+def _run_one(cmd: Command, args) -> int:
+    from .diagnostics import CompileError
+    from .safeio import FileProblem
+
+    try:
+        return cmd.handler(args)
+    except CompileError as e:
+        _report(e, args)
+        return EXIT_SPEC
+    except (UsageError, FileProblem) as e:
+        print(f"cnndsl: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -727,31 +985,38 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _command(argv: list[str] | None) -> int:
+    from .term import make_safe
+
+    make_safe()  # `×` and `‖` become `x` and `||` on an ASCII-only stdout instead of a crash
     ap = build_parser()
     try:
         args = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 for --help
         return int(e.code or 0)
+    cmd = COMMANDS[args.command]
+    args.diagnostics = []  # with --format json: every file's, printed as one list on stdout
+    args.documents = []  # `summary --json`: one document per file, printed together at the end
     try:
-        return COMMANDS[args.command](args)
-    except CompileError as e:
-        if args.format == "json":
+        files = list(getattr(args, "files", None) or [None]) if cmd.many else [None]
+        if len(files) > 1 and (getattr(args, "output", None) or getattr(args, "svg", None)):
+            raise UsageError(f"-o/--output and --svg name one file: give one spec, not {len(files)}")
+        if files.count(STDIN) > 1:
+            raise UsageError("standard input (`-`) can be read once")
+        code = EXIT_OK
+        for f in files:
+            if f is not None:
+                args.file = f
+            code = max(code, _run_one(cmd, args))
+        if args.documents:
+            import json
+
+            print(json.dumps(args.documents[0] if len(files) == 1 else args.documents, indent=2))
+        if args.format == "json" and (args.diagnostics or cmd.name == "check"):
             from .diagnostics import dumps
 
-            print(dumps(e.diagnostics), file=sys.stderr)
-        else:
-            for d in e.diagnostics[:MAX_SHOWN_DIAGNOSTICS]:
-                print(render(d, e.sources, args.format), file=sys.stderr)
-            if len(e.diagnostics) > MAX_SHOWN_DIAGNOSTICS:
-                print(f"... and {len(e.diagnostics) - MAX_SHOWN_DIAGNOSTICS:,} more (`--format json` lists them all)",
-                      file=sys.stderr)
-            n = sum(d.severity == "error" for d in e.diagnostics)
-            print(f"{n} error{'s' if n != 1 else ''} in {getattr(args, 'file', 'the spec')}", file=sys.stderr)
-        return EXIT_SPEC
+            print(dumps(args.diagnostics))
+        return code
     except UsageError as e:
-        print(f"cnndsl: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except FileProblem as e:
         print(f"cnndsl: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -401,19 +401,59 @@ ACTIVATIONS: dict[str, Activation] = {act.name: act for act in (
     Activation("softmax", "normalised exponential over the channels (or the vector)", _unary("Softmax", axis=1),
                {}, ("Softmax",), _lift_softmax),
 )}
-p_act = p_choice("none", *ACTIVATIONS)
+_act_name = p_choice("none", *ACTIVATIONS)
+
+
+class Act(str):
+    """The value of `act=`: the activation's name (it compares equal to it, `a["act"] == "relu"`) and its
+    own parameters, resolved with their defaults (`act=leakyrelu(0.1)` -> params {"alpha": 0.1})."""
+
+    def __new__(cls, name: str, params: Attrs | None = None):
+        s = super().__new__(cls, name)
+        s.params = dict(params or {})
+        return s
+
+    def __eq__(self, other):
+        if isinstance(other, Act) and self.params != other.params:
+            return False
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+    def __reduce__(self):
+        return (Act, (str(self), self.params))
+
+    def label(self) -> str:
+        """`leakyrelu(0.1)` where a parameter differs from its default, else the bare name."""
+        act = ACTIVATIONS.get(str(self))
+        changed = [v for k, v in self.params.items() if act and k in act.params and v != act.params[k].default]
+        return f"{str(self)}({', '.join(_show(v) for v in changed)})" if changed else str(self)
+
+
+def p_act(v: Any) -> Act:
+    """`act=relu`, `act=none`, `act=leakyrelu(0.1)` (an Act made by the graph builder)."""
+    name = _act_name(v)
+    params = v.params if isinstance(v, Act) else {}
+    if name != "none":
+        params = {k: p.convert(params[k]) if k in params else p.default for k, p in ACTIVATIONS[name].params.items()}
+    return Act(name, params)
+
+
+p_act.options = _act_name.options  # type: ignore[attr-defined]
 
 
 def _lower_act(ctx, name: str, x: str, y: str, a: Attrs, shape: Shape | None = None) -> None:
-    """Emit activation `name` (or an Identity for `none`) from tensor x to tensor y."""
+    """Emit activation `name` (or an Identity for `none`) from tensor x to tensor y; an `Act` carries its
+    own parameters, a bare name (a standalone activation layer) takes them from `a`."""
     if name == "none":
         ctx.node("Identity", [x], [y])
     else:
-        ACTIVATIONS[name].lower(ctx, x, y, a, shape)
+        ACTIVATIONS[name].lower(ctx, x, y, name.params if isinstance(name, Act) else a, shape)
 
 
 def _act_suffix(a: Attrs) -> str:
-    return f", {a['act']}" if a.get("act", "none") != "none" else ""
+    act = a.get("act", "none")
+    return f", {act.label() if isinstance(act, Act) else act}" if act != "none" else ""
 
 
 def emit_post(ctx, node: str, y_pre: str, y: str, a: Attrs, bn: str | None = None, shape: Shape | None = None) -> None:
@@ -1198,7 +1238,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: f"dropout {a['rate']:g}",
-    group="norm",
+    group="regularization",
 ))
 
 register(LayerKind(
@@ -1219,11 +1259,12 @@ for _act in ACTIVATIONS.values():
         name=_act.name,
         doc=_act.doc,
         params=_act.params,
+        positional=tuple(_act.params)[:1],  # `leakyrelu(0.1)`, as `act=leakyrelu(0.1)` writes it
         lifts=_act.lifts,
         lift=_act.lift,
         infer=lambda ins, a: ins[0],
         lower=lambda ctx, node, ins, out, a, _name=_act.name: _lower_act(ctx, _name, ctx.input(0), ctx.output, a),
-        label=lambda a, _name=_act.name: _name,
+        label=lambda a, _name=_act.name: Act(_name, a).label(),
         group="act",
     ))
 
@@ -1464,7 +1505,7 @@ class Cost:
 
 
 __all__ = [
-    "ACTIVATIONS", "Attrs", "Cost", "FOREIGN_KINDS", "FOREIGN_PARAMS", "FixedKernel", "INTERNAL", "KERNELS",
+    "ACTIVATIONS", "Act", "Attrs", "Cost", "FOREIGN_KINDS", "FOREIGN_PARAMS", "FixedKernel", "INTERNAL", "KERNELS",
     "LAYERS", "LayerKind", "Param",
     "ParamError", "REQUIRED",
     "Shape", "ShapeError", "Sym", "Weight", "fmt_shape", "register", "resolve_pads", "resolve_params",

@@ -7,6 +7,7 @@ into one CompileError.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class Model:
     warnings: list[Diagnostic] = field(default_factory=list)
 
     def layer(self, name: str) -> LayerRow:
+        """The record of the layer `name` (its hierarchical id, `conv3_x.bottleneck2.conv1`)."""
         for row in self.layers:
             if row.name == name:
                 return row
@@ -79,6 +81,84 @@ class Model:
     @property
     def source(self) -> str:
         return self.sources.get(self.path, "")
+
+    # --- the backends, as methods (docs/api.md); each imports its backend on first use ---------------
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"<cnndsl.Model {self.name}: input {'x'.join(map(str, self.input_shape))}, {len(self.layers)} "
+                f"layers, {t.params:,} parameters, {t.macs:,} MACs>")
+
+    def summary(self, collapse: bool = False, depth: int | None = None, tree: bool = False,
+                columns: tuple[str, ...] = (), width: int | None = None) -> str:
+        """The table `cnndsl summary` prints, with the same options (columns: kernel, stride, padding,
+        input, percent)."""
+        from .backends import summary
+
+        return summary.to_text(self, collapse=collapse, depth=depth, tree=tree, columns=columns, width=width)
+
+    def to_dict(self, collapse: bool = False, depth: int | None = None, tree: bool = False,
+                columns: tuple[str, ...] = ()) -> dict:
+        """The document `cnndsl summary --json` prints."""
+        from .backends import summary
+
+        return summary.to_dict(self, collapse=collapse, depth=depth, tree=tree, columns=columns)
+
+    def to_pandas(self):
+        """The layer records as a pandas DataFrame, one row per layer (needs pandas, which cnndsl does not
+        install)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Model.to_pandas needs pandas: pip install pandas") from None
+        return pd.DataFrame([dataclasses.asdict(r) for r in self.layers]).set_index("name")
+
+    def to_onnx(self, seed: int = 0, weights: str | None = None, zeros: bool = False, as_bytes: bool = False):
+        """The ONNX model `cnndsl compile` writes, as an onnx.ModelProto (or its serialized bytes).
+
+        Args:
+            seed: seed of the default He uniform weights; `weights` an .npz of trained ones (by
+                initializer name); `zeros` zero weights instead.
+        """
+        from .backends import onnx as ob
+
+        ex = ob.to_onnx(self, seed=seed, init="zeros" if zeros else "he", weights=weights)
+        return ex.to_bytes() if as_bytes else ex.to_proto()
+
+    def to_dot(self, collapse: bool = False, depth: int | None = None, rankdir: str = "TB") -> str:
+        """The diagram as Graphviz DOT text (needs no Graphviz)."""
+        from .backends import dot
+
+        return dot.to_dot(self, collapse=collapse, depth=depth, rankdir=rankdir)
+
+    def render(self, path: str | Path, collapse: bool = False, depth: int | None = None, rankdir: str = "TB",
+               dpi: int | None = None) -> Path:
+        """Draw the diagram to `path` (.svg, .png, .pdf or .dot, by its suffix) and return the path written.
+
+        Raises RuntimeError when Graphviz's `dot` is missing (the DOT text is then written beside `path`),
+        and cnndsl.backends.dot.TooLarge for a bitmap too large to draw even folded."""
+        from .backends import dot
+
+        done = dot.render_file(self, path, collapse=collapse, depth=depth, rankdir=rankdir, dpi=dpi)
+        if not done.image:
+            raise RuntimeError(f"Graphviz's `dot` is not on PATH: wrote {done.path} instead; {dot.INSTALL_HINT}")
+        return done.path
+
+    def _repr_svg_(self) -> str | None:
+        """A notebook shows the diagram (None, and the table instead, without Graphviz)."""
+        from .backends import dot
+
+        try:
+            data, _ = dot._graphviz(self.to_dot(collapse=len(self.layers) > 200), "svg") or (None, "")
+        except dot.RenderError:
+            return None
+        return data.decode() if data else None
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the summary table."""
+        import html
+
+        return f"<pre>{html.escape(self.summary(collapse=len(self.layers) > 200))}</pre>"
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -154,7 +154,7 @@ class _Wrapped:
         self.value, self.span = value, span
 
 
-_VALUE_TOKENS = frozenset({"NAME", "INT", "FLOAT", "SIZE", "STRING"})
+_VALUE_TOKENS = frozenset({"NAME", "INT", "FLOAT", "SIZE", "STRING", "COMPARE"})
 
 
 def _values(children: list) -> list:
@@ -228,6 +228,14 @@ class _AstBuilder(Transformer):
         name, *params, body = _values(c)
         return ast.Block(str(name), tuple(params), body, self._span(c), self._t(name))
 
+    def fn(self, c):
+        name, *params, body = _values(c)
+        return ast.Fn(str(name), tuple(params), body, self._span(c), self._t(name))
+
+    def let(self, c):
+        name, value = _values(c)
+        return ast.Let(str(name), value, self._span(c), self._t(name))
+
     def param(self, c):
         name, *default = _values(c)
         return ast.Param(str(name), default[0] if default else None, self._span(c))
@@ -276,6 +284,17 @@ class _AstBuilder(Transformer):
         count, body = _values(c)
         return ast.Repeat(count, body, self._span(c))
 
+    def for_(self, c):
+        *names, items, body = _values(c)
+        unpack = any(type(x) is Token and x.type == "_LPAR" for x in c)
+        return ast.For(tuple(ast.Name(str(n), self._t(n)) for n in names), unpack, items, body, self._span(c))
+
+    def if_(self, c):
+        vals = _values(c)
+        arms = tuple((vals[i], vals[i + 1]) for i in range(0, len(vals) - 1, 2))
+        orelse = vals[-1] if len(vals) % 2 else None
+        return ast.If(arms, orelse, self._span(c))
+
     def kwarg(self, c):
         name, value = _values(c)
         return ast.Kwarg(str(name), value, self._span(c))
@@ -292,9 +311,30 @@ class _AstBuilder(Transformer):
         return f
 
     add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
+    floordiv, mod, or_, and_, pow = _bin("//"), _bin("%"), _bin("or"), _bin("and"), _bin("**")
+
+    def compare(self, c):
+        a, op, b = _values(c)
+        return ast.BinOp(str(op), a, b, self._span(c))
 
     def neg(self, c):
         return ast.Neg(_values(c)[0], self._span(c))
+
+    def not_(self, c):
+        return ast.Not(_values(c)[0], self._span(c))
+
+    def ifexp(self, c):
+        then, cond, orelse = _values(c)
+        return ast.IfExp(cond, then, orelse, self._span(c))
+
+    def tuple(self, c):
+        return ast.ListLit(tuple(_values(c)), self._span(c))
+
+    def fcall(self, c):
+        name, *items = _values(c)
+        args = tuple(a for a in items if not isinstance(a, ast.Kwarg))
+        kwargs = tuple(a for a in items if isinstance(a, ast.Kwarg))
+        return ast.Call(str(name), args, kwargs, self._span(c), self._t(name))
 
     def _number(self, tok: Token, text: str, kind=int):
         """A number as written, bounded where it is read: at most 18 digits, and a finite float."""
@@ -351,6 +391,9 @@ _READABLE = {
     "MINUS": "`-`",
     "STAR": "`*`",
     "SLASH": "`/`",
+    "COMPARE": "a comparison",
+    "PERCENT": "`%`",
+    "__ANON_0": "`//`",
 }
 
 
@@ -365,7 +408,7 @@ def _readable(term: str) -> str:
 def _expected(u: UnexpectedInput) -> str:
     terms = set(getattr(u, "expected", None) or getattr(u, "allowed", ()) or ())
     if {"NAME", "RESIDUAL", "REPEAT"} <= terms:  # the start of a chain element
-        terms -= {"NAME", "RESIDUAL", "REPEAT", "SHORTCUT"}
+        terms -= {"NAME", "RESIDUAL", "REPEAT", "SHORTCUT", "FOR", "IF"}
         terms.add("a layer")
     names = sorted({_readable(t) for t in terms})
     if not names:

@@ -30,6 +30,10 @@ def show(v: Any) -> str:
         return str(v).lower()
     if isinstance(v, tuple):
         return fmt_shape(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(show(x) for x in v) + "]"
+    if hasattr(v, "label"):  # an activation with its parameters: leakyrelu(0.1)
+        return v.label()
     return str(v)
 
 

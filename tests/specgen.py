@@ -98,11 +98,16 @@ class Gen:
         """`v` as a literal, or as arithmetic on a block parameter that equals it (`simple`: a bare name)."""
         for name, pv in self.params.items():
             forms = [(pv, name)] if simple else [(pv, name), (2 * pv, f"{name}*2"), (pv + 1, f"{name}+1"),
-                                                 (pv - 1, f"{name} - 1"), (pv, f"({name})")]
+                                                 (pv - 1, f"{name} - 1"), (pv, f"({name})"), (pv, f"max({name}, 1)"),
+                                                 (pv // 2, f"{name} // 2"), (pv, f"{name} * 2 // 2")]
             for value, text in forms:
                 if value == v and self.coin():
                     self.features.add("block-arithmetic")
                     return text
+        if not simple and self.coin() and self.coin():
+            self.features.add("arithmetic")
+            return self.pick((f"{2 * v} // 2", f"min({v}, {v + 3})", f"({v} if {v} > 0 else 1)", f"{v + 7} - 7 % 8",
+                              f"round({v}.4)", f"ceil({v} - 0.5)", f"int({v}.9)", f"max([{v}, 1])"))
         return str(v)
 
     def post(self, allow_act: bool = True) -> str:
@@ -114,7 +119,11 @@ class Gen:
             out += " bn=true"
             self.features.add("bn")
         if allow_act and self.coin():
-            out += f" act={self.pick(ACTS)}"
+            act = self.pick(ACTS)
+            if act == "leakyrelu" and self.coin():
+                act = self.pick(("leakyrelu(0.2)", "leakyrelu(alpha=0.05)"))
+                self.features.add("act-param")
+            out += f" act={act}"
         return out
 
     # --- single layers on a volume ---------------------------------------------------------------
@@ -180,11 +189,20 @@ class Gen:
         """A layer or (with depth left) a construct: branches, residual, repeat, block call."""
         choices = ["layer"] * 4
         if depth > 0:
-            choices += ["branches", "residual", "repeat", "block"]
+            choices += ["branches", "residual", "repeat", "block", "loop", "cond"]
         what = self.pick(choices)
         if what == "layer":
             if len(shape) == 1:
                 return self.layer1(shape)
+            if len(shape) == 3 and mode != "down" and self.coin() and self.coin():
+                self.features.add("shape-function")
+                c = shape[2]
+                options = [("conv f=1 n=channels()", shape),
+                           ("conv f=1 n=max(1, channels() // 2)", (*shape[:2], max(1, c // 2)))]
+                if mode == "any":
+                    options.append(("pool f=height() s=1", (1, shape[1] - shape[0] + 1, c)) if shape[1] >= shape[0]
+                                   else ("pool f=width() s=1", (shape[0] - shape[1] + 1, 1, c)))
+                return self.pick(options)
             return self.layer3(shape, mode)
         self.features.add(what)
         return getattr(self, what)(shape, mode, depth - 1)
@@ -254,6 +272,10 @@ class Gen:
         project = mode != "keep" or self.coin()
         if not project:
             text, out = self.body_same(shape, depth)
+            if self.coin():  # a shortcut chosen by the input's shape: not taken here
+                self.features.add("if-shortcut")
+                sc = f"if channels() != {shape[2]} {{ shortcut {{ conv f=1 n=1 }} }}"
+                return f"residual {{\n  {text}\n  {sc}\n}}", out
             return f"residual {{\n  {text}\n}}", out
         down = mode == "down" or (mode == "any" and self.coin())
         k = self.i(1, MAX_C)
@@ -262,6 +284,10 @@ class Gen:
         sc = f"conv f=1 s=2 n={k}" if down else f"conv f=1 n={k}"
         sc += self.pick(("", " -> bn", " bias=false"))
         self.features.add("projection")
+        if self.coin():  # the same projection, chosen by a condition on the input that holds
+            self.features.add("if-shortcut")
+            cond = self.pick((f"height() == {shape[0]}", f"channels() != {shape[2]} or true", f"width() >= {shape[1]}"))
+            return f"residual {{\n  {text}\n  if {cond} {{ shortcut {{ {sc} }} }} else {{ }}\n}}", out
         return f"residual {{\n  {text}\n  shortcut {{ {sc} }}\n}}", out
 
     def repeat(self, shape: Shape, mode: str, depth: int) -> tuple[str, Shape]:
@@ -271,6 +297,44 @@ class Gen:
             step, shape = self.layer3(shape, "down")
             return f"repeat {n} {{ {text} }} -> {step}", shape
         return self.pick((f"repeat {n} {{ {text} }}", f"repeat {n} {{\n  {text}\n}}")), shape
+
+    def loop(self, shape: Shape, mode: str, depth: int) -> tuple[str, Shape]:
+        """`for` over a table (written in place or as a top-level `let`), or over `range(n)`."""
+        if len(shape) == 1:
+            sizes = [self.i(1, 10) for _ in range(self.i(1, 3))]
+            return f"for n in [{', '.join(map(str, sizes))}] {{ fc n }}", (sizes[-1],)
+        if self.coin():
+            text, _ = self.body_same(shape, depth)
+            n = self.i(0, 2)
+            out_text = f"for i in range({n}) {{ {text} }}"
+        else:
+            rows = [(self.pick((1, 3)), self.i(1, MAX_C)) for _ in range(self.i(1, 3))]
+            table = "[" + ", ".join(f"({k}, {c})" for k, c in rows) + "]"
+            if self.coin():
+                name = f"t{len(self.blocks)}"
+                self.blocks.append(f"let {name} = {table}")
+                table = name
+                self.features.add("let")
+            out_text = f"for (k, c) in {table} {{ conv f=k p=same n=c }}"
+            shape = (*shape[:2], rows[-1][1])
+        if mode == "down":
+            step, shape = self.layer3(shape, "down")
+            return f"{out_text} -> {step}", shape
+        return out_text, shape
+
+    def cond(self, shape: Shape, mode: str, depth: int) -> tuple[str, Shape]:
+        """`if`/`else` on the input's shape: the arm drawn here is the one whose condition holds."""
+        text, out = self.chain(shape, mode, depth)
+        other, _ = self.chain(shape, mode, 0)
+        if len(shape) == 1:
+            holds, fails = "len(shape()) == 1", f"shape() == [{shape[0] + 1}]"
+        else:
+            holds = self.pick((f"channels() == {shape[2]}", f"height() * width() == {shape[0] * shape[1]}",
+                               f"shape() == [{shape[0]}, {shape[1]}, {shape[2]}] and true"))
+            fails = self.pick((f"channels() != {shape[2]}", f"not height() == {shape[0]}", "false"))
+        if self.coin():
+            return f"if {holds} {{ {text} }} else {{ {other} }}", out
+        return f"if {fails} {{ {other} }} elif {holds} {{ {text} }}", out
 
     def block(self, shape: Shape, mode: str, depth: int) -> tuple[str, Shape]:
         """Define a block with parameters whose body is drawn for this call, and call it."""

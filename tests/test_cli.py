@@ -179,7 +179,7 @@ def test_summary_folds_blocks_and_keeps_the_totals(cli, spec, args):
 def test_summary_collapse_shows_runs_of_identical_blocks(cli):
     # ResNet-152's conv4_x: one projection bottleneck, then 35 identical ones (He et al. 2016, Table 1)
     out = cli("summary", "--collapse", SPECS / "resnet152.cnn").out
-    assert "bottleneck(n=256) × 35: 175 layers" in out
+    assert "bottleneck(n=256, g=1, w=64, s=1) × 35: 175 layers" in out
     assert cli("summary", "--depth", "x", SPECS / "resnet152.cnn").code == 2
 
 

@@ -60,7 +60,7 @@ def test_json_diagnostics(capsys, monkeypatch):
 
     monkeypatch.chdir(ROOT)
     assert cli.main(["--format", "json", "check", "tests/errors/unknown_layer.cnn"]) == 1
-    (d,) = json.loads(capsys.readouterr().err)
+    (d,) = json.loads(capsys.readouterr().out)  # machine-readable output goes to stdout, as ruff does
     assert d["code"] == "unknown-layer"
     assert d["span"] == {"file": "tests/errors/unknown_layer.cnn", "line": 2, "col": 1, "end_line": 2, "end_col": 4}
     assert d["help"] == "did you mean `conv` or `dwconv` or `deconv`?"

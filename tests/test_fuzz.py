@@ -234,14 +234,14 @@ def test_corpus_case(path, tmp_path):
     results = feed(data, tmp_path)
     check = run_main("--format", "json", "check", path)
     if expect[0] == "ok":
-        assert check.code == 0 and "warning" not in check.err, check.err
+        assert check.code == 0 and json.loads(check.out) == [], check.out  # no error, no warning
         m = cnndsl.compile_file(path)
         agree_end_to_end(m.source, [m.graph.nodes[o]["shape"] for o in m.outputs])
     else:
         assert expect[0] == "error"
         code, where = expect[1], expect[2]
         assert check.code == 1 and all(r.code == 1 for r in results), [r.err for r in results]
-        first = [d for d in json.loads(check.err) if d["severity"] == "error"][0]
+        first = [d for d in json.loads(check.out) if d["severity"] == "error"][0]
         assert (first["code"], f"{first['span']['line']}:{first['span']['col']}") == (code, where), first
 
 
@@ -264,7 +264,7 @@ def test_absurd_models_are_refused_before_allocation(name, tmp_path):
     for argv in (["compile", "-o", tmp_path / "x.onnx", p], ["run", p], ["weights", "-o", tmp_path / "w.npz", p]):
         r = run_main("--format", "json", *argv)
         assert r.code == 1, (argv, r.err)
-        (d,) = json.loads(r.err)
+        (d,) = json.loads(r.out)  # JSON diagnostics go to stdout
         assert d["code"] == "too-large" and d["span"]["line"] == ABSURD[name].count("\n"), d
     assert sorted(os.listdir(tmp_path)) == [p.name]  # nothing written, not even a temporary file
 
@@ -273,10 +273,10 @@ def test_limits_are_options(tmp_path):
     p = tmp_path / "lenet.cnn"
     p.write_bytes((SPECS / "lenet5.cnn").read_bytes())
     r = run_main("--format", "json", "compile", "-o", tmp_path / "l.onnx", "--max-params", "62005", p)
-    assert r.code == 1 and json.loads(r.err)[0]["message"].startswith("the network has 62,006 parameters")
+    assert r.code == 1 and json.loads(r.out)[0]["message"].startswith("the network has 62,006 parameters")
     assert run_main("compile", "-o", tmp_path / "l.onnx", "--max-params", "62006", p).code == 0
     r = run_main("--format", "json", "run", "--batch", "1000", "--max-memory", "16M", "--repeat", "0", p)
-    assert r.code == 1 and "activations at batch 1000" in json.loads(r.err)[0]["message"]
+    assert r.code == 1 and "activations at batch 1000" in json.loads(r.out)[0]["message"]
     assert run_main("run", "--max-memory", "16M", "--repeat", "0", p).code == 0
     assert run_main("run", "--max-memory", "lots", p).code == 2
 

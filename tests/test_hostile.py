@@ -121,7 +121,7 @@ def test_expansion_is_bounded_by_the_work_it_does(name, folder):
     # --max-layers scales the budget (16 steps a layer): the default's bound is timed in benchmarks/RESULTS.md
     r = main("--format", "json", "check", "--max-layers", "2000", p, timeout=30)
     handled(r.code, r.err, 1)
-    codes = {d["code"] for d in json.loads(r.err)}
+    codes = {d["code"] for d in json.loads(r.out)}
     assert codes & {"too-large", "too-many-errors"}, codes
     assert snapshot(folder) == before
 
@@ -142,7 +142,7 @@ def test_errors_are_capped_and_render_in_linear_time(folder):
     p.write_text("input 8x8x3\nrepeat 1000000 { bogus }\n")
     r = main("--format", "json", "check", "--max-layers", "1000000", p, timeout=60)  # errors inside one repeat
     handled(r.code, r.err, 1)
-    diags = json.loads(r.err)
+    diags = json.loads(r.out)
     assert len(diags) == 10_002 and [d["code"] for d in diags].count("too-many-errors") == 1
 
 
@@ -188,7 +188,7 @@ def test_numbers_are_bounded_where_they_are_read(name, folder):
     for cmd in ("check", "summary", "compile"):
         r = main("--format", "json", cmd, p)
         handled(r.code, r.err, 1)
-        d = json.loads(r.err)[0]
+        d = json.loads(r.out)[0]
         assert (d["code"], f"{d['span']['line']}:{d['span']['col']}") == (code, where), d
     assert sorted(os.listdir(folder)) == ["spec.cnn"]
 
@@ -470,11 +470,11 @@ def test_the_input_array_counts_against_the_memory_limit_before_it_is_read(folde
     big = folder / "big.npy"
     _sparse_npy(big, (262_144, 1, 32, 32))  # 1 GiB of holes, as LeNet-5's batch
     r = main("--format", "json", "run", spec, "--input", big, "--max-memory", "100M")
-    handled(r.code, r.err, 1)
+    handled(r.code, r.err, 2)  # the array itself is refused: a usage problem
     assert "the array holds 1.0 GiB, more than the limit of 100.0 MiB" in r.err
     r = main("--format", "json", "run", spec, "--input", big, "--max-memory", "1100M")
     handled(r.code, r.err, 1)  # the array fits, the batch of activations it means does not
-    assert "activations at batch 262144" in json.loads(r.err)[0]["message"]
+    assert "activations at batch 262144" in json.loads(r.out)[0]["message"]
 
 
 def test_bad_input_arrays_are_messages(folder):
@@ -490,8 +490,9 @@ def test_bad_input_arrays_are_messages(folder):
     fifo = folder / "pipe.npy"
     os.mkfifo(fifo)
     before = snapshot(folder)
-    for path, code, message in ((trunc, 1, "truncated"), (obj, 1, "never loads (no pickles)"),
-                                (npz, 1, "it is an .npz archive; give one array as .npy"),
+    # an unusable input array is a usage problem (exit 2), not an error in the spec (issue #16)
+    for path, code, message in ((trunc, 2, "truncated"), (obj, 2, "never loads (no pickles)"),
+                                (npz, 2, "it is an .npz archive; give one array as .npy"),
                                 (fifo, 2, "it is a named pipe (FIFO)"), (folder, 2, "it is a folder")):
         r = main("run", spec, "--input", path, timeout=20)
         handled(r.code, r.err, code, message)

@@ -186,7 +186,7 @@ def test_run_reads_both_layouts_and_rejects_others(cli, tmp_path):
     r = cli("run", EDGE, "--input", tmp_path / "nchw.npy", "--repeat", "0")
     assert r.code == 0 and "a batch of 3, N x C x H x W = 3x1x6x6" in r.out and r.out.count("0  30  30   0") == 12
     r = cli("run", EDGE, "--input", tmp_path / "bad.npy")
-    assert r.code == 1 and "H x W x C = 6x6x1" in r.err and "N x C x H x W = Nx1x6x6" in r.err
+    assert r.code == 2 and "H x W x C = 6x6x1" in r.err and "N x C x H x W = Nx1x6x6" in r.err  # usage, not the spec
     no_traceback(r)
     r = cli("run", EDGE, "--input", tmp_path / "missing.npy")
     assert r.code == 2

@@ -98,10 +98,10 @@ def test_generated_specs_agree_with_onnxruntime(gen):
 
 
 def _check_json(path) -> tuple[int, list[dict]]:
-    err = io.StringIO()
-    with redirect_stdout(io.StringIO()), redirect_stderr(err):
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(io.StringIO()):
         code = cli.main(["--format", "json", "check", str(path)])
-    return code, (json.loads(err.getvalue()) if code == 1 else [])
+    return code, (json.loads(out.getvalue()) if code == 1 else [])  # JSON diagnostics go to stdout
 
 
 @examples(normal=150, full=3000)

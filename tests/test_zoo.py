@@ -144,14 +144,15 @@ def test_alexnet_layer_by_layer(zoo):
 RESNET50_BLOCKS = [
     ("conv1", (112, 112, 64), 9_408 + 128),   # conv1 + bn1
     ("pool1", (56, 56, 64), 0),
+    # each stage's first bottleneck (the projection) is bottleneck1
     *[(f"conv2_x.{b}", (56, 56, 256), p) for b, p in
-      [("bottleneck_down1", 75_008), ("bottleneck1", 70_400), ("bottleneck2", 70_400)]],
+      [("bottleneck1", 75_008), ("bottleneck2", 70_400), ("bottleneck3", 70_400)]],
     *[(f"conv3_x.{b}", (28, 28, 512), p) for b, p in
-      [("bottleneck_down1", 379_392)] + [(f"bottleneck{i}", 280_064) for i in (1, 2, 3)]],
+      [("bottleneck1", 379_392)] + [(f"bottleneck{i}", 280_064) for i in (2, 3, 4)]],
     *[(f"conv4_x.{b}", (14, 14, 1024), p) for b, p in
-      [("bottleneck_down1", 1_512_448)] + [(f"bottleneck{i}", 1_117_184) for i in range(1, 6)]],
+      [("bottleneck1", 1_512_448)] + [(f"bottleneck{i}", 1_117_184) for i in range(2, 7)]],
     *[(f"conv5_x.{b}", (7, 7, 2048), p) for b, p in
-      [("bottleneck_down1", 6_039_552)] + [(f"bottleneck{i}", 4_462_592) for i in (1, 2)]],
+      [("bottleneck1", 6_039_552)] + [(f"bottleneck{i}", 4_462_592) for i in (2, 3)]],
     ("gap1", (1, 1, 2048), 0),
     ("fc1", (1000,), 2_049_000),
 ]
@@ -168,7 +169,7 @@ def test_resnet50_block_by_block(zoo):
     # the stage boundaries: every first block strides on its 3x3 conv and projects its shortcut
     for stage, s, hw, c in [("conv2_x", 1, 56, 256), ("conv3_x", 2, 28, 512), ("conv4_x", 2, 14, 1024),
                             ("conv5_x", 2, 7, 2048)]:
-        body = f"{stage}.bottleneck_down1.residual1"
+        body = f"{stage}.bottleneck1.residual1"
         assert m.graph.nodes[f"{body}.conv2"]["attrs"]["s"] == (s, s)
         assert m.layer(f"{body}.shortcut").shape == (hw, hw, c)
         assert m.layer(f"{body}.shortcut").label == f"conv 1x1, s={s}, n={c}, bn"

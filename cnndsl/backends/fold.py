@@ -87,9 +87,13 @@ def _merge_runs(g: nx.DiGraph, scopes: dict, rep: dict, folded: dict) -> dict[st
             succs.setdefault(rep[u], set()).add(rep[w])
             preds.setdefault(rep[w], set()).add(rep[u])
     times = {s: 1 for s in folded}
+    # the same label is not enough: a shape-aware block adds its projection only where the shape changes,
+    # so only blocks with the same layers (kinds and parameters) in the same order are one run
+    sig = {s: [(g.nodes[n]["op"], g.nodes[n]["attrs"]) for n in folded[s]] for s in folded}
     head = last = None
     for s in list(folded):
-        same = last is not None and all(scopes[s][k] == scopes[last][k] for k in ("label", "kind", "parent"))
+        same = last is not None and all(scopes[s][k] == scopes[last][k] for k in ("label", "kind", "parent")) \
+            and sig[s] == sig[last]
         if same and succs.get(last) == {s} and preds.get(s) == {last}:
             for n in folded[s]:
                 rep[n] = head

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ast
-from ..diagnostics import Span
-from ..layers import FOREIGN_PARAMS, LAYERS, LayerKind, ParamError, foreign, resolve_params
-from ..util import fmt_shape
+from ..diagnostics import Note, Span, warning
+from ..layers import ACTIVATIONS, FOREIGN_PARAMS, LAYERS, Act, LayerKind, ParamError, foreign, p_act, resolve_params
+from ..util import fmt_shape, show
 from .core import Core, Env, suggest
-from .expr import evaluate
+from .expr import activation, evaluate
 
 
 def resolve(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional) -> dict:
@@ -62,18 +62,55 @@ def resolve(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional) -> di
             b.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
         given[kw.name] = evaluate(b, kw.value, env)
         spans[kw.name] = kw.value.span
+    # written on the layer as a value (a bare block parameter, `bn=bn`, is the caller's to set: not written)
+    exprs = {**dict(zip(kind.positional, positional, strict=False)), **{kw.name: kw.value for kw in el.kwargs}}
+    written = {p for p, e in exprs.items() if not (isinstance(e, ast.Name) and e.id in env.vars)}
     for pname, (value, span) in env.defaults.get(kind.name, {}).items():
         if pname not in given:
             given[pname] = value
             spans[pname] = span
+    for pname, v in given.items():
+        if kind.params[pname].convert is p_act and type(v) is not Act and isinstance(v, str) and v in ACTIVATIONS:
+            # a bare `act=leakyrelu` takes the activation's `defaults` too, as the layer `leakyrelu` does
+            given[pname] = activation(b, v, (), (), env, spans[pname])
     try:
-        return resolve_params(kind, given)
+        attrs = resolve_params(kind, given)
     except ParamError as e:
         pname = e.param
         if e.missing:
             b.fail("missing-param", str(e), el.span, help=e.help)
         b.fail("bad-param", f"`{kind.name} {pname}`: {e}", spans.get(pname, el.span), help=e.help)
-    raise AssertionError  # pragma: no cover
+    if env.file != b.top_file and kind.name in b.top_defaults:
+        _unreached_defaults(b, kind, given, attrs, written)
+    return attrs
+
+
+def _unreached_defaults(b: Core, kind: LayerKind, given: dict, attrs: dict, written: set[str]) -> None:
+    """Warn, where it is written, about a top-level `defaults` that would change a layer of an imported
+    block: an imported file's blocks keep their own defaults (docs/language.md, Defaults)."""
+    for pname, (value, span) in b.top_defaults[kind.name].items():
+        if pname in written or span in b.warned:
+            continue
+        try:
+            wanted = resolve_params(kind, {**given, pname: value})[pname]
+        except ParamError:
+            continue
+        if wanted == attrs[pname]:
+            continue
+        b.warned.add(span)
+        outer = b.calls[0] if b.calls else None
+        block = b.calls[-1][0] if b.calls else "?"
+        takes = [name for name, _ in b.calls if pname in {p.name for p in b.blocks[name].node.params}]
+        if takes:
+            help_ = f"`{takes[0]}` takes `{pname}`: pass it, e.g. `{takes[0]}(..., {pname}={show(value)})`"
+        else:
+            help_ = "an imported file's blocks keep their own defaults; write the block in this file to change it"
+        b.diags.append(warning(
+            "default-not-imported",
+            f"this default does not reach the `{kind.name}` layers of imported block `{block}`", span,
+            notes=[Note(f"`{outer[0]}` is expanded from here", outer[1])] if outer else (),
+            help=help_,
+        ))
 
 
 def _src(e) -> str:

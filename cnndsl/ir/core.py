@@ -18,7 +18,8 @@ from ..graph import new_graph
 
 MAX_NODES = 250_000  # a spec that expands past this is almost certainly a runaway repeat
 MAX_ERRORS = 10_000  # errors reported before the build stops
-KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat"}
+KEYWORDS = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat",
+            "fn", "let", "for", "in", "if", "elif", "else", "and", "or", "not"}
 DEAD = "\0dead"  # the value of a statement that failed: later layers build, but get no shapes
 
 
@@ -39,6 +40,7 @@ class Env:
     vars: dict[str, Any] = field(default_factory=dict)  # block parameters
     defaults: dict[str, dict[str, tuple[Any, Span]]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
+    file: str = ""  # the file whose code runs in it (its top-level defaults are in `defaults`)
 
 
 @dataclass
@@ -54,6 +56,14 @@ class Naming:
 class BlockDef:
     node: ast.Block
     defaults: dict[str, dict[str, tuple[Any, Span]]]  # the defining file's top-level defaults
+    consts: dict[str, Any] = field(default_factory=dict)  # the defining file's top-level `let`s
+    file: str = ""
+
+
+@dataclass
+class FnDef:
+    node: ast.Fn
+    consts: dict[str, Any]  # the defining file's top-level `let`s
 
 
 def suggest(word: str, options, what: str = "") -> str | None:
@@ -72,14 +82,60 @@ class Core:
         self.sources = sources
         self.diags: list[Diagnostic] = []
         self.blocks: dict[str, BlockDef] = {}
+        self.fns: dict[str, FnDef] = {}
+        self.fn_calls: list[tuple[str, Span]] = []
+        self.fn_count = 0  # `fn` calls evaluated, and numbers made by `range`: both are bounded
+        self.items = 0
+        self.top_file = ""  # the spec being built, and its top-level defaults (for `default-not-imported`)
+        self.top_defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
+        self.warned: set[Span] = set()
         self.calls: list[tuple[str, Span]] = []
         self.dead: set[str] = self.g.graph["dead"]
         self.max_nodes = max_nodes
+        self.here = DEAD  # the value the statement being expanded continues from (`channels()` reads it)
+        self.shapes: dict[str, Any] = {}  # shapes asked for during expansion (memo; None: cannot be known)
         # NOTE: expansion is bounded by the work done (statements run, repeat iterations, block calls), not
         # only by the layers kept: `repeat 1000000000 { }` or a failing body doubled 30 times keep none
         self.work, self.max_work = 0, 16 * max_nodes + 10_000
         self.root: Path | None = None  # the main spec's folder: imports stay inside it (cnndsl.ir.imports)
         self.allow_import = [Path(d).resolve() for d in allow_import]  # and the folders --allow-import names
+
+    def shape_of(self, nid: str):
+        """The output shape of node `nid`, inferred on demand from the registry (memoised), or None when it
+        cannot be known (an input failed, or a shape error that the shape pass will report)."""
+        if nid in self.shapes:
+            return self.shapes[nid]
+        from ..graph import inputs_of
+        from ..layers import LAYERS, ShapeError
+
+        todo = [nid]
+        while todo:
+            n = todo[-1]
+            if n in self.shapes:
+                todo.pop()
+                continue
+            if n == DEAD or n in self.dead or n not in self.g:
+                self.shapes[n] = None
+                todo.pop()
+                continue
+            srcs = inputs_of(self.g, n)
+            missing = [u for u in srcs if u not in self.shapes]
+            if missing:
+                todo.extend(missing)
+                continue
+            todo.pop()
+            d = self.g.nodes[n]
+            ins = [self.shapes[u] for u in srcs]
+            out = None
+            if all(i is not None for i in ins):
+                try:
+                    out = LAYERS[d["op"]].infer(ins, d["attrs"])
+                except ShapeError:
+                    out = None
+                if out is not None and any(x < 1 for x in out):
+                    out = None
+            self.shapes[n] = out
+        return self.shapes[nid]
 
     def tick(self, span: Span, cost: int = 1) -> None:
         """Count expansion work; stop the build (Fatal) past the budget or past MAX_ERRORS errors."""
@@ -94,10 +150,11 @@ class Core:
             raise Fatal
 
     def _context_notes(self) -> tuple[Note, ...]:
-        return tuple(Note(f"in block `{name}`, called here", span) for name, span in reversed(self.calls))
+        return tuple(Note(f"in function `{name}`, called here", span) for name, span in reversed(self.fn_calls)) + \
+            tuple(Note(f"in block `{name}`, called here", span) for name, span in reversed(self.calls))
 
     def report(self, d: Diagnostic) -> None:
-        if d.severity == "error" and self.calls:
+        if d.severity == "error" and (self.calls or self.fn_calls):
             d = d.with_notes(*self._context_notes())
         self.diags.append(d)
 

@@ -19,8 +19,8 @@ from ..util import show as _show
 from .args import _src, resolve
 from .core import DEAD, KEYWORDS, MAX_NODES, BlockDef, Core, Env, Fatal, Naming, StmtError, suggest
 from .defaults import collect_defaults
-from .expr import evaluate
-from .imports import LIB_DIR, load_definitions
+from .expr import evaluate, truth
+from .imports import LIB_DIR, bind_let, load_definitions
 
 
 def _single(stmts: tuple) -> bool:
@@ -34,10 +34,13 @@ class Builder(Core):
 
     def build(self, prog: ast.Program, input_override: tuple[int, ...] | None) -> nx.DiGraph:
         """The whole program: definitions and imports first, then the input, the body and the outputs."""
-        top = Env()
+        top = Env(file=prog.file)
         top.defaults = collect_defaults(self, prog.stmts, top)
+        self.top_file, self.top_defaults = prog.file, top.defaults
         self.root = Path(prog.file).parent if prog.file[:1] != "<" else None
-        load_definitions(self, prog, top.defaults, [prog.file])
+        consts: dict[str, Any] = {}
+        load_definitions(self, prog, top.defaults, [prog.file], consts)
+        top.vars = dict(consts)  # a copy: a top-level loop's names are not seen by the file's blocks
 
         network = [s for s in prog.stmts if isinstance(s, ast.Network)]
         for extra in network[1:]:
@@ -138,20 +141,26 @@ class Builder(Core):
         return current
 
     def run_stmt(self, s, current: str, env: Env, naming: Naming, toplevel: bool) -> str:
-        if isinstance(s, (ast.Network, ast.Input, ast.Import, ast.Output, ast.Block)):
+        if isinstance(s, (ast.Network, ast.Input, ast.Import, ast.Output, ast.Block, ast.Fn)):
             if not toplevel:
                 word = type(s).__name__.lower()
                 self.fail("misplaced-statement", f"`{word}` is only allowed at the top level of a file", s.span)
             return current
         if isinstance(s, ast.Defaults):
             return current  # collected before the body runs
+        if isinstance(s, ast.Let):
+            if not toplevel:  # a top-level `let` is a constant of the file, evaluated before the body runs
+                self.here = current
+                bind_let(self, s, env)
+            return current
         if isinstance(s, ast.Assign):
             if s.name in LAYERS or s.name in self.blocks or s.name in KEYWORDS:
                 what = "a layer kind" if s.name in LAYERS else "a block" if s.name in self.blocks else "a keyword"
                 self.fail("reserved-name", f"`{s.name}` is {what} and cannot name a value", s.name_span,
                           help="pick another name")
             if s.name in env.vars:
-                self.fail("reserved-name", f"`{s.name}` is a block parameter and cannot name a value", s.name_span)
+                self.fail("reserved-name", f"`{s.name}` is a block parameter or a constant and cannot name a value",
+                          s.name_span)
             if s.name in env.values and s.name not in env.used and s.name in env.value_spans:
                 self.report(warning("unused-value", f"the value `{s.name}` is replaced before it is used",
                                     env.value_spans[s.name]))
@@ -191,6 +200,7 @@ class Builder(Core):
         return current
 
     def run_element(self, el, current: str, env: Env, naming: Naming, at_start: bool, as_name: str | None) -> str:
+        self.here = current  # what `channels()` reads while this element's arguments are evaluated
         if isinstance(el, ast.Layer):
             return self.run_layer(el, current, env, naming, at_start, as_name)
         if isinstance(el, ast.Branches):
@@ -199,6 +209,13 @@ class Builder(Core):
             return self.run_residual(el, current, env, naming, as_name)
         if isinstance(el, ast.Repeat):
             return self.run_repeat(el, current, env, naming, as_name)
+        if isinstance(el, ast.For):
+            return self.run_for(el, current, env, naming, as_name)
+        if isinstance(el, ast.If):
+            chosen = self.choose(el, current, env)
+            if not chosen:
+                return current
+            return self.run_body(chosen, current, env, naming, as_name=as_name)
         if isinstance(el, ast.Shortcut):
             self.fail("misplaced-shortcut", "`shortcut` belongs directly inside a `residual { ... }`", el.span,
                       help="write it as its own line inside the residual's braces")
@@ -254,6 +271,9 @@ class Builder(Core):
 
     def run_branches(self, el: ast.Branches, current: str, env: Env, naming: Naming, as_name) -> str:
         kind = LAYERS.get(el.name)
+        if el.name in ("else", "elif"):
+            self.fail("misplaced-else", f"`{el.name}` must follow the `}}` of an `if` on the same line", el.name_span,
+                      help=f"write `}} {el.name} ...` on one line")
         if kind is None or not kind.is_merge:
             merges = sorted(k for k, v in LAYERS.items() if v.is_merge)
             self.fail("not-a-merge", f"`{el.name}` does not take branches", el.name_span,
@@ -269,16 +289,30 @@ class Builder(Core):
         attrs = resolve_params(kind, {})
         return self.add_node(el.name, attrs, outs, el.span, inner, as_name=scope, scope=scope)
 
+    def choose(self, el: ast.If, current: str, env: Env) -> tuple:
+        """The statements of the first arm of an `if` whose condition holds (the `else`, or none)."""
+        for cond, stmts in el.arms:
+            self.here = current
+            if truth(self, evaluate(self, cond, env), cond):
+                return stmts
+        return el.orelse or ()
+
     def run_residual(self, el: ast.Residual, current: str, env: Env, naming: Naming, as_name) -> str:
-        body, shortcut = [], None
+        body, shortcut, chose = [], None, False
         for s in el.body:
             if isinstance(s, ast.ChainStmt) and any(isinstance(e, ast.Shortcut) for e in s.chain.elements):
                 if len(s.chain.elements) > 1:
                     self.fail("misplaced-shortcut", "`shortcut { ... }` must stand on its own line in the residual",
                               s.span, help="move the other layers out of this line")
-                if shortcut is not None:
+                if shortcut is not None or chose:
                     self.fail("duplicate-statement", "a residual has at most one `shortcut`", s.span)
                 shortcut = s.chain.elements[0]
+            elif isinstance(s, ast.ChainStmt) and _chooses_shortcut(s):
+                # `if cond { shortcut { ... } }`: decided on the residual's input, before the body runs
+                if shortcut is not None or chose:
+                    self.fail("duplicate-statement", "a residual has at most one `shortcut`", s.span)
+                chose = True
+                shortcut = self.chosen_shortcut(s.chain.elements[0], current, env)
             else:
                 body.append(s)
         if not body:
@@ -295,6 +329,68 @@ class Builder(Core):
             skip = self.run_body(shortcut.body, current, env, inner, as_name=f"{scope}.shortcut")
         attrs = resolve_params(LAYERS["add"], {})
         return self.add_node("add", attrs, [out, skip], el.span, inner, as_name=scope, scope=scope, role="residual")
+
+    def chosen_shortcut(self, el: ast.If, current: str, env: Env) -> ast.Shortcut | None:
+        """The shortcut an `if` inside a residual chooses (None: the identity); every arm is checked."""
+        for stmts in [arm for _, arm in el.arms] + [el.orelse or ()]:
+            stmts = [s for s in stmts if not isinstance(s, ast.Defaults)]
+            only = stmts[0].chain.elements if len(stmts) == 1 and isinstance(stmts[0], ast.ChainStmt) else ()
+            if stmts and (len(only) != 1 or not isinstance(only[0], ast.Shortcut)):
+                self.fail("misplaced-shortcut", "an `if` that chooses a residual's shortcut holds only the "
+                          "`shortcut { ... }` line in each arm", stmts[0].span,
+                          help="move the other layers into the residual's body, outside the `if`")
+        stmts = [s for s in self.choose(el, current, env) if not isinstance(s, ast.Defaults)]
+        return stmts[0].chain.elements[0] if stmts else None
+
+    def run_for(self, el: ast.For, current: str, env: Env, naming: Naming, as_name) -> str:
+        """`for NAME in list { ... }` / `for (a, b) in table { ... }`: the body once per item, in order."""
+        for n in el.names:
+            if n.id in LAYERS or n.id in KEYWORDS or n.id in self.blocks:
+                what = "a layer kind" if n.id in LAYERS else "a block" if n.id in self.blocks else "a keyword"
+                self.fail("reserved-name", f"`{n.id}` is {what} and cannot name a loop value", n.span,
+                          help="pick another name")
+            if n.id in env.values:
+                self.fail("reserved-name", f"`{n.id}` is a named value and cannot also name a loop value", n.span,
+                          help="pick another name")
+        seen: set[str] = set()
+        for n in el.names:
+            if n.id in seen:
+                self.fail("duplicate-param", f"`{n.id}` is named twice in the loop", n.span)
+            seen.add(n.id)
+        items = evaluate(self, el.items, env)
+        if not isinstance(items, list):
+            self.fail("bad-loop", f"`for` goes over a list, got `{_show(items)}`", el.items.span,
+                      help="e.g. `for (k, c) in [(3, 16), (5, 24)] { ... }` or `for i in range(n) { ... }`")
+        spans = getattr(items, "spans", ())  # where each row was written, when the list was written out
+        if len(spans) != len(items):
+            spans = [el.items.span] * len(items)
+        rows = []
+        for i, item in enumerate(items):
+            if not el.unpack:
+                rows.append([item])
+                continue
+            if not isinstance(item, list) or len(item) != len(el.names):
+                got = f"{len(item)} values" if isinstance(item, list) else f"`{_show(item)}`"
+                names = ", ".join(n.id for n in el.names)
+                self.fail("bad-loop", f"item {i + 1} of the list is {got}, but the loop takes ({names})", spans[i],
+                          notes=[Note("the loop", el.names[0].span)] if spans[i] != el.items.span else [],
+                          help=f"each item is a tuple of {len(el.names)} values, e.g. "
+                               f"({', '.join(str(k + 1) for k in range(len(el.names)))})")
+            rows.append(item)
+        if as_name is not None:
+            naming = self.child(naming, as_name, "repeat", f"for {len(rows)} items", el.span)
+        saved = {n.id: env.vars[n.id] for n in el.names if n.id in env.vars}
+        try:
+            for row in rows:
+                self.tick(el.span)
+                for n, v in zip(el.names, row, strict=True):
+                    env.vars[n.id] = v
+                current = self.run_body(el.body, current, env, naming)
+        finally:
+            for n in el.names:
+                env.vars.pop(n.id, None)
+            env.vars.update(saved)
+        return current
 
     def run_repeat(self, el: ast.Repeat, current: str, env: Env, naming: Naming, as_name) -> str:
         n = evaluate(self, el.count, env)
@@ -340,7 +436,7 @@ class Builder(Core):
             if kw.name in bound or kw.name in tensors:
                 self.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
             bind(kw.name, kw.value)
-        inner_env = Env(vars=dict(bound), values=dict(tensors), used=set(tensors))
+        inner_env = Env(vars={**b.consts, **bound}, values=dict(tensors), used=set(tensors), file=b.file)
         for p in block.params:
             if p.name in bound or p.name in tensors:
                 continue
@@ -369,6 +465,16 @@ class Builder(Core):
         finally:
             self.calls.pop()
         return out
+
+
+def _chooses_shortcut(s: ast.ChainStmt) -> bool:
+    """`if ... { shortcut { ... } } else { ... }` on its own line: a conditional projection."""
+    if len(s.chain.elements) != 1 or not isinstance(s.chain.elements[0], ast.If):
+        return False
+    el = s.chain.elements[0]
+    arms = [stmts for _, stmts in el.arms] + ([el.orelse] if el.orelse else [])
+    return any(isinstance(x, ast.ChainStmt) and any(isinstance(e, ast.Shortcut) for e in x.chain.elements)
+               for stmts in arms for x in stmts)
 
 
 def _block_sig(b: ast.Block) -> str:

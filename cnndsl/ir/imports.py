@@ -4,46 +4,97 @@ read, parsed and their blocks defined, with cycles and diamonds handled."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .. import ast, safeio, syntax
 from ..diagnostics import CompileError, Note, error
 from ..layers import LAYERS
-from .core import KEYWORDS, BlockDef, Core, Env, suggest
+from .core import KEYWORDS, BlockDef, Core, Env, FnDef, StmtError, suggest
 from .defaults import collect_defaults
+from .expr import FAILED, evaluate
 
 LIB_DIR = Path(__file__).resolve().parent.parent / "blocks"
 
 
-def load_definitions(b: Core, prog: ast.Program, defaults, chain: list[str]) -> None:
-    """Collect the blocks of `prog` and, recursively, of the files it imports."""
+def load_definitions(b: Core, prog: ast.Program, defaults, chain: list[str], consts: dict[str, Any]) -> None:
+    """Collect the blocks and functions of `prog` and, recursively, of the files it imports; then evaluate
+    its top-level `let`s, in order, into `consts` (the file's constants, seen by its blocks and fns)."""
     for s in prog.stmts:
         if isinstance(s, ast.Import):
             load_import(b, s, prog.file, chain)
     for s in prog.stmts:
         if isinstance(s, ast.Block):
-            define_block(b, s, defaults)
+            define_block(b, s, defaults, consts, prog.file)
+        elif isinstance(s, ast.Fn):
+            define_fn(b, s, consts)
+    env = Env(vars=consts, defaults=defaults, file=prog.file)
+    here, b.here = b.here, None  # a top-level `let` is a constant: no value is being built yet
+    for s in prog.stmts:
+        if isinstance(s, ast.Let):
+            bind_let(b, s, env)
+    b.here = here
 
 
-def define_block(b: Core, blk: ast.Block, defaults) -> None:
-    """Make a block callable by its name; built-in names and second definitions are errors."""
-    if blk.name in LAYERS or blk.name in KEYWORDS:
-        what = "layer kind" if blk.name in LAYERS else "keyword"
-        b.report(error("reserved-name", f"`{blk.name}` is a built-in {what}", blk.name_span,
-                       help="give the block another name"))
+def _reserved(b: Core, name: str, span, what: str) -> bool:
+    if name in LAYERS or name in KEYWORDS:
+        kind = "layer kind" if name in LAYERS else "keyword"
+        b.report(error("reserved-name", f"`{name}` is a built-in {kind}", span, help=f"give the {what} another name"))
+        return True
+    return False
+
+
+def bind_let(b: Core, s: ast.Let, env: Env) -> None:
+    """`let NAME = value`: evaluated where it stands; a failed one was reported and binds nothing."""
+    if _reserved(b, s.name, s.name_span, "constant"):
         return
-    if blk.name in b.blocks:
-        first = b.blocks[blk.name].node
+    if s.name in env.values:
+        b.report(error("reserved-name", f"`{s.name}` is a named value and cannot also be a constant", s.name_span,
+                       help="pick another name"))
+        return
+    here = b.here
+    try:
+        env.vars[s.name] = evaluate(b, s.value, env)
+    except StmtError:
+        env.vars[s.name] = FAILED
+    finally:
+        b.here = here
+
+
+def define_fn(b: Core, fn: ast.Fn, consts) -> None:
+    if _reserved(b, fn.name, fn.name_span, "function"):
+        return
+    first = b.fns[fn.name].node if fn.name in b.fns else b.blocks[fn.name].node if fn.name in b.blocks else None
+    if first is fn:
+        return
+    if first is not None:
+        b.report(error("duplicate-block", f"`{fn.name}` is defined twice", fn.name_span,
+                       notes=[Note("first defined here", first.name_span)]))
+        return
+    _unique_params(b, fn.params, "function")
+    b.fns[fn.name] = FnDef(fn, consts)
+
+
+def _unique_params(b: Core, params, what: str) -> None:
+    seen = set()
+    for p in params:
+        if p.name in seen:
+            b.report(error("duplicate-param", f"{what} parameter `{p.name}` is listed twice", p.span))
+        seen.add(p.name)
+
+
+def define_block(b: Core, blk: ast.Block, defaults, consts=None, file: str = "") -> None:
+    """Make a block callable by its name; built-in names and second definitions are errors."""
+    if _reserved(b, blk.name, blk.name_span, "block"):
+        return
+    if blk.name in b.blocks or blk.name in b.fns:
+        first = b.blocks[blk.name].node if blk.name in b.blocks else b.fns[blk.name].node
         if first is blk:
             return
         b.report(error("duplicate-block", f"block `{blk.name}` is defined twice", blk.name_span,
                        notes=[Note("first defined here", first.name_span)]))
         return
-    seen = set()
-    for p in blk.params:
-        if p.name in seen:
-            b.report(error("duplicate-param", f"block parameter `{p.name}` is listed twice", p.span))
-        seen.add(p.name)
-    b.blocks[blk.name] = BlockDef(blk, defaults)
+    _unique_params(b, blk.params, "block")
+    b.blocks[blk.name] = BlockDef(blk, defaults, {} if consts is None else consts, file)
 
 
 def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None:
@@ -89,11 +140,12 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
             b.report(d.with_notes(Note("imported here", s.span)))
         return
     for st in prog.stmts:
-        if not isinstance(st, (ast.Import, ast.Block, ast.Defaults)):
-            b.report(error("bad-import", "an imported file may hold only `block`, `defaults` and `import`",
+        if not isinstance(st, (ast.Import, ast.Block, ast.Defaults, ast.Fn, ast.Let)):
+            b.report(error("bad-import", "an imported file may hold only `block`, `fn`, `let`, `defaults` and "
+                           "`import`",
                            st.span, notes=[Note("imported here", s.span)]))
     defaults = collect_defaults(b, prog.stmts, Env())
-    load_definitions(b, ast.Program(prog.stmts, key), defaults, chain + [key])
+    load_definitions(b, ast.Program(prog.stmts, key), defaults, chain + [key], {})
 
 
 def confined(b: Core, path: Path, s: ast.Import) -> bool:
