@@ -813,6 +813,14 @@ def _lift_pointwise(v) -> Lifted | None:
     return Lifted({"f": (1, 1), "n": n, **({} if absorbs else {"bias": False})}, weights, absorbs)
 
 
+def _with_bias(v, params: dict[str, Any], w) -> Lifted:
+    """A conv-like node's weight, and its bias when the node has one (else the layer says `bias=false`)."""
+    b = v.const(2) if v.n_inputs > 2 else None
+    if b is None:
+        params["bias"] = False
+    return Lifted(params, {"weight": w, **({"bias": b} if b is not None else {})})
+
+
 def _lift_conv(v) -> Lifted | None:
     if v.op == "MatMul":
         return _lift_pointwise(v)
@@ -826,13 +834,7 @@ def _lift_conv(v) -> Lifted | None:
     params = {**_lift_window(v, "conv"), "n": n}
     if g != 1:
         params["g"] = g
-    weights = {"weight": w}
-    b = v.const(2) if v.n_inputs > 2 else None
-    if b is not None:
-        weights["bias"] = b
-    else:
-        params["bias"] = False
-    return Lifted(params, weights)
+    return _with_bias(v, params, w)
 
 
 def _lift_dwconv(v) -> Lifted | None:
@@ -843,13 +845,7 @@ def _lift_dwconv(v) -> Lifted | None:
     params = _lift_window(v, "dwconv")
     if w.shape[0] != c:
         params["m"] = w.shape[0] // c
-    weights = {"weight": w}
-    b = v.const(2) if v.n_inputs > 2 else None
-    if b is not None:
-        weights["bias"] = b
-    else:
-        params["bias"] = False
-    return Lifted(params, weights)
+    return _with_bias(v, params, w)
 
 
 _CONV_COMMON = {
@@ -1103,13 +1099,7 @@ def _lift_deconv(v) -> Lifted | None:
     op = tuple(int(x) for x in v.attr("output_padding", [0, 0]))
     if any(op):
         params["op"] = op
-    weights = {"weight": w}
-    b = v.const(2) if v.n_inputs > 2 else None
-    if b is not None:
-        weights["bias"] = b
-    else:
-        params["bias"] = False
-    return Lifted(params, weights)
+    return _with_bias(v, params, w)
 
 
 register(LayerKind(
