@@ -1614,7 +1614,7 @@ register(LayerKind(
     infer=lambda ins, a: ins[0],
     lower=lambda ctx, node, ins, out, a: ctx.alias(ctx.input(0)),
     label=lambda a: f"drop path {a['rate']:g}",
-    group="norm",
+    group="regularization",
 ))
 
 
