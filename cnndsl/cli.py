@@ -418,7 +418,7 @@ def cmd_check(args) -> int:
     _print_warnings(m, args.format)
     t = m.totals
     print(f"{m.path}: ok: {m.name}, {len(m.layers)} layers, input {fmt_shape(m.input_shape)} -> "
-          f"{', '.join(fmt_shape(m.graph.nodes[o]['shape']) for o in m.outputs)}, "
+          f"{', '.join(fmt_shape(m.layer_graph.nodes[o]['shape']) for o in m.outputs)}, "
           f"{t.params:,} parameters, {t.macs:,} MACs")
     return EXIT_OK
 
@@ -766,7 +766,7 @@ def cmd_compile(args) -> int:
     print(f"wrote {done.path} ({_kb(done.size)}" + (f", weights in {done.data_path.name} ({_kb(done.data_size)})"
                                                      if done.data_path else "") + f"; ONNX opset {ob.OPSET})")
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
-          + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
+          + ", ".join(f"`{o}` {dims(m.layer_graph.nodes[o]['shape'])}" for o in m.outputs))
     print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.how}")
     return draw(m, args.svg, args) if args.svg else EXIT_OK
 

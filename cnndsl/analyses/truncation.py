@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
 from ..diagnostics import Diagnostic, Note, warning
+from ..graph import LayerGraph
 from ..layers import LAYERS, resolve_pads
 from . import inputs
 
@@ -51,7 +50,7 @@ def lost_pixels(n: int, f: int, s: int, p0: int, p1: int) -> int:
     return max(rem - p1, 0)
 
 
-def truncations(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> dict[str, list[Lost]]:
+def truncations(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> dict[str, list[Lost]]:
     """Layers that drop input pixels, with what each axis loses."""
     out: dict[str, list[Lost]] = {}
     for n, d in g.nodes(data=True):
@@ -78,7 +77,7 @@ def _plural(k: int, word: str) -> str:
     return word if k == 1 else f"{k} {word}s"
 
 
-def diagnostics(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> list[Diagnostic]:
+def diagnostics(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> list[Diagnostic]:
     """One `floor-truncation` warning per layer that drops pixels."""
     diags = []
     for n, lost in truncations(g, shapes).items():
