@@ -11,10 +11,10 @@ topological order that follows the source, so `list(g)` is the layer order (ONNX
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record
 
 
-@dataclass(frozen=True)
+@record
 class Attr:
     """One declared attribute: what it holds and which stage writes it."""
 

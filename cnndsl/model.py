@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from .analyses import receptive, truncation
 from .diagnostics import CompileError, Diagnostic, Note, Span, error
 from .graph import LayerGraph, inputs_of, verify
 from .layers import LAYERS, Shape
+from .records import record
 from .util import binary_bytes as _bytes
 from .util import fmt_shape, prod
 
@@ -30,7 +31,7 @@ MAX_PARAMS = 2**31  # parameters `compile`/`run` will make: 8 GiB of float32 wei
 MAX_MEMORY = 2**34  # bytes of float32 weights plus every activation at the run's batch size: 16 GiB
 
 
-@dataclass(frozen=True)
+@record
 class LayerRow:
     """One row of the summary table: a layer, its output (activation) shape and its costs."""
 
@@ -49,7 +50,7 @@ class LayerRow:
     scope: str
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     params: int
     trainable_params: int
@@ -60,7 +61,7 @@ class Totals:
     activation_bytes: int  # every tensor the network computes, input included, float32, batch 1
 
 
-@dataclass
+@record(frozen=False)
 class Model:
     """A checked, costed network: the graph plus its table and totals."""
 

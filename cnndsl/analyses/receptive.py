@@ -18,12 +18,12 @@ describes them: they and the layers after them have no field (declined, with the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..diagnostics import Diagnostic, Note, warning
 from ..graph import LayerGraph
 from ..layers import LAYERS, resolve_pads
+from ..records import record
 from . import inputs
 
 DECLINED = {
@@ -58,7 +58,7 @@ class Field(NamedTuple):
         return str(self.size[0]) if self.size[0] == self.size[1] else f"{self.size[0]}x{self.size[1]}"
 
 
-@dataclass
+@record(frozen=False)
 class Fields:
     """The pass's result: a field per layer (None where it does not apply), why some were declined, the
     first layer whose field covers the whole input, and the warnings."""

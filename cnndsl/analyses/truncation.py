@@ -14,17 +14,16 @@ and torchvision's p=2 at 224).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..diagnostics import Diagnostic, Note, warning
 from ..graph import LayerGraph
 from ..layers import LAYERS, resolve_pads
+from ..records import record
 from . import inputs
 
 WINDOWED = {"conv", "dwconv", "sepconv", "pool"}
 
 
-@dataclass(frozen=True)
+@record
 class Lost:
     """Pixels dropped along one axis: `rows` real input rows (or columns) after the last window."""
 
