@@ -321,17 +321,22 @@ def verify(g: LayerGraph) -> None:  # or a networkx.DiGraph (Model.graph)
     cycle = find_cycle(g)
     assert not cycle, f"the layer graph has a cycle: {cycle}"
     order = {n: i for i, n in enumerate(g)}
-    for n, d in g.nodes(data=True):
-        extra = set(d) - set(NODE)
-        assert not extra, f"{n}: undeclared node attributes {sorted(extra)}"
+    node_attrs, edge_attrs, pred = NODE.keys(), EDGE.keys(), g.pred
+    for n, d in g.nodes(data=True):  # NOTE: dict views, not sets made per node: this runs on every compile
+        assert d.keys() <= node_attrs, f"{n}: undeclared node attributes {sorted(d.keys() - node_attrs)}"
         assert d.get("role", "") in ROLES, f"{n}: unknown role {d.get('role')!r}"
         kind = LAYERS[d["op"]]
-        preds = list(g.in_edges(n, data=True))
-        for _, _, e in preds:
-            assert set(e) <= set(EDGE), f"{n}: undeclared edge attributes {sorted(set(e) - set(EDGE))}"
+        preds = pred[n]
+        for e in preds.values():
+            assert e.keys() <= edge_attrs, f"{n}: undeclared edge attributes {sorted(e.keys() - edge_attrs)}"
         lo, hi = kind.arity
         assert lo <= len(preds) and (hi is None or len(preds) <= hi), f"{n}: {len(preds)} inputs for `{d['op']}`"
-        assert sorted(e["slot"] for _, _, e in preds) == list(range(len(preds))), f"{n}: input slots are not 0..k-1"
-        assert all(order[u] < order[n] for u, _, _ in preds), f"{n}: an input comes after it in node order"
+        if len(preds) > 1:
+            assert sorted(e["slot"] for e in preds.values()) == list(range(len(preds))), \
+                f"{n}: input slots are not 0..k-1"
+        else:
+            assert all(e["slot"] == 0 for e in preds.values()), f"{n}: input slots are not 0..k-1"
+        at = order[n]
+        assert all(order[u] < at for u in preds), f"{n}: an input comes after it in node order"
     for o in g.graph["outputs"]:
         assert o in g, f"output {o} is not a node"

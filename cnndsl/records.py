@@ -22,6 +22,7 @@ them raises TypeError at the class. Methods a class defines itself are kept, as 
 from __future__ import annotations
 
 from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
+from operator import itemgetter
 
 
 def record(cls=None, /, *, frozen: bool = True):
@@ -44,13 +45,26 @@ def _record(cls, frozen: bool):
         if not (f.init and f.repr and f.compare and f.hash is None):
             raise TypeError(f"{cls.__name__}.{f.name}: @record takes plain fields; use @dataclass")
     names = tuple(f.name for f in fs)
-    count = len(names)
+    nameset, count = set(names), len(names)
     defaults = {f.name: f.default for f in fs if f.default is not MISSING}
     factories = {f.name: f.default_factory for f in fs if f.default_factory is not MISSING}
 
+    tail = []  # the defaults of the last fields, where they are plain values: `Weight(s, shape, init)`
+    for f in reversed(fs):
+        if f.default is MISSING:
+            break
+        tail.insert(0, f.default)
+    tail, first = tuple(tail), count - len(tail)
+    by_name = itemgetter(*names) if count > 1 else None  # every field by keyword: `LayerRow(name=..., ...)`
+
     def __init__(self, *args, **kwargs):
-        if kwargs or len(args) != count:
-            args = _bind(cls.__name__, names, defaults, factories, args, kwargs)
+        if kwargs or len(args) != count:  # the common cases without a loop in Python, then the general one
+            if not kwargs and first <= len(args) < count:
+                args += tail[len(args) - first:]
+            elif not args and len(kwargs) == count and by_name is not None and kwargs.keys() == nameset:
+                args = by_name(kwargs)
+            else:
+                args = _bind(cls.__name__, names, defaults, factories, args, kwargs)
         self.__dict__.update(zip(names, args, strict=True))  # the instance dict, past a frozen __setattr__
 
     def __repr__(self):

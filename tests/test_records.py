@@ -34,7 +34,9 @@ def _pair(frozen: bool):
 def test_a_record_is_the_dataclass_it_replaces(frozen):
     dc, rc = _pair(frozen)
     nan = float("nan")
-    for args, kwargs in [((1,), {}), ((1, 2.0), {}), ((), {"x": 3}), ((1,), {"tags": (1,)}), ((1, nan, ()), {})]:
+    calls = [((1,), {}), ((1, 2.0), {}), ((), {"x": 3}), ((1,), {"tags": (1,)}), ((1, nan, ()), {}),
+             ((), {"tags": (), "x": 1, "y": 2.0}), ((1, 2.0), {"tags": ()})]
+    for args, kwargs in calls:
         a, b = dc(*args, **kwargs), rc(*args, **kwargs)
         assert repr(a).replace(dc.__qualname__, "P") == repr(b).replace(rc.__qualname__, "P")
         assert str(dataclasses.asdict(a)) == str(dataclasses.asdict(b))
@@ -48,7 +50,8 @@ def test_a_record_is_the_dataclass_it_replaces(frozen):
     assert rc.__match_args__ == dc.__match_args__
     assert rc(1).tags == [] and rc(1).tags is not rc(1).tags  # a fresh default from the factory each time
     assert rc(1) != dc(1)  # another class is never equal, as with dataclasses
-    for args, kwargs in [((), {}), ((1, 2, 3, 4), {}), ((1,), {"z": 1})]:
+    for args, kwargs in [((), {}), ((1, 2, 3, 4), {}), ((1,), {"z": 1}), ((), {"x": 1, "y": 2, "z": 3}),
+                         ((1,), {"x": 1}), ((), {"y": 1.0})]:
         for cls in (dc, rc):
             with pytest.raises(TypeError):
                 cls(*args, **kwargs)
