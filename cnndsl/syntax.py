@@ -98,9 +98,16 @@ def _load_cached(cache: Path) -> Lark | None:
         d = json.loads(cache.read_text(encoding="utf-8"), object_hook=_from_json)
         if d.get("key") != cache.stem:
             return None
-        return Lark._load_from_dict(d["data"], d["memo"], transformer=_BUILDER)
+        return Lark._load_from_dict(d["data"], d["memo"], transformer=_BUILDER, _plugins=_plugins())
     except Exception:  # noqa: BLE001 - no cache, or a stale or broken one: rebuild it
         return None
+
+
+def _plugins() -> dict:
+    """lark's classes that cnndsl replaces: the contextual lexer, made as the parse needs it (cnndsl.lexing)."""
+    from .lexing import LazyContextualLexer
+
+    return {"ContextualLexer": LazyContextualLexer}
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,12 +124,13 @@ def parser() -> Lark:
         p = _load_cached(cache)
         if p is not None:
             return p
-    p = Lark(grammar, transformer=_BUILDER, **_SPEC_LARK)
+    p = Lark(grammar, transformer=_BUILDER, _plugins=_plugins(), **_SPEC_LARK)
     if cache is not None:
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         try:  # written aside and renamed, so that a concurrent run never reads half a file
             data, memo = p.memo_serialize([TerminalDef, Rule])
-            data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}  # given at load
+            data["options"] = {k: v for k, v in data["options"].items()
+                               if k not in ("transformer", "_plugins")}  # given at load
             text = json.dumps(_to_json({"key": cache.stem, "data": data, "memo": memo}), separators=(",", ":"))
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(text, encoding="utf-8")
@@ -457,8 +465,8 @@ def _span_at(file: str, text: str, u: UnexpectedInput) -> Span:
         if tok.type == "_NL":  # point at the end of the line, not into the next one
             line = text.splitlines()[u.line - 1] if text.splitlines() else ""
             return Span(file, u.line, len(line) + 1, u.line, len(line) + 2)
-        if tok.type.startswith("_"):  # punctuation absorbs blanks and comments: point at the symbol itself
-            core = _PUNCT_CORE.match(tok.value)
+        core = _PUNCT_CORE.match(tok.value) if tok.type.startswith("_") else None
+        if core is not None:  # punctuation absorbs blanks and comments: point at the symbol itself (not `//`)
             before = tok.value[: core.start(1)]
             line = tok.line + before.count("\n")
             col = (len(before) - before.rfind("\n")) if "\n" in before else tok.column + len(before)
