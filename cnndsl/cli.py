@@ -373,13 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+_PROCESS = {"command_line": False}  # True in `main()` run as the `cnndsl` command (argv from sys.argv)
+
+
 def _collector_paused(fn):
     """Run fn with the cyclic garbage collector paused, then leave what it made out of later collections.
 
     Loading the compiler (lark's tables, the registry) and compiling allocate objects that stay alive for the
     whole command; the collector would scan them again and again as they pile up (a tenth of `check`'s
-    time). Objects are still freed as their references go; `gc.freeze` only spares the collector from
-    walking these again."""
+    time). Objects are still freed as their references go; in a command-line process `gc.freeze` also spares
+    the collector from walking these again (not when `main` is called from Python: that process goes on)."""
     import functools
 
     @functools.wraps(fn)
@@ -392,7 +395,8 @@ def _collector_paused(fn):
             return fn(*args, **kwargs)
         finally:
             if was_enabled:
-                gc.freeze()
+                if _PROCESS["command_line"]:
+                    gc.freeze()
                 gc.enable()
 
     return paused
@@ -1311,6 +1315,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     from . import safeio
 
+    _PROCESS["command_line"] = True
     safeio.install_signal_handlers()  # SIGTERM/SIGHUP: kill children, remove temporaries, exit 128+N
     try:
         code = _main(None)
