@@ -22,16 +22,10 @@ from .diagnostics import CompileError, Diagnostic, Span, error
 
 
 def grammar_path() -> Path:
-    """The `.lark` file: shipped as package data in a wheel, `grammar/` in a source checkout."""
-    try:
-        from importlib.resources import files
-
-        p = files("cnndsl.grammar") / "cnndsl.lark"
-        if p.is_file():
-            return Path(str(p))
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "grammar" / "cnndsl.lark"
+    """The `.lark` file: shipped as package data in a wheel (`cnndsl/grammar/`), `grammar/` in a source checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "grammar" / "cnndsl.lark"  # a plain path: importlib.resources costs `check` its import
+    return packaged if packaged.is_file() else here.parent / "grammar" / "cnndsl.lark"
 
 
 # NOTE: the AST is built while LALR parses (lark's internal transformer), not by a second pass over a

@@ -6,7 +6,6 @@ Every other piece of the builder (cnndsl.ir.expand, .imports, .defaults, .args, 
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from dataclasses import field
 from pathlib import Path
@@ -68,6 +67,8 @@ class FnDef:
 
 
 def suggest(word: str, options, what: str = "") -> str | None:
+    import difflib  # only when a name is wrong: `check` of a good spec never loads it
+
     close = difflib.get_close_matches(word, sorted(options), n=3, cutoff=0.6)
     if not close:
         return None
