@@ -81,6 +81,10 @@ class LayerGraph:
         self._node: dict[str, dict] = {}
         self._succ: dict[str, dict[str, dict]] = {}
         self._pred: dict[str, dict[str, dict]] = {}
+        # the views over them, made once (the dicts are never replaced): `g.nodes[n]`, `g.succ[u]` run in loops
+        self.nodes = _Nodes(self._node)
+        self.edges = _Edges(self._succ)
+        self.succ, self.pred = self._succ, self._pred
 
     # --- building (the graph builder only) ------------------------------------------------------------
     def add_node(self, n: str, **attr) -> None:
@@ -121,22 +125,6 @@ class LayerGraph:
             return n in self._node
         except TypeError:
             return False
-
-    @property
-    def nodes(self) -> _Nodes:
-        return _Nodes(self._node)
-
-    @property
-    def edges(self) -> _Edges:
-        return _Edges(self._succ)
-
-    @property
-    def succ(self) -> dict[str, dict[str, dict]]:
-        return self._succ
-
-    @property
-    def pred(self) -> dict[str, dict[str, dict]]:
-        return self._pred
 
     def has_node(self, n: str) -> bool:
         return n in self
