@@ -98,9 +98,12 @@ def _load_cached(cache: Path) -> Lark | None:
 
 
 def _plugins() -> dict:
-    """lark's classes that cnndsl replaces: the contextual lexer, made as the parse needs it (cnndsl.lexing)."""
-    from .lexing import LazyContextualLexer
-
+    """lark's classes that cnndsl replaces: the contextual lexer, made as the parse needs it (cnndsl.lexing).
+    A lark without the internals it builds on keeps its own lexer: slower to start, the same tokens."""
+    try:
+        from .lexing import LazyContextualLexer
+    except ImportError:  # pragma: no cover - tested with the lark that the test extra installs
+        return {}
     return {"ContextualLexer": LazyContextualLexer}
 
 
