@@ -101,6 +101,11 @@ def _record(cls, frozen: bool):
 def _bind(name: str, names: tuple[str, ...], defaults: dict, factories: dict, args: tuple, kwargs: dict) -> list:
     """The field values in order, from positional and keyword arguments and the defaults; TypeError as a
     function call would raise it."""
+    if not args and kwargs.keys() <= set(names):  # some fields by keyword, the rest from their defaults
+        try:
+            return [kwargs[k] if k in kwargs else defaults[k] if k in defaults else factories[k]() for k in names]
+        except KeyError:
+            pass  # a required field is missing: said below
     if len(args) > len(names):
         raise TypeError(f"{name}() takes {len(names)} positional arguments but {len(args)} were given")
     values = list(args)
