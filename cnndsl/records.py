@@ -14,9 +14,10 @@ class ready-made methods that read those fields:
 
     @record(frozen=False)     # as @dataclass: equal by value, writable, unhashable
 
-Defaults and `field(default_factory=...)` are supported; `field(init=False, repr=False, compare=False)`,
-`__post_init__`, `InitVar` and `ClassVar` fields are not (a dataclass is the tool for those), and asking for
-them raises TypeError at the class. Methods a class defines itself are kept, as dataclasses keeps them.
+Defaults and `field(default_factory=...)` are supported; `field(init=False, repr=False, compare=False)` and
+`__post_init__` are not (a dataclass is the tool for those: asking for them raises TypeError at the class),
+nor is `InitVar`. Methods a class defines itself are kept, as dataclasses keeps them. `__dataclass_params__`
+says init=False, repr=False, eq=False, frozen=False: what was asked of `dataclasses`, not what the class does.
 """
 
 from __future__ import annotations
