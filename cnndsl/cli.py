@@ -353,7 +353,9 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, the arguments of that subcommand alone are declared (the others
+    keep their names and help, for `--help` and the did-you-mean): `cnndsl check` pays for one, not 25."""
     ap = _Parser(
         prog="cnndsl",
         description="Write down, check, cost, draw and run convolutional network architectures.",
@@ -369,8 +371,20 @@ def build_parser() -> argparse.ArgumentParser:
     for c in COMMANDS.values():
         p = sub.add_parser(c.name, help=c.help, description=c.description or c.help[:1].upper() + c.help[1:],
                            parents=[shared])
-        c.declare(p)
+        if only is None or c.name == only:
+            c.declare(p)
     return ap
+
+
+def _named_command(argv: list[str] | None) -> str | None:
+    """The subcommand the command line names (its first word that is one), or None: the parser is built whole
+    for `cnndsl --help`, a misspelt command, or help asked before the command."""
+    for a in sys.argv[1:] if argv is None else argv:
+        if a in ("-h", "--help"):
+            return None
+        if a in COMMANDS:
+            return a
+    return None
 
 
 _PROCESS = {"command_line": False}  # True in `main()` run as the `cnndsl` command (argv from sys.argv)
@@ -1343,7 +1357,7 @@ def _command(argv: list[str] | None) -> int:
     from .term import make_safe
 
     make_safe()  # `×` and `‖` become `x` and `||` on an ASCII-only stdout instead of a crash
-    ap = build_parser()
+    ap = build_parser(_named_command(argv))
     try:
         args = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 for --help
