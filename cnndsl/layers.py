@@ -1997,6 +1997,78 @@ register(LayerKind(
     group="shape",
 ))
 
+
+
+def pad_sides(a: Attrs) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right): each side as given, else from `p` (a number or HxW), else 0."""
+    ph, pw = a["p"] if a["p"] is not None else (0, 0)
+    side = lambda k, d: d if a[k] is None else a[k]  # noqa: E731
+    return side("top", ph), side("left", pw), side("bottom", ph), side("right", pw)
+
+
+def _pad_infer(ins, a) -> Shape:
+    h, w, c = need_3d(ins, "pad")
+    top, left, bottom, right = pad_sides(a)
+    return (h + top + bottom, w + left + right, c)
+
+
+def _lower_pad(ctx, node, ins, out, a) -> None:
+    import numpy as np
+
+    top, left, bottom, right = pad_sides(a)
+    pads = ctx.const("pads", [0, 0, top, left, 0, 0, bottom, right], dtype=np.int64)
+    ctx.node("Pad", [ctx.input(0), pads], [ctx.output], mode="constant")
+
+
+def _lift_pad(v) -> Lifted | None:
+    """A constant Pad of zeros on H and W only (Keras' ZeroPadding2D, PyTorch's nn.ZeroPad2d)."""
+    pads = v.const(1) if v.n_inputs > 1 else (v.attr("pads") and __import__("numpy").array(v.attr("pads")))
+    value = v.const(2) if v.n_inputs > 2 and v.input_name(2) else None
+    if v.attr("mode", "constant") != "constant" or pads is None or len(v.in_shape(0)) != 3:
+        return None
+    pads = [int(x) for x in pads.reshape(-1)]
+    if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+        raise Unliftable("a Pad of the batch or channel axis")
+    if min(pads) < 0:
+        raise Unliftable("a Pad that crops (negative pads)")
+    if value is not None and value.size and float(value.reshape(-1)[0]) != 0.0:
+        raise Unliftable("a Pad with a value other than zero")
+    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+    if (top, left) == (bottom, right):
+        return Lifted({"p": (top, left)})
+    sides = {"top": top, "bottom": bottom, "left": left, "right": right}
+    return Lifted({k: x for k, x in sides.items() if x})
+
+
+def _pad_label(a: Attrs) -> str:
+    top, left, bottom, right = pad_sides(a)
+    if (top, left) == (bottom, right):
+        return f"zero pad {_show((top, left)) if top != left else top}"
+    return f"zero pad top {top}, bottom {bottom}, left {left}, right {right}"
+
+
+register(LayerKind(
+    name="pad",
+    lifts=("Pad",),
+    lift=_lift_pad,
+    doc="zero padding: p on every side (a number or HxW), or top=/bottom=/left=/right= each "
+        "(Keras' ZeroPadding2D, PyTorch's nn.ZeroPad2d)",
+    params={
+        "p": Param(p_size2(0), None, "rows above and below, columns left and right: a number or HxW"),
+        "top": Param(p_int(0), None, "rows above (default: from p, else 0)"),
+        "bottom": Param(p_int(0), None, "rows below (default: from p, else 0)"),
+        "left": Param(p_int(0), None, "columns on the left (default: from p, else 0)"),
+        "right": Param(p_int(0), None, "columns on the right (default: from p, else 0)"),
+    },
+    positional=("p",),
+    infer=_pad_infer,
+    lower=_lower_pad,
+    # nn.ZeroPad2d takes (left, right, top, bottom)
+    pytorch=lambda ins, out, a: Torch("nn.ZeroPad2d", (("padding", tuple(pad_sides(a)[i] for i in (1, 3, 0, 2))),)),
+    label=_pad_label,
+    group="shape",
+))
+
 # --- the network input -------------------------------------------------------------------------
 
 register(LayerKind(
@@ -2024,6 +2096,7 @@ FOREIGN_KINDS = {
     "depthwiseconv2d": "dwconv", "depthwise": "dwconv", "separableconv2d": "sepconv",
     "localresponsenorm": "lrn", "upsampling2d": "upsample", "resize": "upsample",
     "concatenate": "concat", "cat": "concat", "route": "concat", "multiply": "mul",
+    "zeropadding2d": "pad", "zeropad2d": "pad",
     "swish": "silu", "leaky": "leakyrelu", "linearactivation": "identity",
 }
 FOREIGN_PARAMS = {
