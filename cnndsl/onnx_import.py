@@ -29,6 +29,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from . import onnx_layout
 from .layers import ACTIVATIONS, LAYERS, Lifted, Sym, Unliftable
 from .util import fmt_shape
 
@@ -108,6 +109,8 @@ def load(path: str, input_shape: tuple[int, ...] | None = None):
                             "N x F vectors")
     if input_shape is not None:
         want = [1, input_shape[2], input_shape[0], input_shape[1]] if len(input_shape) == 3 else [1, *input_shape]
+        if len(input_shape) == 3 and onnx_layout.channels_last_input(model):  # Keras: N x H x W x C
+            want = [1, *input_shape]
         if len(want) != len(dims):
             raise ImportFailure(f"--input-shape {fmt_shape(input_shape)} does not fit the model's rank-{len(dims)} "
                                 "input")
@@ -875,6 +878,7 @@ class Spec:
     weights: list[tuple[str, np.ndarray]]  # (layer kind, suffix) pairing is checked when compiling
     layers: list[Layer]
     notes: list[str]
+    layout: onnx_layout.Layout = field(default_factory=onnx_layout.Layout)  # the original's channels-last edges
 
 
 def _flat(elems: list[Any]) -> list[Layer]:
@@ -1021,6 +1025,7 @@ def _block_name(us: list[Unit], taken: set[str]) -> str:
 
 def import_model(model, name: str) -> Spec:
     """A shape-inferred ModelProto -> Spec; raises ImportFailure with every problem found."""
+    layout = onnx_layout.normalise(model)  # Keras through tf2onnx: channels-last edges, its own forms of layers
     imp = _Importer(model)
     layers, src, outs = imp.lift()
     layers, outs = _fuse(layers, outs)
@@ -1028,7 +1033,7 @@ def import_model(model, name: str) -> Spec:
         input_shape = imp.shape(src)
     except Unliftable as e:
         raise ImportFailure(f"the model's input: {e}") from None
-    notes: list[str] = []
+    notes: list[str] = list(layout.notes)
     if model.producer_name == "pytorch" and any(
             layer.onnx_op == "Conv" and "bias" in layer.weights for layer in layers.values()) and not any(
             layer.kind == "bn" or layer.params.get("bn") for layer in layers.values()):
@@ -1040,10 +1045,13 @@ def import_model(model, name: str) -> Spec:
         except Unliftable:
             elems = None
     if elems is None:
-        return _named_values(layers, src, outs, input_shape, name, notes)
-    text = _write(elems, input_shape, name, notes)
-    flat = _flat(elems)
-    return Spec(text, [(f"{i}", w) for i, w in enumerate(flat)], flat, notes)
+        spec = _named_values(layers, src, outs, input_shape, name, notes)
+    else:
+        text = _write(elems, input_shape, name, notes)
+        flat = _flat(elems)
+        spec = Spec(text, [(f"{i}", w) for i, w in enumerate(flat)], flat, notes)
+    spec.layout = layout
+    return spec
 
 
 def _named_values(layers, src, outs, input_shape, name, notes) -> Spec:
@@ -1134,8 +1142,11 @@ def verify(imp: Imported, onnx_model: bytes | str, seed: int = 0) -> float:
     batch = a.get_inputs()[0].shape[0]
     shape = ob._nchw(imp.model.input_shape, batch if isinstance(batch, int) and batch > 0 else 2)
     x = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
-    ya = a.run(None, {a.get_inputs()[0].name: x})
+    lay = imp.spec.layout  # a channels-last original is fed, and answers, N x H x W x C
+    ya = a.run(None, {a.get_inputs()[0].name: x.transpose(0, 2, 3, 1) if lay.input_channels_last else x})
     yb = b.run(None, {"input": x})
+    yb = [y.transpose(0, 2, 3, 1) if k < len(lay.outputs_channels_last) and lay.outputs_channels_last[k] else y
+          for k, y in enumerate(yb)]
     worst = 0.0
     for u, v in zip(ya, yb, strict=True):
         scale = max(float(np.abs(u).max()), 1e-6)
