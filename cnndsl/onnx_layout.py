@@ -146,7 +146,41 @@ class _Rewrite:
 
     # --- the pass --------------------------------------------------------------------------------
 
+    def fold_constants(self) -> None:
+        """Nodes computed from constants only (the raw conversion's weight Transposes and Reshapes, batch norm's
+        scale from its statistics) become constants."""
+        from onnx import helper, numpy_helper
+
+        g = self.model.graph
+        keep, made = [], []
+        for n in g.node:
+            xs = [self.consts.get(i) for i in n.input if i]
+            fn = _CONST_OPS.get(n.op_type)
+            if fn is None or not n.input or any(x is None for x in xs) or len(n.output) != 1:
+                keep.append(n)
+                continue
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            try:
+                val = np.asarray(fn(xs, attrs))
+            except (ValueError, IndexError, TypeError, KeyError, ZeroDivisionError, FloatingPointError):
+                keep.append(n)
+                continue
+            if val.dtype == np.float64 and all(x.dtype == np.float32 for x in xs if x.dtype.kind == "f"):
+                val = val.astype(np.float32)
+            self.consts[n.output[0]] = val
+            made.append(numpy_helper.from_array(val, n.output[0]))
+        if made:
+            copies = [_copy(n) for n in keep]
+            del g.node[:]
+            g.node.extend(copies)
+            g.initializer.extend(made)
+            self.consumers = defaultdict(list)
+            for n in g.node:
+                for i in n.input:
+                    self.consumers[i].append(n)
+
     def run(self) -> None:
+        self.fold_constants()
         g = self.model.graph
         inits = {t.name for t in g.initializer}
         src = next(i for i in g.input if i.name not in inits)
@@ -166,13 +200,8 @@ class _Rewrite:
             self.layout.outputs_channels_last.append(t == "nhwc")
             if isinstance(t, tuple):  # a Flatten's H, W, C order reaches an output: left for the importer to name
                 self.back_to_keras_order(o.name)
-        from onnx import NodeProto
-
-        nodes = []
-        for n in self.new:  # copied before the old list goes
-            c = NodeProto()
-            c.CopyFrom(n)
-            nodes.append(c)
+        self.fold_bias()
+        nodes = [_copy(n) for n in self.new]  # copied before the old list goes
         del g.node[:]
         g.node.extend(nodes)
         if self.bn:
@@ -182,6 +211,42 @@ class _Rewrite:
         if self.layout.input_channels_last:
             self.layout.notes.append("the model's input is channels-last (N x H x W x C), as Keras writes it")
         self.reinfer()
+
+    def fold_bias(self) -> None:
+        """An Add of one constant a channel right after a Conv without bias (the raw conversion's BiasAdd,
+        behind its Transposes) is that Conv's bias."""
+        producer = {o: n for n in self.new for o in n.output}
+        users: dict[str, int] = defaultdict(int)
+        for n in self.new:
+            for i in n.input:
+                users[i] += 1
+        outs = {o.name for o in self.model.graph.output}
+        for k, n in enumerate(self.new):
+            if n.op_type != "Add" or len(n.input) != 2:
+                continue
+            j = 0 if n.input[1] in self.consts else 1 if n.input[0] in self.consts else None
+            if j is None or n.input[j] in self.consts:
+                continue
+            b = self.consts[n.input[1 - j]]
+            x = n.input[j]
+            chain = [x]
+            while producer.get(x) is not None and producer[x].op_type == "Identity":
+                x = producer[x].input[0]
+                chain.append(x)
+            conv = producer.get(x)
+            if conv is None or conv.op_type != "Conv" or len(conv.input) != 2 or any(
+                    users[t] != 1 or t in outs for t in chain):
+                continue
+            w = self.consts.get(conv.input[1])
+            if w is None or w.ndim != 4 or b.size != w.shape[0] or b.shape[-1:] not in ((w.shape[0],), (1,)) and \
+                    tuple(v for v in b.shape if v != 1) != (w.shape[0],):
+                continue
+            conv.input.append(self.const(b.reshape(-1).astype(w.dtype), "bias"))
+            ident = _copy(n)
+            ident.op_type = "Identity"
+            del ident.input[:]
+            ident.input.append(n.input[j])
+            self.new[k] = ident
 
     def reinfer(self) -> None:
         from onnx import shape_inference
@@ -372,6 +437,8 @@ class _Rewrite:
             return helper.get_attribute_value(attrs[name]) if name in attrs else default
 
         if all(t == "nhwc" for t in tags):
+            if op == "Mul" and len(data) == 1 and self.channels_last_bn(node, data[0]):
+                return None
             if op in ELEMENTWISE:
                 ins = []
                 for i in node.input:
@@ -477,6 +544,21 @@ class _Rewrite:
         w = self.consts.get(users[0].input[1]) if len(users) == 1 and users[0].op_type == "MatMul" else None
         return [None, size] if w is not None and w.ndim == 2 and w.shape[0] == size else []
 
+    def channels_last_bn(self, node, x: str) -> bool:
+        """x * s + t with one constant a channel (the last axis) on a channels-last tensor: batch norm."""
+        d = self.dims.get(x) or []
+        s = self.other_const(node, x)
+        add = self.sole_user(node.output[0], "Add")
+        t = self.other_const(add, node.output[0]) if add is not None else None
+        c = d[3] if len(d) == 4 else None
+        if s is None or t is None or not c or c < 2 or s.size != c or t.size != c or s.shape[-1:] != (c,) or \
+                t.shape[-1:] != (c,):
+            return False
+        self.batchnorm(node, x, s, t, c, add.output[0])
+        self.skip.add(id(add))
+        self.tag[add.output[0]] = "nhwc"
+        return True
+
     def alias_tagged(self, node, tag) -> None:
         self.alias(node)
         self.tag[node.output[0]] = tag
@@ -512,3 +594,46 @@ def _per_channel(v: np.ndarray, c: int) -> bool:
     while len(dims) > 3 and dims[0] == 1:
         dims = dims[1:]
     return dims == (c, 1, 1) and c > 1
+
+
+def _copy(node):
+    from onnx import NodeProto
+
+    c = NodeProto()
+    c.CopyFrom(node)
+    return c
+
+
+def _reshape(xs, a):
+    x, shape = xs[0], [int(v) for v in xs[1].reshape(-1)]
+    if not a.get("allowzero", 0):
+        shape = [x.shape[i] if v == 0 else v for i, v in enumerate(shape)]
+    return x.reshape(shape)
+
+
+def _unsqueeze(xs, a):
+    axes = [int(v) for v in (xs[1].reshape(-1) if len(xs) > 1 else a["axes"])]
+    out = xs[0]
+    for ax in sorted(v % (out.ndim + len(axes)) for v in axes):
+        out = np.expand_dims(out, ax)
+    return out
+
+
+# ops evaluated when all their inputs are constants
+_CONST_OPS = {
+    "Transpose": lambda xs, a: np.transpose(xs[0], a.get("perm")),
+    "Reshape": _reshape,
+    "Identity": lambda xs, a: xs[0],
+    "Cast": lambda xs, a: xs[0].astype(__import__("onnx").helper.tensor_dtype_to_np_dtype(int(a["to"]))),
+    "Mul": lambda xs, a: xs[0] * xs[1],
+    "Add": lambda xs, a: xs[0] + xs[1],
+    "Sub": lambda xs, a: xs[0] - xs[1],
+    "Div": lambda xs, a: xs[0] / xs[1] if xs[0].dtype.kind == "f" else xs[0] // xs[1],
+    "Sqrt": lambda xs, a: np.sqrt(xs[0]),
+    "Reciprocal": lambda xs, a: 1 / xs[0],
+    "Neg": lambda xs, a: -xs[0],
+    "Squeeze": lambda xs, a: np.squeeze(xs[0], tuple(int(v) for v in (xs[1].reshape(-1) if len(xs) > 1 else
+                                                                          a.get("axes", ())))) if len(xs) > 1 or
+    a.get("axes") else np.squeeze(xs[0]),
+    "Unsqueeze": _unsqueeze,
+}

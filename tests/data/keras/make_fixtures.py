@@ -111,6 +111,9 @@ MODELS = {
     "keras_small": (small_cnn, {}),
     "keras_small_nchw": (small_cnn, {"inputs_as_nchw": ["image"]}),
     "keras_se": (se_gap, {}),
+    # tf2onnx's optimisers off: the raw conversion, a Transpose pair around every conv and pool, BatchNormalization
+    # as it is, Concatenate on axis 3, the per-position ops channels-last
+    "keras_small_raw": (small_cnn, {"optimizers": {}}),
     "mobilenetv2_035_96": (mobilenet_v2, {}),
 }
 
