@@ -546,6 +546,8 @@ def _module_path(node) -> tuple[str, ...]:
             except (ValueError, SyntaxError):
                 scopes = []
             parts = [str(x) for x in scopes if str(x)] if isinstance(scopes, list) else []
+        if p.key == onnx_layout.MODULE_KEY:  # Keras' layer name (block_1_expand -> block.1.expand)
+            parts = [p.value]
     name = node.name
     if not parts and name.startswith("/") and name.count("/") >= 2:
         parts = name.split("/")[1:-1]
@@ -733,6 +735,8 @@ def _value(v: Any) -> str:
     if isinstance(v, tuple):
         return str(v[0]) if len(set(v)) == 1 else fmt_shape(v)
     if isinstance(v, (float, np.floating)):
+        if float(np.float32(v)) == float(v):  # an ONNX attribute (float32): its shortest decimal, 0.1 not 0.1000000015
+            return next(t for k in range(1, 10) if np.float32(float(t := f"{float(v):.{k}g}")) == np.float32(v))
         return f"{float(v):.10g}"
     return str(v)
 
@@ -865,9 +869,14 @@ def _units(elems: list[Any]) -> list[Unit]:
     return units
 
 
+_RESERVED = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat", "fn",
+             "let", "for", "in", "if", "elif", "else", "and", "or", "not"}  # the language's keywords (lexer.py)
+
+
 def _ident(text: str) -> str:
     t = re.sub(r"\W+", "_", text).strip("_") or "stage"
-    return t if not t[0].isdigit() else f"m{t}"
+    t = t if not t[0].isdigit() else f"m{t}"
+    return f"{t}s" if t in _RESERVED or t in LAYERS else t  # Keras' `block_1_...` layers: `blocks = ...`
 
 
 @dataclass

@@ -44,6 +44,7 @@ UNARY = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "HardSwish", "Ha
          "Gelu", "Selu", "Softplus"}
 FIRST_ONLY = {"Reshape", "Squeeze", "Unsqueeze", "Pad", "Slice", "Expand", "Tile", "ReduceMean", "ReduceMax",
               "ReduceMin", "ReduceSum", "Clip"}  # ops whose other inputs are sizes or bounds, not data
+MODULE_KEY = "cnndsl.module"  # a node's module path, from Keras' layer names (read by onnx_import._module_path)
 BN_EPS = 1e-5  # the epsilon of the batch norms written for Mul + Add (cnndsl's default: nothing to write)
 
 
@@ -179,8 +180,28 @@ class _Rewrite:
                 for i in n.input:
                     self.consumers[i].append(n)
 
+    def name_modules(self) -> None:
+        """Keras' layer names as module paths (`model/block_1_expand_1/Conv2D` -> block.1.expand), for the
+        importer's units and blocks; a node tf2onnx named itself (`Conv__351`, a conv with batch norm folded
+        in) takes the layer of its weight."""
+        import re
+
+        from onnx import StringStringEntryProto
+
+        for n in self.model.graph.node:
+            name = n.name
+            if "/" not in name:
+                name = next((i for i in n.input[1:] if i in self.consts and i.count("/") >= 2), "")
+            parts = name.split("/")
+            if len(parts) < 3 or name.startswith("/") or any(p.key == MODULE_KEY for p in n.metadata_props):
+                continue
+            layer = re.sub(r"_\d+$", "", parts[1])
+            n.metadata_props.append(StringStringEntryProto(key=MODULE_KEY, value=".".join(
+                w for w in layer.split("_") if w)))
+
     def run(self) -> None:
         self.fold_constants()
+        self.name_modules()
         g = self.model.graph
         inits = {t.name for t in g.initializer}
         src = next(i for i in g.input if i.name not in inits)

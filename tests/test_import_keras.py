@@ -93,7 +93,7 @@ def test_the_small_cnn_reads_like_the_keras_code():
     assert "input 32x32x3" in text  # H x W x C, as the Keras Input((32, 32, 3)) says
     # Conv2D -> BatchNormalization -> ReLU as one conv; the strided 'same' conv pads its odd pixel bottom/right
     assert "conv f=3 n=8 bn=true act=relu\n" in text
-    assert "pad bottom=1 right=1\nconv f=3 s=2 n=12 act=relu6" in text
+    assert "pad bottom=1 right=1 -> conv f=3 s=2 n=12 act=relu6" in text
     # the residual block, the two-branch Concatenate, ZeroPadding2D((0, 1), (0, 1)) before the valid dwconv
     assert "residual {\n  dwconv f=3 p=1 bn=true act=silu -> conv f=1 n=12\n}" in text
     assert "concat {" in text and "pool f=3 s=1 p=1 -> conv f=1 n=6 act=relu" in text
@@ -133,13 +133,20 @@ def test_mobilenet_v2_from_keras_applications():
     text = spec.text
     assert err < 1e-5
     assert "input 96x96x3" in text
-    # correct_pad's ((0, 1), (0, 1)) before each strided depthwise conv: 4 strided stages after the stem
-    assert text.count("pad bottom=1 right=1\ndwconv f=3 s=2") == 4
-    # blocks 2, 4, 5, 7, 8, 9, 11, 12, 14, 15 add their input back (Keras' `block_N_add`)
-    assert text.count("residual {") == 10
+    # Keras' layer names (`block_3_expand`, `block_3_depthwise`, ...) make units; units alike make blocks: the
+    # strided ones begin with correct_pad's ((0, 1), (0, 1)) before the valid depthwise conv, the residual ones
+    # add their input back
+    assert "block unit(n, n2) {\n  conv f=1 n=n -> pad bottom=1 right=1 -> dwconv f=3 s=2 -> conv f=1 n=n2 act=none" \
+        in text
+    assert "block res(n, n2) {\n  residual {\n    conv f=1 n=n -> dwconv f=3 p=1 -> conv f=1 n=n2 act=none" in text
+    # the widths of MobileNetV2 at alpha 0.35 (expansion 6): blocks 1-16, with 2, 3, 2, 2 repeated units
+    assert ("blocks = unit(48, 8) -> res(48, 8) -> unit(48, 16) -> repeat 2 { res(96, 16) } -> unit(96, 24)\n"
+            "  -> repeat 3 { res(144, 24) } -> unit2(144, 32) -> repeat 2 { res(192, 32) } -> unit(192, 56)\n"
+            "  -> repeat 2 { res(336, 56) } -> unit2(336, 112)") in text
     # the depthwise convs' batch norm comes as Mul + Add and folds back into them; ReLU6 is Clip(0, 6)
     assert "defaults dwconv bias=false bn=true act=relu6" in text
     assert text.rstrip().endswith("conv f=1 n=1280\ngap\nfc 10 act=softmax")
+    assert len(text.splitlines()) <= 40
     path = DATA / "mobilenetv2_035_96.onnx"
     assert _mul_add_channels(path) > 0 and imp.model.totals.params == _file_params(path) + 2 * _mul_add_channels(path)
 
