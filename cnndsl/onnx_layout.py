@@ -227,8 +227,8 @@ class _Rewrite:
         g.node.extend(nodes)
         if self.bn:
             self.layout.notes.append(
-                f"{self.bn} batch norm(s) came as Mul + Add (tf2onnx folds the statistics): imported as `bn` "
-                "with mean 0 and variance 1 - eps, 2C parameters more than the file holds")
+                f"{self.bn} batch norm(s) came as x * scale + shift (tf2onnx folds the statistics): imported as "
+                "`bn` with that scale and shift, mean 0 and variance 1 - eps")
         if self.layout.input_channels_last:
             self.layout.notes.append("the model's input is channels-last (N x H x W x C), as Keras writes it")
         self.reinfer()

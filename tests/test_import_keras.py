@@ -50,7 +50,8 @@ def _file_params(path: Path) -> int:
 
 
 def test_every_fixture_was_made_by_tf2onnx_and_is_small():
-    assert {"keras_small", "keras_small_nchw", "keras_small_raw", "keras_se", "mobilenetv2_035_96"} <= set(FIXTURES)
+    assert {"keras_small", "keras_small_nchw", "keras_small_raw", "keras_se", "keras_se_raw",
+            "mobilenetv2_035_96"} <= set(FIXTURES)
     for name in FIXTURES:
         assert onnx.load(str(DATA / f"{name}.onnx")).producer_name == "tf2onnx"
     assert sum(p.stat().st_size for p in DATA.iterdir()) < 3_000_000
@@ -66,7 +67,7 @@ def test_each_fixture_imports_and_computes_what_keras_computes(name):
     np.testing.assert_allclose(y, ref["y"], rtol=0, atol=1e-5 * float(np.abs(ref["y"]).max()))
     assert imp.params_onnx == imp.model.totals.params  # every weight of the spec filled from the file
     assert spec.layout.input_channels_last == (name != "keras_small_nchw")
-    if name != "keras_small_raw":  # the raw conversion keeps batch norm's four statistics
+    if not name.endswith("_raw"):  # the raw conversion keeps batch norm's four statistics
         # tf2onnx writes batch norm after a conv as Mul + Add (2C numbers); the import's `bn` holds 4C
         assert imp.model.totals.params == _file_params(path) + 2 * _mul_add_channels(path), spec.text
 
@@ -102,7 +103,7 @@ def test_the_small_cnn_reads_like_the_keras_code():
     assert "pool f=2 ceil=true" in text
     # Flatten -> Dense(32) -> Dropout -> Dense(10) -> Softmax: the flatten goes into fc, Dropout vanishes
     assert text.rstrip().endswith("fc 32 act=relu\nfc 10 act=softmax")
-    assert "channels-last" in text and "Mul + Add" in text  # the header says what the import did
+    assert "channels-last" in text and "x * scale + shift" in text  # the header says what the import did
     assert [r.shape for r in imp.model.layers][-1] == (10,)
 
 
@@ -115,6 +116,9 @@ def test_the_layout_forms_all_give_the_same_spec():
         body[name] = text[text.index("\ninput "):]
     assert body["keras_small_nchw"] == body["keras_small"]
     assert body["keras_small_raw"] == body["keras_small"]
+    # the squeeze-and-excitation model: ReduceMean over axes [1, 2] with keepdims, its gate's Mul on N x H x W x C
+    se, se_raw = (_import(DATA / f"{name}.onnx")[0].text for name in ("keras_se", "keras_se_raw"))
+    assert se[se.index("\ninput "):] == se_raw[se_raw.index("\ninput "):]
 
 
 def test_flatten_before_dense_is_permuted_into_cnndsl_order():

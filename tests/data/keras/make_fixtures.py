@@ -114,6 +114,7 @@ MODELS = {
     # tf2onnx's optimisers off: the raw conversion, a Transpose pair around every conv and pool, BatchNormalization
     # as it is, Concatenate on axis 3, the per-position ops channels-last
     "keras_small_raw": (small_cnn, {"optimizers": {}}),
+    "keras_se_raw": (se_gap, {"optimizers": {}}),  # pooling as ReduceMean over axes [1, 2], the gate's Mul on NHWC
     "mobilenetv2_035_96": (mobilenet_v2, {}),
 }
 
