@@ -84,7 +84,26 @@ def normalise(model) -> Layout:
     layout = Layout()
     if not applies(model):
         return layout
-    _Rewrite(model, layout).run()
+    bn = 0
+    for _ in range(4):  # a rewrite gives later tensors static shapes (Keras' Dense on N x H x W x C as a conv), and
+        # the next round can follow them
+        before = [(n.op_type, tuple(n.input)) for n in model.graph.node]
+        round_ = Layout()
+        rw = _Rewrite(model, round_)
+        rw.run()
+        bn += rw.bn
+        layout.input_channels_last = layout.input_channels_last or round_.input_channels_last
+        layout.outputs_channels_last = [a or b for a, b in zip(
+            layout.outputs_channels_last or round_.outputs_channels_last, round_.outputs_channels_last, strict=True)]
+        if [(n.op_type, tuple(n.input)) for n in model.graph.node] == before or not any(
+                n.op_type == "Transpose" for n in model.graph.node):
+            break
+    if bn:
+        layout.notes.append(f"{bn} batch norm(s) came as x * scale + shift (tf2onnx folds the statistics): imported "
+                            "as `bn` with that scale and shift, mean 0 and variance 1 - eps")
+    if layout.input_channels_last:
+        layout.notes.append("the model's input is channels-last (N x H x W x C), as Keras writes it; the spec's "
+                            "ONNX export takes N x C x H x W")
     return layout
 
 
@@ -225,12 +244,6 @@ class _Rewrite:
         nodes = [_copy(n) for n in self.new]  # copied before the old list goes
         del g.node[:]
         g.node.extend(nodes)
-        if self.bn:
-            self.layout.notes.append(
-                f"{self.bn} batch norm(s) came as x * scale + shift (tf2onnx folds the statistics): imported as "
-                "`bn` with that scale and shift, mean 0 and variance 1 - eps")
-        if self.layout.input_channels_last:
-            self.layout.notes.append("the model's input is channels-last (N x H x W x C), as Keras writes it")
         self.reinfer()
 
     def fold_bias(self) -> None:
@@ -504,6 +517,8 @@ class _Rewrite:
                     elif sorted(int(a) % 4 for a in axes) != [1, 2]:
                         return self.unsupported_output(out)
                     return None
+            if op == "Reshape" and len(data) == 1 and self.tensordot(node, data[0]):
+                return None
             if op in ("Reshape", "Flatten") and len(data) == 1:
                 d, o = self.dims.get(data[0]) or [], self.dims.get(out) or []
                 if op == "Reshape" and not o and len(d) == 4 and None not in d[1:]:
@@ -553,6 +568,25 @@ class _Rewrite:
                     return self.plain(node)
         return self.unsupported(node, data, tags)
 
+    def tensordot(self, reshape, x: str) -> bool:
+        """Keras' Dense on an N x H x W x C tensor (TensorFlow's Tensordot): Reshape to [N*H*W, C], MatMul by a
+        constant [C, n], Reshape back to [N, H, W, n]: a 1x1 conv (its bias Add follows, and folds in)."""
+        d = self.dims.get(x) or []
+        mm = self.sole_user(reshape.output[0], "MatMul")
+        back = self.sole_user(mm.output[0], "Reshape") if mm is not None else None
+        w = self.consts.get(mm.input[1]) if mm is not None and mm.input[0] == reshape.output[0] else None
+        if (len(d) != 4 or not d[3] or w is None or w.ndim != 2 or w.shape[0] != d[3] or back is None
+                or back.input[0] != mm.output[0] or len(self.dims.get(reshape.input[1]) or [0]) != 1
+                or (self.dims.get(reshape.input[1]) or [0])[0] != 2
+                or (self.dims.get(back.input[1]) or [0])[0] != 4):
+            return False
+        n = w.shape[1]
+        weight = self.const(np.ascontiguousarray(w.T.reshape(n, -1, 1, 1)), "weight")
+        self.emit("Conv", [x, weight], [back.output[0]], like=mm, kernel_shape=[1, 1])
+        self.skip.update((id(mm), id(back)))
+        self.tag[back.output[0]] = "nhwc"
+        return True
+
     def flat_dims(self, reshape, size: int) -> list:
         """[N, size] when a Reshape whose shape is computed at run time (Keras' Flatten: the batch from Shape,
         then -1) flattens: its shape has two entries and what reads it is a Dense of `size` inputs."""
@@ -562,8 +596,11 @@ class _Rewrite:
         if self.dims.get(reshape.input[1]) != [2]:
             return []
         users = self.consumers.get(reshape.output[0], [])
-        w = self.consts.get(users[0].input[1]) if len(users) == 1 and users[0].op_type == "MatMul" else None
-        return [None, size] if w is not None and w.ndim == 2 and w.shape[0] == size else []
+        if len(users) != 1 or users[0].op_type not in ("MatMul", "Gemm") or users[0].input[0] != reshape.output[0]:
+            return []
+        w = self.consts.get(users[0].input[1])
+        trans = any(a.name == "transB" and a.i for a in users[0].attribute)
+        return [None, size] if w is not None and w.ndim == 2 and w.shape[1 if trans else 0] == size else []
 
     def channels_last_bn(self, node, x: str) -> bool:
         """x * s + t with one constant a channel (the last axis) on a channels-last tensor: batch norm."""

@@ -50,7 +50,7 @@ def _file_params(path: Path) -> int:
 
 
 def test_every_fixture_was_made_by_tf2onnx_and_is_small():
-    assert {"keras_small", "keras_small_nchw", "keras_small_raw", "keras_se", "keras_se_raw",
+    assert {"keras_small", "keras_small_nchw", "keras_small_raw", "keras_se", "keras_se_raw", "keras_dense4d",
             "mobilenetv2_035_96"} <= set(FIXTURES)
     for name in FIXTURES:
         assert onnx.load(str(DATA / f"{name}.onnx")).producer_name == "tf2onnx"
@@ -162,6 +162,16 @@ def test_keras_se_counts_as_keras_does():
     assert imp.model.totals.params == 448 + 64 + 68 + 80 + 3480 + 250 == 4390
     text = imp.spec.text
     assert "mul { identity | gap -> conv f=1 n=4 act=relu -> conv f=1 n=16 act=sigmoid }" in text
+
+
+def test_a_dense_on_a_volume_is_a_pointwise_conv():
+    """Keras' Dense on N x H x W x C is TensorFlow's Tensordot (Reshape to [N*H*W, C], MatMul, Reshape back,
+    the sizes computed at run time): a `conv f=1`, after which the Flatten -> Dense head is found too."""
+    _, imp, _ = _import(DATA / "keras_dense4d.onnx")
+    body = imp.spec.text[imp.spec.text.index("\ninput "):]
+    assert body == "\ninput 8x8x3\n\nconv f=3 p=1 n=8 act=relu\nconv f=1 n=6 act=relu\npool f=2\nfc 5\n"
+    # Keras' count, by hand: 3*3*3*8 + 8 = 224, 8*6 + 6 = 54, 4*4*6*5 + 5 = 485
+    assert imp.model.totals.params == 224 + 54 + 485 == 763
 
 
 def test_the_command_imports_a_keras_model_and_the_spec_runs(tmp_path, capsys):

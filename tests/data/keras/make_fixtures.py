@@ -103,6 +103,19 @@ def se_gap() -> keras.Model:
     return keras.Model(inp, x, name="keras_se")
 
 
+def dense_per_position() -> keras.Model:
+    """Dense on a 4-D tensor (a Linear at every position, as MLP-Mixer-like heads write it), then a
+    channels-last Flatten read by a Dense."""
+    inp = keras.Input((8, 8, 3), name="image")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp)
+    x = L.Dense(6, name="per_position")(x)
+    x = L.Activation("relu", name="relu")(x)
+    x = L.MaxPooling2D(2, name="pool")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(5, name="head")(x)
+    return keras.Model(inp, x, name="keras_dense4d")
+
+
 def mobilenet_v2() -> keras.Model:
     return keras.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), weights=None, classes=10)
 
@@ -115,6 +128,7 @@ MODELS = {
     # as it is, Concatenate on axis 3, the per-position ops channels-last
     "keras_small_raw": (small_cnn, {"optimizers": {}}),
     "keras_se_raw": (se_gap, {"optimizers": {}}),  # pooling as ReduceMean over axes [1, 2], the gate's Mul on NHWC
+    "keras_dense4d": (dense_per_position, {}),
     "mobilenetv2_035_96": (mobilenet_v2, {}),
 }
 
