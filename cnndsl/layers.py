@@ -1174,8 +1174,8 @@ def _lower_pool(ctx, node, ins, out, a) -> None:
     kw = dict(kernel_shape=list(a["f"]), strides=list(a["s"]), pads=_onnx_pads(pads), ceil_mode=ceil_mode)
     if a["mode"] == "max":
         ctx.node("MaxPool", [ctx.input(0)], [ctx.output], **kw)
-    else:  # PyTorch's default count_include_pad=True
-        ctx.node("AveragePool", [ctx.input(0)], [ctx.output], count_include_pad=1, **kw)
+    else:  # PyTorch's default count_include_pad=True; count_pad=false: Keras' padding='same'
+        ctx.node("AveragePool", [ctx.input(0)], [ctx.output], count_include_pad=int(a["count_pad"]), **kw)
 
 
 def _torch_pool(ins, out, a) -> Torch:
@@ -1183,17 +1183,21 @@ def _torch_pool(ins, out, a) -> Torch:
     pads, ceil = _pool_pads(h, w, a)
     top, left, bottom, right = pads
     f = _sq(a["f"])
+    uncounted = a["mode"] == "avg" and not a["count_pad"]
     if (top, left) == (bottom, right) and 2 * top <= a["f"][0] and 2 * left <= a["f"][1]:
         kw = [("stride", _sq(a["s"])), ("padding", _sq((top, left))), ("ceil_mode", bool(ceil))]
+        kw += [("count_include_pad", False)] if uncounted else []
         return Torch("nn.MaxPool2d" if a["mode"] == "max" else "nn.AvgPool2d", (("f", f),), tuple(kw))
     # PyTorch pads at most half the window, and only symmetrically: the helper pads explicitly
-    kw = (("s", _sq(a["s"])), ("p", (top, left, bottom, right)), ("ceil", bool(ceil)))
+    kw = (("s", _sq(a["s"])), ("p", (top, left, bottom, right)), ("ceil", bool(ceil))) + (
+        (("count_pad", False),) if uncounted else ())
     return Torch("Pool", (("mode", a["mode"]), ("f", f)), kw)
 
 
 def _pool_label(a: Attrs) -> str:
     a2 = {**a, "bn": False, "act": "none"}
-    return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "")
+    return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "") + (
+        ", padding not counted" if a["mode"] == "avg" and not a["count_pad"] else "")
 
 
 def _lift_pool(v) -> Lifted | None:
@@ -1201,7 +1205,7 @@ def _lift_pool(v) -> Lifted | None:
     if v.op == "AveragePool":
         params = {"mode": Sym("avg"), **params}
         if not v.attr("count_include_pad", 0) and params.get("p") not in (None, (0, 0)):
-            raise Unliftable("an average pool that leaves the padding out of its count (count_include_pad=0)")
+            params["count_pad"] = False  # the average of the pixels inside only (Keras' padding='same')
     if params["s"] == params["f"]:
         del params["s"]
     if v.attr("ceil_mode", 0):
@@ -1221,6 +1225,8 @@ register(LayerKind(
         "s": Param(p_size2(), None, "stride s (default: f)"),
         "p": Param(p_pad, 0, "padding p"),
         "ceil": Param(p_bool, False, "round the output size up (PyTorch ceil_mode)"),
+        "count_pad": Param(p_bool, True, "avg: padding counts in each window's average (PyTorch's count_include_pad); "
+                           "false: only the pixels inside (Keras' padding='same')"),
     },
     positional=("mode",),
     finalize=lambda a: a if a["s"] is not None else {**a, "s": a["f"]},

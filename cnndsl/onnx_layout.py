@@ -354,7 +354,7 @@ class _Rewrite:
             return None
         if op == "Conv" and len(d) == 4:
             self.split_pads(node, d)
-        if op == "MaxPool" and len(d) == 4:
+        if op in ("MaxPool", "AveragePool") and len(d) == 4:
             self.ceil_pool(node, d)
         self.new.append(node)
         return None
@@ -362,7 +362,8 @@ class _Rewrite:
     def ceil_pool(self, pool, d: list) -> None:
         """A MaxPool padded more at the bottom/right than at the top/left (TensorFlow's `same`) is the pool
         padded top/left on both sides in ceil mode, when that gives as many outputs: the extra padding is
-        -infinity, which a window that runs past the end ignores just the same."""
+        -infinity, which a window that runs past the end ignores just the same. So is an AveragePool that
+        leaves the padding out of its count (count_include_pad=0): ceil mode's overflow is not counted either."""
         from onnx import helper
 
         from .layers import window_out
@@ -372,6 +373,7 @@ class _Rewrite:
         f = [int(k) for k in attrs.get("kernel_shape", [])]
         s = [int(k) for k in attrs.get("strides", [1, 1])]
         if (len(pads) != 4 or len(f) != 2 or None in d[2:] or attrs.get("ceil_mode", 0)
+                or (pool.op_type == "AveragePool" and attrs.get("count_include_pad", 0))
                 or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or attrs.get("dilations", [1, 1])
                 != [1, 1] or pads[:2] == pads[2:] or pads[2] < pads[0] or pads[3] < pads[1]):
             return

@@ -357,8 +357,12 @@ KINDS: dict[str, Kind] = {
             "input 8x9x2\npool avg f=2 ceil=true",
             "input 7x7x2\npool f=3 s=2 p=same",
             "input 7x7x2\npool f=2x3 s=1x2",
+            "input 7x7x2\npool avg f=3 s=1 p=1 count_pad=false",
+            "input 6x6x2\npool avg f=2 s=2 p=same count_pad=false",
+            "input 6x7x2\npool avg f=3 s=2 p=2 count_pad=false ceil=true",
         ),
-        reference=lambda ly: pool2d(ly.x, ly.a["mode"], ly.a["f"], ly.a["s"], ly.pads(), ly.a["ceil"]),
+        reference=lambda ly: pool2d(ly.x, ly.a["mode"], ly.a["f"], ly.a["s"], ly.pads(), ly.a["ceil"],
+                                    ly.a["count_pad"]),
         figures=(
             Figure("input 13x13x256\npool f=3 s=2", 0, 0, (6, 6, 256),
                    "AlexNet's last pool: floor((13 - 3) / 2) + 1 = 6; pooling learns nothing, and counts no MACs"),

@@ -209,19 +209,27 @@ def test_a_channels_last_input_of_dynamic_size_takes_the_flag_in_h_w_c(tmp_path,
     assert "input 24x24x3" in (tmp_path / "keras_se_edited.cnn").read_text()
 
 
-def test_an_average_pool_that_leaves_the_padding_out_is_named(tmp_path, capsys):
+def test_same_average_pools_leave_the_padding_out():
     """Keras' AveragePooling2D(padding='same') averages the pixels inside the image only (ONNX
-    count_include_pad=0): cnndsl's `pool avg p=` counts the padding, so the import refuses it by name."""
+    count_include_pad=0): `count_pad=false`; at stride 2 the odd pixel is at the bottom/right only, which is
+    ceil mode (the overflow is not counted either)."""
+    text = _import(DATA / "keras_se.onnx")[0].text
+    assert "conv f=3 p=1 n=24\npool avg f=3 s=1 p=1 count_pad=false\npool avg f=3 s=2 ceil=true\ngap" in text
 
-    def same(m):
-        pool = next(n for n in m.graph.node if n.op_type == "AveragePool")
-        pool.attribute.append(helper.make_attribute("pads", [1, 1, 1, 1]))  # one pixel on every side
 
-    path = _edit("keras_se", tmp_path, same)
+def test_an_average_pool_padded_more_at_the_top_is_named(tmp_path, capsys):
+    def top(m):
+        pool = next(n for n in m.graph.node if n.op_type == "AveragePool" and n.name.endswith("avg_1/AvgPool"))
+        for a in list(pool.attribute):
+            if a.name == "pads":
+                pool.attribute.remove(a)
+        pool.attribute.append(helper.make_attribute("pads", [1, 1, 0, 0]))
+
+    path = _edit("keras_se", tmp_path, top)
     assert cli.main(["import", str(path)]) == 1
     err = capsys.readouterr().err
     assert "1 ONNX node(s) cannot be written in cnndsl (AveragePool x1)" in err
-    assert "keras_se_1/avg_1/AvgPool" in err and "count_include_pad=0" in err
+    assert "keras_se_1/avg_1/AvgPool" in err and "asymmetric padding [1, 1, 0, 0]" in err
     assert not (tmp_path / "keras_se_edited.cnn").exists()
 
 

@@ -87,7 +87,8 @@ def small_cnn() -> keras.Model:
 
 def se_gap() -> keras.Model:
     """Global average pooling feeding a squeeze-and-excitation gate (Mul over channels-last tensors),
-    then a second pooling head: the ReduceMean patterns tf2onnx writes for keepdims pooling."""
+    average pools with padding='same', then a second pooling head: the ReduceMean patterns tf2onnx writes for
+    keepdims pooling."""
     inp = keras.Input((24, 24, 3), name="image")
     x = L.Conv2D(16, 3, strides=2, padding="same", name="stem")(inp)
     x = L.BatchNormalization(name="stem_bn")(x)
@@ -97,7 +98,9 @@ def se_gap() -> keras.Model:
     s = L.Conv2D(16, 1, activation="sigmoid", name="se_expand")(s)
     x = L.Multiply(name="se_mul")([x, s])
     x = L.Conv2D(24, 3, padding="same", name="conv2")(x)
-    x = L.AveragePooling2D(3, strides=2, padding="valid", name="avg")(x)
+    # 'same' average pools leave the padding out of the average: p=1 at stride 1; bottom/right only at stride 2
+    x = L.AveragePooling2D(3, strides=1, padding="same", name="avg_same")(x)
+    x = L.AveragePooling2D(3, strides=2, padding="same", name="avg")(x)
     x = L.GlobalAveragePooling2D(name="gap")(x)
     x = L.Dense(10, activation="softmax", name="head")(x)
     return keras.Model(inp, x, name="keras_se")
