@@ -1381,6 +1381,11 @@ def _short_floats(arr) -> list[float]:
     return [float(np.format_float_positional(np.float32(x), unique=True, trim="-")) for x in arr.reshape(-1)]
 
 
+def _one_or_all(vs: list[float]) -> list[float]:
+    """`[0.5]` for the same number on every channel (`affine scale=[0.5]`), else one a channel."""
+    return vs[:1] if len(set(vs)) == 1 else vs
+
+
 def _lift_bn(v) -> Lifted | None:
     ws = [v.const(i) for i in range(1, 5)]
     if any(w is None for w in ws) or v.attr("training_mode", 0) or _affine_pattern(v):
@@ -1484,8 +1489,8 @@ register(LayerKind(
     label=lambda a: "affine x*scale+shift",
     pytorch=lambda ins, out, a: Torch("Affine", (("scale", list(a["scale"])), ("shift", list(a["shift"])))),
     lifts=("BatchNormalization",),
-    lift=lambda v: Lifted({"scale": _short_floats(v.const(1)), "shift": _short_floats(v.const(2))})
-    if _affine_pattern(v) else None,
+    lift=lambda v: Lifted({"scale": _one_or_all(_short_floats(v.const(1))), "shift": _one_or_all(_short_floats(
+        v.const(2)))}) if _affine_pattern(v) else None,
     group="norm",
 ))
 

@@ -44,6 +44,7 @@ UNARY = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "HardSwish", "Ha
          "Gelu", "Selu", "Softplus"}
 FIRST_ONLY = {"Reshape", "Squeeze", "Unsqueeze", "Pad", "Slice", "Expand", "Tile", "ReduceMean", "ReduceMax",
               "ReduceMin", "ReduceSum", "Clip"}  # ops whose other inputs are sizes or bounds, not data
+AFFINE = {"Mul", "Add", "Sub", "Div"}
 MODULE_KEY = "cnndsl.module"  # a node's module path, from Keras' layer names (read by onnx_import._module_path)
 BN_EPS = 1e-5  # the epsilon of the batch norms written for Mul + Add (cnndsl's default: nothing to write)
 
@@ -59,14 +60,31 @@ class Layout:
 
 
 def channels_last_input(model) -> bool:
-    """The model's image input is N x H x W x C: each op reading it is a Transpose(0, 3, 1, 2)."""
+    """The model's image input is N x H x W x C: what reads it is a Transpose(0, 3, 1, 2), maybe after
+    element-wise ops with constants (Keras' Rescaling and Normalization layers)."""
     g = model.graph
-    inits = {t.name for t in g.initializer}
-    inputs = [i for i in g.input if i.name not in inits]
+    consts = {t.name for t in g.initializer} | {o for n in g.node if n.op_type == "Constant" for o in n.output}
+    inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1 or len(inputs[0].type.tensor_type.shape.dim) != 4:
         return False
-    users = [n for n in g.node if inputs[0].name in n.input]
-    return bool(users) and all(n.op_type == "Transpose" and _perm(n) == TO_NCHW for n in users)
+    users: dict[str, list] = defaultdict(list)
+    for n in g.node:
+        for i in n.input:
+            users[i].append(n)
+    todo, seen, found = [inputs[0].name], set(), False
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        for n in users.get(t, []):
+            if n.op_type == "Transpose" and _perm(n) == TO_NCHW:
+                found = True
+            elif n.op_type in ELEMENTWISE and all(i == t or i in consts for i in n.input if i) and len(seen) < 16:
+                todo.extend(n.output)
+            else:
+                return False
+    return found
 
 
 def _perm(node) -> list[int]:
@@ -346,6 +364,8 @@ class _Rewrite:
                 self.batchnorm(node, x, s, t, c, add.output[0])
                 self.skip.add(id(add))
                 return
+        if op in AFFINE and len(d) == 4 and d[1] and self.affine(node, d[1]):
+            return None
         if op == "Squeeze" and len(d) == 4 and d[2:] == [1, 1] and len(self.dims.get(out) or []) == 2:
             return self.emit("Flatten", [x], [out], like=node, axis=1)
         if op == "Reshape" and d and None not in d[1:] and self.dims.get(out) == d:
@@ -415,6 +435,48 @@ class _Rewrite:
             if a.name == "pads":
                 conv.attribute.remove(a)
         conv.attribute.append(helper.make_attribute("pads", [ph, pw, ph, pw]))
+
+    def affine(self, node, c: int) -> bool:
+        """A chain of Mul, Add, Sub, Div by constants (one number, or one a channel) with a scalar among them, or
+        a Sub or a Div (Keras' Rescaling, Normalization): x * a + b per channel, fixed, as BatchNormalization
+        with mean 0, variance 1 and epsilon 0 (`affine`)."""
+        a, b = np.ones(c, np.float64), np.zeros(c, np.float64)
+        chain, cur, scalar_or_div = [], node, False
+        x = next((i for i in node.input if i and i not in self.consts), None)
+        data = x
+        while cur is not None and cur.op_type in AFFINE and len(cur.input) == 2:
+            ins = list(cur.input)
+            if data not in ins or all(i in self.consts for i in ins):
+                break
+            k = self.consts.get(ins[1] if ins[0] == data else ins[0])
+            if k is None or not (k.size == 1 or _per_channel(k, c)):
+                break
+            k = np.broadcast_to(k.reshape(-1).astype(np.float64), (c,))
+            left = ins[0] != data  # the constant first: k - x, k / x
+            if cur.op_type == "Mul":
+                a, b = a * k, b * k
+            elif cur.op_type == "Add":
+                b = b + k
+            elif cur.op_type == "Sub":
+                a, b = (-a, k - b) if left else (a, b - k)
+            elif left:  # k / x is no affine map
+                break
+            else:
+                a, b = a / k, b / k
+            scalar_or_div = scalar_or_div or k.size == 1 or cur.op_type in ("Sub", "Div") or len(set(k)) == 1
+            chain.append(cur)
+            data = cur.output[0]
+            nxt = [u for u in self.consumers.get(data, [])]
+            outs = {o.name for o in self.model.graph.output}
+            cur = nxt[0] if len(nxt) == 1 and data not in outs else None
+        if not chain or not scalar_or_div:
+            return False
+        f32 = np.float32
+        ins = [x, self.const(a.astype(f32), "factor"), self.const(b.astype(f32), "offset"),
+               self.const(np.zeros(c, f32), "zero_mean"), self.const(np.ones(c, f32), "unit_var")]
+        self.emit("BatchNormalization", ins, [chain[-1].output[0]], like=node, epsilon=0.0)
+        self.skip.update(id(n) for n in chain[1:])
+        return True
 
     def batchnorm(self, like, x: str, s, t, c: int, out: str) -> None:
         """x * s + t per channel as batch norm: scale s, shift t, mean 0, variance 1 - eps."""

@@ -67,7 +67,9 @@ def test_each_fixture_imports_and_computes_what_keras_computes(name):
     np.testing.assert_allclose(y, ref["y"], rtol=0, atol=1e-5 * float(np.abs(ref["y"]).max()))
     assert imp.params_onnx == imp.model.totals.params  # every weight of the spec filled from the file
     assert spec.layout.input_channels_last == (name != "keras_small_nchw")
-    if not name.endswith("_raw"):  # the raw conversion keeps batch norm's four statistics
+    # the raw conversion keeps batch norm's four statistics; Rescaling's and Normalization's constants are
+    # fixed numbers in the spec (`affine`), not weights
+    if not name.endswith("_raw") and name != "keras_dense4d":
         # tf2onnx writes batch norm after a conv as Mul + Add (2C numbers); the import's `bn` holds 4C
         assert imp.model.totals.params == _file_params(path) + 2 * _mul_add_channels(path), spec.text
 
@@ -164,12 +166,25 @@ def test_keras_se_counts_as_keras_does():
     assert "mul { identity | gap -> conv f=1 n=4 act=relu -> conv f=1 n=16 act=sigmoid }" in text
 
 
-def test_a_dense_on_a_volume_is_a_pointwise_conv():
-    """Keras' Dense on N x H x W x C is TensorFlow's Tensordot (Reshape to [N*H*W, C], MatMul, Reshape back,
-    the sizes computed at run time): a `conv f=1`, after which the Flatten -> Dense head is found too."""
+def test_preprocessing_and_a_dense_on_a_volume():
+    """Rescaling(1/127.5, offset=-1) and Normalization(mean, variance) on the N x H x W x C input, before its
+    Transpose: one fixed `affine` per channel. Keras' Dense on N x H x W x C is TensorFlow's Tensordot (Reshape
+    to [N*H*W, C], MatMul, Reshape back, the sizes computed at run time): a `conv f=1`, after which the
+    Flatten -> Dense head is found too."""
     _, imp, _ = _import(DATA / "keras_dense4d.onnx")
+    assert imp.spec.layout.input_channels_last
     body = imp.spec.text[imp.spec.text.index("\ninput "):]
-    assert body == "\ninput 8x8x3\n\nconv f=3 p=1 n=8 act=relu\nconv f=1 n=6 act=relu\npool f=2\nfc 5\n"
+    lines = [line for line in body.strip().splitlines() if line]
+    assert lines[0] == "input 8x8x3" and lines[1].startswith("affine scale=[")
+    assert lines[2:] == ["conv f=3 p=1 n=8 act=relu", "conv f=1 n=6 act=relu", "pool f=2", "fc 5"]
+    # (x / 127.5 - 1 - mean) / sqrt(variance), channel by channel, as make_fixtures.py writes the layers
+    mean, var = np.array([0.1, -0.2, 0.3]), np.array([0.5, 2.0, 1.5])
+    affine = next(r for r in imp.model.layers if r.op == "affine")
+    g = imp.model.graph.nodes[affine.name]["attrs"]
+    np.testing.assert_allclose(g["scale"], 1 / 127.5 / np.sqrt(var), rtol=1e-6)
+    np.testing.assert_allclose(g["shift"], (-1 - mean) / np.sqrt(var), rtol=1e-6)
+    # Keras' count, by hand: 3*3*3*8 + 8 = 224, 8*6 + 6 = 54, 4*4*6*5 + 5 = 485 (preprocessing has no weights)
+    assert imp.model.totals.params == 224 + 54 + 485 == 763
     # Keras' count, by hand: 3*3*3*8 + 8 = 224, 8*6 + 6 = 54, 4*4*6*5 + 5 = 485
     assert imp.model.totals.params == 224 + 54 + 485 == 763
 

@@ -107,10 +107,12 @@ def se_gap() -> keras.Model:
 
 
 def dense_per_position() -> keras.Model:
-    """Dense on a 4-D tensor (a Linear at every position, as MLP-Mixer-like heads write it), then a
-    channels-last Flatten read by a Dense."""
+    """Preprocessing layers (Rescaling, Normalization), a Dense on a 4-D tensor (a Linear at every position,
+    as MLP-Mixer-like heads write it), then a channels-last Flatten read by a Dense."""
     inp = keras.Input((8, 8, 3), name="image")
-    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp)
+    x = L.Rescaling(1 / 127.5, offset=-1, name="rescale")(inp)  # preprocessing inside the model
+    x = L.Normalization(mean=[0.1, -0.2, 0.3], variance=[0.5, 2.0, 1.5], name="normalize")(x)
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv")(x)
     x = L.Dense(6, name="per_position")(x)
     x = L.Activation("relu", name="relu")(x)
     x = L.MaxPooling2D(2, name="pool")(x)
