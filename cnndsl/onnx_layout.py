@@ -155,8 +155,10 @@ class _Rewrite:
     def const(self, value: np.ndarray, hint: str) -> str:
         from onnx import numpy_helper
 
-        self.fresh += 1
-        name = f"cnndsl_layout_{self.fresh}_{hint}"
+        name = ""
+        while not name or name in self.consts:  # unique across rounds too
+            self.fresh += 1
+            name = f"cnndsl_layout_{self.fresh}_{hint}"
         self.consts[name] = value
         self.model.graph.initializer.append(numpy_helper.from_array(value, name))
         return name
