@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from ..diagnostics import Diagnostic, Note, warning
 from ..graph import LayerGraph
-from ..layers import LAYERS, resolve_pads
+from ..layers import LAYERS, pad_sides, resolve_pads
 from ..records import record
 from . import inputs
 
@@ -123,6 +123,8 @@ def receptive_fields(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> Field
             dil = a.get("d") or (1, 1)
             eff = tuple(dil[k] * (a["f"][k] - 1) + 1 for k in (0, 1))
             fields[n] = _window(ins[0], eff, a["s"], (pads[0], pads[1]))  # type: ignore[arg-type]
+        elif op == "pad":  # a 1x1 window, stride 1, after `top` rows and `left` columns of zeros
+            fields[n] = _window(ins[0], (1, 1), (1, 1), pad_sides(a)[:2])  # type: ignore[arg-type]
         elif len(out) == 1 or (out[:2] == (1, 1) and x[:2] != (1, 1)):
             fields[n] = _window(ins[0], x[:2], x[:2], (0, 0))  # gap, fc, flatten: one window over everything
         elif out[:2] == x[:2]:
