@@ -291,7 +291,24 @@ def _node_facts(m: Model, n: str) -> str:
     ins = [fmt_shape(g.nodes[u]["shape"]) for u in _inputs(g, n)]
     return (f"`{n}`: {LAYERS[d['op']].label(d['attrs'])}  \n"
             f"{' + '.join(ins) or 'input'} → **{fmt_shape(d['shape'])}**  \n"
-            f"{d['params']:,} parameters ({d['trainable']:,} trainable), {d['macs']:,} MACs ({human(d['macs'])})")
+            f"{d['params']:,} parameters ({d['trainable']:,} trainable), {d['macs']:,} MACs ({human(d['macs'])})"
+            + _rf_text(m, n))
+
+
+def _rf_text(m: Model, n: str) -> str:
+    """The receptive field of a layer's output (cnndsl.analyses.receptive), in `explain`'s words: its size,
+    its effective stride (the jump between neighbouring outputs' fields) and, when the field reaches into
+    the padding, the input pixel where it starts."""
+    d = m.graph.nodes[n]
+    f = d.get("rf")
+    if f is None:
+        why = m.rf.declined.get(n) if m.rf is not None else None
+        return f"  \nno receptive field: {why}" if why else ""
+    if len(d["shape"]) != 3:
+        return f"  \nreceptive field **{fmt_shape(f.size)}** (the whole field this vector depends on)"
+    stride, start = (str(v[0]) if v[0] == v[1] else f"({v[0]}, {v[1]})" for v in (f.stride, f.start))
+    where = f", starting at input pixel {start}" if any(f.start) else ""
+    return f"  \nreceptive field **{fmt_shape(f.size)}**, effective stride (jump) {stride}{where}"
 
 
 def _inputs(g, n):
@@ -358,7 +375,7 @@ def _hover_block(a: Analysis, el: ast.Layer) -> str:
             first = _inputs(g, nodes[0])
             src = fmt_shape(g.nodes[first[0]]["shape"]) if first else "?"
             text += (f"\n\nthis call: {src} → **{fmt_shape(g.nodes[nodes[-1]]['shape'])}**, {len(nodes)} layers, "
-                     f"{params:,} parameters, {macs:,} MACs ({human(macs)})")
+                     f"{params:,} parameters, {macs:,} MACs ({human(macs)})" + _rf_text(a.model, nodes[-1]))
     return text
 
 

@@ -19,7 +19,6 @@ that does not parse, and the whole text is parsed instead.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import re
 import threading
 
@@ -66,23 +65,29 @@ def chunks(text: str) -> list[tuple[int, str]]:
 
 # --- moving spans ----------------------------------------------------------------------------------
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_PLAIN = (str, int, float, bool, type(None))
+_new = object.__new__
+_set = object.__setattr__
 
 
 def _shifted(x, d: int):
-    """The AST value `x` with every span `d` lines further down (the same objects when d is 0)."""
+    """The AST value `x` with every span `d` lines further down: new objects, built without running the
+    frozen dataclasses' constructors (a copy of each one's fields, the spans and nodes among them moved)."""
     t = type(x)
-    if t is Span:
-        return Span(x.file, x.line + d, x.col, x.end_line + d, x.end_col)
     if t is tuple:
         return tuple([_shifted(i, d) for i in x])
-    names = _FIELDS.get(t)
-    if names is None:
-        if not dataclasses.is_dataclass(t):
-            return x  # str, int, float, bool, None
-        names = _FIELDS[t] = tuple(f.name for f in dataclasses.fields(t))
-    o = object.__new__(t)
-    o.__dict__.update({n: _shifted(getattr(x, n), d) for n in names})
+    if isinstance(x, _PLAIN):
+        return x
+    fields = x.__dict__.copy()
+    if t is Span:
+        fields["line"] += d
+        fields["end_line"] += d
+    else:
+        for k, v in fields.items():
+            if not isinstance(v, _PLAIN):
+                fields[k] = _shifted(v, d)
+    o = _new(t)
+    _set(o, "__dict__", fields)
     return o
 
 
