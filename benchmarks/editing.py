@@ -4,7 +4,9 @@
 
   lsp      diagnostics after an edit, as `cnndsl lsp` computes them between didChange and
            publishDiagnostics (cnndsl.editing.analyze + the LSP conversion): ResNet-50 and
-           generated 10,000-layer specs; the edit alternates between two texts so nothing is reused
+           generated 10,000-layer specs, two kinds of edit, each run a text never seen before:
+           a keystroke (a number changed on the middle line: the line is parsed again) and a new
+           line at the top (every statement below moves: the worst case for the incremental parse)
   serve    one playground update for ResNet-50: the server's answer (check, table and diagram, SVG
            from `dot`), and, with Chromium and Playwright, keystroke to updated page in a real browser
   fmt      `cnndsl fmt` of ResNet-50 and of a 10,000-layer spec
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -54,21 +57,29 @@ def lsp(runs: int) -> list[tuple[str, dict, str]]:
     from cnndsl.lsp import to_lsp_diagnostic
 
     out = []
-    cases = [("LSP diagnostics after an edit, ResNet-50", (ROOT / "specs" / "resnet50.cnn").read_text(),
-              str(ROOT / "specs" / "resnet50.cnn"), "lsp resnet50")]
+    cases = [("ResNet-50", (ROOT / "specs" / "resnet50.cnn").read_text(), str(ROOT / "specs" / "resnet50.cnn"),
+              "lsp resnet50")]
     for kind in ("chain", "residual", "concat"):
-        label = f"LSP diagnostics after an edit, 10,000 layers, `{kind}`"
-        cases.append((label, generate(kind, 10_000), "gen.cnn", "lsp 10k"))
+        cases.append((f"10,000 layers, `{kind}`", generate(kind, 10_000), "gen.cnn", "lsp 10k"))
     for label, text, path, key in cases:
-        texts = [text, text.replace("\n", "\n# an edit\n", 1)]  # two versions: every run checks anew
+        lines = text.split("\n")
+        mid = next(i for i in range(len(lines) // 2, len(lines)) if re.search(r"n=\d+", lines[i]))
 
-        def one(i, texts=texts, path=path):
-            a = analyze(texts[i % 2], path)
-            lines = a.text.split("\n")
-            return [to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]
+        def keystroke(i, lines=lines, mid=mid):  # n=8 -> n=9, n=10, ...: a number typed on the middle line
+            edited = re.sub(r"n=(\d+)", lambda m: f"n={int(m.group(1)) + 1 + i}", lines[mid], count=1)
+            return "\n".join(lines[:mid] + [edited] + lines[mid + 1:])
 
-        one(0)  # warm: the grammar, the imported library
-        out.append((label, _stat(one, runs), key))
+        def new_line(i, lines=lines):  # i + 1 comment lines after the first: every statement moves anew
+            return "\n".join(lines[:1] + ["# an edit"] * (i + 1) + lines[1:])
+
+        for what, edit in (("a keystroke", keystroke), ("a new line at the top", new_line)):
+            def one(i, edit=edit, path=path):
+                a = analyze(edit(i), path)
+                lines = a.text.split("\n")
+                return [to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]
+
+            analyze(text, path)  # the document as opened: the grammar, the imported library, the first parse
+            out.append((f"LSP diagnostics after {what}, {label}", _stat(one, runs), key))
     return out
 
 
