@@ -192,6 +192,31 @@ def test_formatting_is_cnndsl_fmt(lsp, tmp_path):
         "line": 0, "character": 0}
 
 
+def test_the_server_answers_while_a_big_check_runs_and_checks_only_the_newest_text(lsp, tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import generate
+
+    spec = tmp_path / "big.cnn"
+    text = generate("chain", 3_000)
+    assert _open(lsp, spec, text) == []
+    lines = text.split("\n")
+    for v in range(2, 7):  # five keystrokes on line 1,500, faster than one check of 3,000 layers
+        lines[1500] = f"conv f=3 n={v} p=same"
+        lsp.send("textDocument/didChange", {"textDocument": {"uri": spec.as_uri(), "version": v},
+                                            "contentChanges": [{"text": "\n".join(lines)}]})
+    # a request made meanwhile is answered before the check ends (it runs beside the server's loop)
+    items = lsp.request("textDocument/completion", {"textDocument": {"uri": spec.as_uri()},
+                                                    "position": {"line": 1, "character": 0}})["items"]
+    assert "conv" in {i["label"] for i in items}
+    published = [m["params"] for m in lsp.pending if m.get("method") == "textDocument/publishDiagnostics"]
+    assert all(p["version"] < 6 for p in published)  # what arrived before the answer is older
+    versions: list[int] = []
+    while 6 not in versions:
+        versions.append(lsp.notification("textDocument/publishDiagnostics", timeout=120)["version"])
+    assert len(versions) < 5  # edits that came during a check were folded into the next one
+    assert _at(lsp, "textDocument/hover", spec, 1501, 1)["contents"]["value"].startswith("`conv")
+
+
 def test_broken_and_huge_documents_never_stop_the_server(lsp, tmp_path):
     spec = tmp_path / "bad.cnn"
     got = _open(lsp, spec, "input 32x32x3\nconv f=3 -> -> relu\n" + "(" * 5000 + "\n")
