@@ -10,6 +10,7 @@
   serve    one playground update for ResNet-50: the server's answer (check, table and diagram, SVG
            from `dot`), and, with Chromium and Playwright, keystroke to updated page in a real browser
   fmt      `cnndsl fmt` of ResNet-50 and of a 10,000-layer spec
+  phases   where one keystroke's CPU time goes in a 10,000-layer spec, stage by stage
 run.py includes this section in a full `./dev bench` (suite `editing`).
 """
 
@@ -81,6 +82,53 @@ def lsp(runs: int) -> list[tuple[str, dict, str]]:
             analyze(text, path)  # the document as opened: the grammar, the imported library, the first parse
             out.append((f"LSP diagnostics after {what}, {label}", _stat(one, runs), key))
     return out
+
+
+def phases(runs: int) -> list[str]:
+    """Where the CPU time of one keystroke's check goes, stage by stage (the stages `compile_text` runs,
+    timed one by one on the same text), for the 10,000-layer `residual` spec: median of `runs`."""
+    import gc
+
+    from cnndsl import ir, passes
+    from cnndsl.analyses import receptive, truncation
+    from cnndsl.editing import analyze
+    from cnndsl.graph import verify
+    from cnndsl.incremental import Reparser
+    from cnndsl.model import compile_text
+
+    text = generate("residual", 10_000)
+    lines = text.split("\n")
+    r = Reparser()
+    r.parse(text, "gen.cnn")
+    cpu: dict[str, list[float]] = {}
+
+    def timed(name, fn, *args, **kw):
+        c0 = time.process_time()
+        out = fn(*args, **kw)
+        cpu.setdefault(name, []).append(time.process_time() - c0)
+        return out
+
+    gc.disable()
+    try:
+        for i in range(runs):
+            mid = len(lines) // 2 + 1
+            edited = "\n".join(lines[:mid] + [lines[mid].replace("n=8", f"n={9 + i}")] + lines[mid + 1:])
+            prog = timed("parse, incremental (the edited statement; the others reused)", r.parse, edited, "gen.cnn")
+            g, _ = timed("graph build (cnndsl.ir)", ir.build, prog, {"gen.cnn": edited}, None, 50_000, ())
+            shapes, _ = timed("shapes (passes.infer_shapes)", passes.infer_shapes, g)
+            timed("graph contract (graph.verify)", verify, g)
+            timed("costs (passes.count_costs)", passes.count_costs, g, shapes)
+            timed("receptive fields (analyses.receptive)", receptive.receptive_fields, g, shapes)
+            timed("floor truncation (analyses.truncation)", truncation.diagnostics, g, shapes)
+            timed("the whole `compile_text` (the above, the table's rows and totals)", compile_text, edited, "gen.cnn",
+                  max_layers=50_000, program=prog)
+            timed("the whole `analyze` after the edit (what the LSP runs)", analyze, edited, "gen.cnn", reparser=r)
+    finally:
+        gc.enable()
+    rows = ["Where the CPU time of one keystroke goes, 10,000 layers (`residual`), each stage timed on its own "
+            f"(median of {runs}):", "", "| stage | CPU time |", "|---|---:|"]
+    rows += [f"| {name} | {statistics.median(v) * 1000:.0f} ms |" for name, v in cpu.items()]
+    return rows + [""]
 
 
 def serve(runs: int) -> list[tuple[str, dict, str]]:
@@ -162,7 +210,7 @@ def section(runs: int) -> list[str]:
             met = "-" if goal is None else ("yes" if s["median"] <= goal else "no")
             cpu = _cpu(s, key not in ("page resnet50", "server"))
             rows.append(f"| {label} | {_ms(s)} | {cpu} | {f'{goal * 1000:.0f} ms' if goal else ''} | {met} |")
-    return rows + [""]
+    return rows + [""] + phases(runs)
 
 
 def update_results(lines: list[str], path: Path = HERE / "RESULTS.md") -> None:

@@ -19,6 +19,7 @@ that does not parse, and the whole text is parsed instead.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 import threading
 
@@ -65,7 +66,9 @@ def chunks(text: str) -> list[tuple[int, str]]:
 
 # --- moving spans ----------------------------------------------------------------------------------
 
-_PLAIN = (str, int, float, bool, type(None))
+_PLAIN = {str, int, float, bool, type(None)}
+_PLAIN_FIELDS = {"str", "bool", "int", "int | float", "tuple[int, ...]"}  # annotations of fields without spans
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {}
 _new = object.__new__
 _set = object.__setattr__
 
@@ -76,15 +79,19 @@ def _shifted(x, d: int):
     t = type(x)
     if t is tuple:
         return tuple([_shifted(i, d) for i in x])
-    if isinstance(x, _PLAIN):
+    if t in _PLAIN:
         return x
     fields = x.__dict__.copy()
     if t is Span:
         fields["line"] += d
         fields["end_line"] += d
     else:
-        for k, v in fields.items():
-            if not isinstance(v, _PLAIN):
+        names = _NODE_FIELDS.get(t)
+        if names is None:  # by the annotations (strings here): a new AST field is moved unless plainly typed
+            names = _NODE_FIELDS[t] = tuple(f.name for f in dataclasses.fields(t) if str(f.type) not in _PLAIN_FIELDS)
+        for k in names:
+            v = fields[k]
+            if v is not None:
                 fields[k] = _shifted(v, d)
     o = _new(t)
     _set(o, "__dict__", fields)
