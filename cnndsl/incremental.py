@@ -123,7 +123,11 @@ class Reparser:
         what it parses is kept beside the document's latest version instead of becoming the latest."""
         with self._lock:
             self._keep = keep
-            return self._parse(text, file)
+            try:
+                return self._parse(text, file)
+            except RecursionError:  # nested deeper than Python recurses: forget the half-filed document
+                self.close(file, locked=True)
+                raise
 
     def _parse(self, text: str, file: str) -> ast.Program:
         parts = chunks(text)
