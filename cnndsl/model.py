@@ -201,11 +201,13 @@ def _gc_paused(fn):
 
 @_gc_paused
 def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
-                 max_layers: int = ir.MAX_NODES, allow_import=()) -> Model:
-    """Check and cost a spec given as text. Raises CompileError listing every problem found."""
+                 max_layers: int = ir.MAX_NODES, allow_import=(), program: ast.Program | None = None) -> Model:
+    """Check and cost a spec given as text. Raises CompileError listing every problem found.
+
+    `program`: the text's AST when the caller has parsed it already (an editor's incremental parse)."""
     sources = {path: text}
     try:
-        prog = syntax.parse(text, path)
+        prog = syntax.parse(text, path) if program is None else program
         g, diags = ir.build(prog, sources, input_shape, max_layers, allow_import)
     except RecursionError:
         raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
