@@ -162,11 +162,14 @@ REPARSER = Reparser()  # what analyze() reuses between versions of a document un
 
 @_gc_paused
 def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT,
-            reparser: Reparser | None = None) -> Analysis:
+            reparser: Reparser | None = None, costs: bool = False) -> Analysis:
     """Check a document as `cnndsl check` does; hover, hints, definitions and completion index it later.
 
     Successive versions of one document are parsed incrementally (cnndsl.incremental): only the
-    statements an edit changed are parsed again, through `reparser` (by default one kept here)."""
+    statements an edit changed are parsed again, through `reparser` (by default one kept here). The costs
+    (the model's table, totals and the nodes' parameters and MACs) are made when first asked for, by
+    hover or `a.model.costed()`, unless `costs`: a keystroke pays for the diagnostics and the shapes (what
+    inlay hints show) only."""
     if len(text) > MAX_TEXT:
         d = error("too-large", f"the spec is {len(text):,} characters, more than the editor limit of {MAX_TEXT:,}",
                   Span(path, 1, 1, 1, 2), help="check it from the command line: `cnndsl check FILE`")
@@ -178,7 +181,7 @@ def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT,
             a._program = rp.parse(text, path)
         except RecursionError:
             a._program = None  # compile_text parses it again and reports it nested too deeply
-        a.model = compile_text(text, path, max_layers=max_layers, program=a._program)
+        a.model = compile_text(text, path, max_layers=max_layers, program=a._program, costs=costs)
         a.diagnostics = list(a.model.warnings)
         a.sources = a.model.sources
     except CompileError as e:
@@ -321,6 +324,8 @@ def hover(a: Analysis, line: int, col: int) -> tuple[str, Span] | None:
     """Markdown for what is at (line, col), and the span it covers."""
     if a.program is None:
         return None
+    if a.model is not None:
+        a.model.costed()
     els: list = []
     _walk(a.program.stmts, els)
     layers = [el for el in els if isinstance(el, ast.Layer) and _inside(el.name_span, line, col)]

@@ -24,6 +24,8 @@ from .util import binary_bytes as _bytes
 from .util import fmt_shape, prod
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import networkx as nx
 
 BYTES_PER_FLOAT = 4
@@ -61,6 +63,9 @@ class Totals:
     activation_bytes: int  # every tensor the network computes, input included, float32, batch 1
 
 
+NO_TOTALS = Totals(0, 0, 0, 0, 0, 0, 0)  # a model's totals until `Model.costed()` has made them
+
+
 @record(frozen=False)
 class Model:
     """A checked, costed network: the graph plus its table and totals."""
@@ -76,6 +81,14 @@ class Model:
     warnings: list[Diagnostic] = field(default_factory=list)
     program: ast.Program | None = None  # the parsed spec, for editors (cnndsl.editing)
     rf: receptive.Fields | None = None  # receptive fields (also node attribute `rf`), declined ones, coverage
+    pending: Callable[[], None] | None = None  # the deferred costs of `compile_text(costs=False)`
+
+    def costed(self) -> Model:
+        """The model with its table, totals and node costs made (at once, unless `compile_text(costs=False)`)."""
+        if self.pending is not None:
+            work, self.pending = self.pending, None
+            work()
+        return self
 
     def layer(self, name: str) -> LayerRow:
         """The record of the layer `name` (its hierarchical id, `conv3_x.bottleneck2.conv1`)."""
@@ -201,10 +214,13 @@ def _gc_paused(fn):
 
 @_gc_paused
 def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
-                 max_layers: int = ir.MAX_NODES, allow_import=(), program: ast.Program | None = None) -> Model:
+                 max_layers: int = ir.MAX_NODES, allow_import=(), program: ast.Program | None = None,
+                 costs: bool = True) -> Model:
     """Check and cost a spec given as text. Raises CompileError listing every problem found.
 
-    `program`: the text's AST when the caller has parsed it already (an editor's incremental parse)."""
+    `program`: the text's AST when the caller has parsed it already (an editor's incremental parse).
+    `costs=False` (editors, on every keystroke): the diagnostics only; the table, the totals and the nodes'
+    cost attributes are made by `Model.costed()` when first asked for (no diagnostic comes from them)."""
     sources = {path: text}
     try:
         prog = syntax.parse(text, path) if program is None else program
@@ -220,17 +236,27 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     if errors:
         errors.sort(key=lambda d: (d.span.file != path, d.span.line, d.span.col) if d.span else (True, 0, 0))
         raise CompileError(errors + [d for d in diags if d.severity != "error"], sources)
-    verify(g)
-    costs = passes.count_costs(g, shapes)
     rf = receptive.receptive_fields(g, shapes)
     diags += [w for w in rf.diagnostics + truncation.diagnostics(g, shapes) if not _allowed(w, sources)]
+    for n, d in g.nodes(data=True):  # what editors' inlay hints read on every change; the costs come later
+        d.update(shape=shapes[n], size=prod(shapes[n]), rf=rf.fields.get(n))
+    m = Model(
+        name=g.graph["name"], input_shape=shapes[g.graph["input"]], layer_graph=g, layers=[], totals=NO_TOTALS,
+        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, program=prog, rf=rf,
+    )
+    m.pending = functools.partial(_cost, m, shapes)
+    return m.costed() if costs else m
 
+
+def _cost(m: Model, shapes: dict[str, Shape]) -> None:
+    """The costs pass, the table and the totals of a checked model (what `compile_text` defers for editors)."""
+    g = m.layer_graph
+    verify(g)
+    costs = passes.count_costs(g, shapes)
     layers = []
     for n, d in g.nodes(data=True):
-        c, shape = costs[n], shapes[n]
-        size = prod(shape)
-        d.update(shape=shape, size=size, params=c.params, trainable=c.trainable, non_trainable=c.non_trainable,
-                 macs=c.macs, rf=rf.fields.get(n))
+        c, shape, size = costs[n], d["shape"], d["size"]
+        d.update(params=c.params, trainable=c.trainable, non_trainable=c.non_trainable, macs=c.macs)
         if d["op"] == "input":
             continue
         layers.append(LayerRow(
@@ -241,14 +267,11 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
     trainable = sum(r.trainable for r in layers)
     non_trainable = sum(r.non_trainable for r in layers)
     macs = sum(r.macs for r in layers)
-    totals = Totals(
+    m.layers = layers
+    m.totals = Totals(
         params=trainable + non_trainable, trainable_params=trainable, non_trainable_params=non_trainable,
         macs=macs, flops=2 * macs, weight_bytes=BYTES_PER_FLOAT * (trainable + non_trainable),
         activation_bytes=BYTES_PER_FLOAT * sum(d["size"] for _, d in g.nodes(data=True)),
-    )
-    return Model(
-        name=g.graph["name"], input_shape=shapes[g.graph["input"]], layer_graph=g, layers=layers, totals=totals,
-        outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, program=prog, rf=rf,
     )
 
 

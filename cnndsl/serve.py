@@ -65,7 +65,7 @@ class Playground:
         path = str(self.file) if self.file else self.name
         roots = [self.file.parent] if self.file else []
         with self.lock, import_roots(roots):
-            a = analyze(text, path, max_layers=MAX_LAYERS)
+            a = analyze(text, path, max_layers=MAX_LAYERS, costs=True)
         out: dict = {"diagnostics": [], "layers": [], "totals": None, "svg": None, "lines": {}, "note": None}
         for d in a.diagnostics:
             s = d.span
