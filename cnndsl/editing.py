@@ -167,7 +167,7 @@ def _index(a: Analysis, path: str) -> None:
     _walk(a.program.stmts, els)
     a.annotated_lines = {el.span.end_line for el in els if isinstance(el, ast.Annotated)}
     if a.model is not None:
-        g = a.model.graph
+        g = a.model.layer_graph
         for n, d in g.nodes(data=True):
             if d["op"] == "input":
                 continue
@@ -236,7 +236,7 @@ def param_default(p) -> str:
 
 
 def _node_facts(m: Model, n: str) -> str:
-    g = m.graph
+    g = m.layer_graph
     d = g.nodes[n]
     ins = [fmt_shape(g.nodes[u]["shape"]) for u in _inputs(g, n)]
     return (f"`{n}`: {LAYERS[d['op']].label(d['attrs'])}  \n"
@@ -288,7 +288,7 @@ def hover(a: Analysis, line: int, col: int) -> tuple[str, Span] | None:
 def _layer_nodes(a: Analysis, el: ast.Layer) -> list[str]:
     if a.model is None:
         return []
-    return [n for n, d in a.model.graph.nodes(data=True) if d["span"] == el.span]
+    return [n for n, d in a.model.layer_graph.nodes(data=True) if d["span"] == el.span]
 
 
 def _block_signature(b: ast.Block) -> str:
@@ -300,7 +300,7 @@ def _hover_block(a: Analysis, el: ast.Layer) -> str:
     b, where = a.blocks[el.name]
     text = _block_signature(b) + f"\n\ndefined at {Path(where).name}:{b.name_span.line}"
     if a.model is not None:
-        g = a.model.graph
+        g = a.model.layer_graph
         nodes = [n for n, d in g.nodes(data=True) if d["calls"] and d["calls"][0][1] == el.span]
         if nodes:
             params = sum(g.nodes[n]["params"] for n in nodes)
@@ -321,8 +321,8 @@ def _value(a: Analysis, name: str, line: int) -> Symbol | None:
 
 def _hover_value(a: Analysis, s: Symbol) -> str:
     text = f"value `{s.name}`, defined at line {s.span.line}"
-    if a.model is not None and s.name in a.model.graph:
-        text += f": **{fmt_shape(a.model.graph.nodes[s.name]['shape'])}**"
+    if a.model is not None and s.name in a.model.layer_graph:
+        text += f": **{fmt_shape(a.model.layer_graph.nodes[s.name]['shape'])}**"
     return text
 
 

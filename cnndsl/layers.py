@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from .records import record
 from .util import fmt_shape, prod
 from .util import show as _show
 
@@ -141,7 +142,7 @@ def _did_you_mean(word: str, options) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     convert: Callable[[Any], Any]
     default: Any = REQUIRED
@@ -168,7 +169,7 @@ class Init:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@record
 class HeUniform(Init):
     """Kaiming uniform, fan_in mode, gain sqrt(2): U(-b, b) with b = sqrt(6 / fan_in), He's variance 2 / fan_in."""
 
@@ -189,7 +190,7 @@ class HeUniform(Init):
         return f"He uniform, fan_in {self.fan_in}"
 
 
-@dataclass(frozen=True)
+@record
 class Const(Init):
     """Every element the same number: batch norm's ones and zeros, PReLU's 0.25."""
 
@@ -207,7 +208,7 @@ class Const(Init):
 ZEROS, ONES = Const(0.0), Const(1.0)
 
 
-@dataclass(frozen=True)
+@record
 class Fixed(Init):
     """A kernel written in the spec (`w=...`), broadcast to the weight's shape; never trained."""
 
@@ -227,7 +228,7 @@ class Fixed(Init):
         return f"fixed by the spec: w={self.kernel.text}"
 
 
-@dataclass(frozen=True)
+@record
 class Weight:
     """One tensor a layer owns, in ONNX layout. `suffix` names it: `<node>.<suffix>`."""
 
@@ -246,7 +247,7 @@ class Weight:
         return self.init.kernel if isinstance(self.init, Fixed) else None
 
 
-@dataclass(frozen=True)
+@record
 class Torch:
     """A kind's PyTorch form, for cnndsl.backends.pytorch: the module its layer holds, built in `__init__` as
     `module(*args, **kwargs)` (`args` and `kwargs` are (name, value) pairs, a value may itself be a Torch), and
@@ -260,7 +261,7 @@ class Torch:
     call: str = "{m}({0})"
 
 
-@dataclass(frozen=True)
+@record
 class LayerKind:
     """Everything cnndsl knows about one layer kind.
 
@@ -294,7 +295,7 @@ class LayerKind:
         return self.arity[1] is None or self.arity[1] > 1
 
 
-@dataclass
+@record(frozen=False)
 class Lifted:
     """What a kind makes of an ONNX node when importing: `params` as a spec writes them (sizes as (h, w),
     words as `Sym`), `weights` by suffix in ONNX layout, and the ONNX nodes it absorbed besides its own
@@ -342,7 +343,7 @@ def resolve_params(kind: LayerKind, given: dict[str, Any]) -> Attrs:
 # --- activation functions (usable as layers and as `act=` on conv/fc) ----------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Activation:
     """One activation function: the one table that `act=`, the standalone layer of the same name and
     every backend read. `lower(ctx, x, y, a, shape)` emits ONNX ops from tensor x to tensor y (NCHW or
@@ -686,7 +687,7 @@ KERNELS["sobel"] = KERNELS["sobel_v"]
 KERNELS["scharr"] = KERNELS["scharr_v"]
 
 
-@dataclass(frozen=True)
+@record
 class FixedKernel:
     """Conv weights written in the spec (`w=vertical`, `w=[[1,0,-1], ...]`), flattened row-major.
 
@@ -2045,7 +2046,7 @@ def foreign(table: dict[str, str], word: str) -> str | None:
 INTERNAL = {"input"}
 
 
-@dataclass
+@record(frozen=False)
 class Cost:
     """What one layer costs: parameters (trainable / non-trainable) and multiply-accumulates."""
 

@@ -406,7 +406,7 @@ def _block_args(label: str) -> dict[str, Any]:
 
 class _Emitter:
     def __init__(self, model: Model):
-        self.m, self.g = model, model.graph
+        self.m, self.g = model, model.layer_graph
         self.inp = self.g.graph["input"]
         self.scopes = self.g.graph["scopes"]
         self.order = {n: i for i, n in enumerate(self.g)}
