@@ -241,7 +241,9 @@ class Chain(nn.Sequential):
 ''',
     "Residual": '''
 class Residual(nn.Module):
-    """`residual { ... }`: the layers one after the other, plus the input (or `shortcut` applied to it)."""
+    """`residual { ... }`: the layers one after the other, plus the input (or `shortcut` applied to it). The sum
+    is taken in place, as torchvision's `out += identity`: the last layer's output is a fresh tensor that nothing
+    else reads and that its backward does not need (a residual ending otherwise is written out as a class)."""
 
     def __init__(self, **layers):
         super().__init__()
@@ -253,7 +255,8 @@ class Residual(nn.Module):
         for name, layer in self.named_children():
             if name != "shortcut":
                 y = layer(y)
-        return y + (self.shortcut(x) if "shortcut" in self._modules else x)
+        y += self.shortcut(x) if "shortcut" in self._modules else x
+        return y
 ''',
     "Concat": '''
 class Concat(nn.Module):
@@ -297,6 +300,10 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "BatchNorm": dict(eps=1e-5),
     "PReLU": dict(init=0.25, volume=True),
 }
+# layers whose PyTorch module returns a new tensor its backward does not need (without `act=`), and layers that
+# return their input at inference: where a residual's body ends, Residual adds the shortcut into its output
+_FRESH_OUTPUT = {"Conv", "SepConv", "BatchNorm", "LayerScale"}
+_PASS_THROUGH = {"dropout", "droppath", "identity"}
 _DEPENDS = {"Conv": ["BatchNorm"], "SepConv": ["Conv"], "Deconv": ["BatchNorm"], "Add": ["Concat"],
             "Mul": ["Concat"]}
 
@@ -489,6 +496,18 @@ class _Emitter:
         return (u is not None and self.g.nodes[u]["op"] in ("add", "concat") and self.g.out_degree(u) == 1
                 and u not in self.outputs)
 
+    def sum_in_place_ok(self, n: str, x: str) -> bool:
+        """Whether Residual may add into `n`, the output of a residual's body (read only by the sum) with input `x`:
+        `n` must be a fresh tensor whose layer's backward does not need it (a conv or batch norm with no
+        activation, a layer scale), seen through the layers that are the identity at inference (dropout)."""
+        while self.g.nodes[n]["op"] in _PASS_THROUGH:
+            srcs = inputs_of(self.g, n)
+            if srcs[0] == x or self.g.out_degree(srcs[0]) != 1:
+                return False
+            n = srcs[0]
+        t = self.layer(n)
+        return t.module in _FRESH_OUTPUT and not any(k == "act" for k, _ in t.kwargs)
+
     def use(self, helper: str) -> None:
         for dep in _DEPENDS.get(helper, []):
             self.use(dep)
@@ -556,7 +575,8 @@ class _Emitter:
             if short and short[0].ins != [x]:
                 return None
             end = chain(body) if body else None
-            ok = end is not None and self.readers(end, scope) == 1 and srcs == [end, short[0].outs[0] if short else x]
+            ok = end is not None and self.readers(end, scope) == 1 and srcs == [end, short[0].outs[0] if short else x] \
+                and self.sum_in_place_ok(end, x)
             return "Residual" if ok else None
         if d["op"] in ("concat", "add", "mul") and all(it.ins == [x] for it in items) \
                 and srcs == [it.outs[0] for it in items] and all(self.readers(s, scope) == 1 for s in srcs):
