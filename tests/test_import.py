@@ -338,7 +338,25 @@ if CAMPAIGN:  # defined only for the long run, so the normal one shows no empty-
     def test_every_torchvision_classifier_imports_and_round_trips(tmp_path, name, dynamo):
         """Outputs within 1e-5 relative of the original in onnxruntime, and every weight of the spec filled
         from the model's initializers (docs/import.md lists what passes and what does not, and why)."""
-        path, _ = _export(tmp_path, name, CAMPAIGN_SIZE.get(name, 64), dynamo=dynamo)
-        spec, imp, err = _import(path)
-        assert err < 1e-5, spec.text
-        assert imp.params_onnx == imp.model.totals.params
+        import json
+        import time
+
+        t0 = time.perf_counter()
+        row = {"model": name, "exporter": "dynamo" if dynamo else "torchscript",
+               "size": CAMPAIGN_SIZE.get(name, 64)}
+        try:
+            path, _ = _export(tmp_path, name, row["size"], dynamo=dynamo)
+            row["export_s"] = round(time.perf_counter() - t0, 1)
+            spec, imp, err = _import(path)
+            row.update(lines=len(spec.text.strip().splitlines()), max_rel=err, params=imp.model.totals.params)
+            assert err < 1e-5, spec.text
+            assert imp.params_onnx == imp.model.totals.params
+            row["ok"] = True
+        except BaseException as e:
+            row.update(ok=False, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+            raise
+        finally:
+            row["s"] = round(time.perf_counter() - t0, 1)
+            if os.environ.get("CNNDSL_CAMPAIGN_LOG"):  # one JSON line a run, for docs/import.md's table
+                with open(os.environ["CNNDSL_CAMPAIGN_LOG"], "a") as f:
+                    f.write(json.dumps(row) + "\n")
