@@ -295,6 +295,7 @@ class _Importer:
                 self.dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         self._split_to_slices()
         self._fold_shapes()
+        self._strided_views()
         self.producer = {o: n for n in g.node for o in n.output}
         self.consumers: dict[str, list] = defaultdict(list)
         for n in g.node:
@@ -340,6 +341,40 @@ class _Importer:
                 lo += size
         del g.node[:]
         g.node.extend(nodes)
+
+    def _strided_views(self) -> None:
+        """The dynamo exporter writes `x.as_strided(x.shape, x.stride())` (torchvision's LayerNorm2d on
+        ConvNeXt's pooled features) as a Reshape to one dimension and a Gather of every index in order: a
+        view of the same values. With the batch of 1 those exports are fixed to, such a Gather whose indices
+        are 0, 1, ..., n-1 over all of x is x itself (an Identity) or x in the indices' shape (a Reshape)."""
+        from onnx import helper, numpy_helper
+
+        g = self.model.graph
+        producer = {o: n for n in g.node for o in n.output}
+        for k, n in enumerate(g.node):
+            if n.op_type != "Gather" or len(n.input) != 2 or len(n.output) != 1:
+                continue
+            if int(next((a.i for a in n.attribute if a.name == "axis"), 0)) != 0:
+                continue
+            flat, idx = producer.get(n.input[0]), self.consts.get(n.input[1])
+            if flat is None or flat.op_type != "Reshape" or idx is None or idx.dtype.kind not in "iu":
+                continue
+            x = flat.input[0]
+            d, shape = self.dims.get(x), self.consts.get(flat.input[1]) if len(flat.input) > 1 else None
+            if not d or None in d or shape is None or shape.size != 1 or d[0] != 1:
+                continue
+            if idx.size != math.prod(d) or not np.array_equal(idx.ravel(), np.arange(idx.size)):
+                continue
+            if list(idx.shape) == list(d):
+                view = helper.make_node("Identity", [x], list(n.output), name=n.name)
+            else:
+                name = f"{n.output[0]}/cnndsl_shape"
+                self.consts[name] = np.array(idx.shape, np.int64)
+                g.initializer.append(numpy_helper.from_array(self.consts[name], name))
+                view = helper.make_node("Reshape", [x, name], list(n.output), name=n.name)
+            view.metadata_props.extend(n.metadata_props)
+            g.node[k].CopyFrom(view)
+            self.dims[n.output[0]] = [int(v) for v in idx.shape]
 
     def _fold_shapes(self) -> None:
         """Evaluate the small integer computations that exporters write for sizes (Shape -> Gather -> Div ->
