@@ -194,7 +194,10 @@ def _load_external(model, path: str) -> None:
         if end > os.path.getsize(full):
             raise ImportFailure(f"initializer `{t.name}` reads past the end of `{loc}`")
     if external:
-        load_external_data_for_model(model, folder)
+        try:
+            load_external_data_for_model(model, folder)
+        except Exception as e:  # noqa: BLE001 - onnx refuses a linked or unreadable file: its words say why
+            raise ImportFailure(f"the model's external weights cannot be read: {str(e)[:300]}") from None
 
 
 def _dims_text(dims) -> str:

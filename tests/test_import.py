@@ -316,6 +316,20 @@ def test_external_data_outside_the_models_folder_is_refused(tmp_path, capsys):
     assert "points outside the model's folder" in capsys.readouterr().err
 
 
+def test_external_data_that_onnx_refuses_to_read_is_one_error(tmp_path, capsys):
+    # onnx refuses a weights file with several hard links (a "hardlink attack"): an error, not a traceback
+    w = onnx.numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    path = _tiny(tmp_path, [helper.make_node("Conv", ["x", "w"], ["y"])], [w])
+    model = onnx.load(str(path))
+    onnx.save(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="m.data",
+              size_threshold=0)
+    os.link(tmp_path / "m.data", tmp_path / "other.data")
+    assert cli.main(["import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "external weights cannot be read" in err and "Traceback" not in err, err
+    assert not (tmp_path / "m.cnn").exists()
+
+
 def test_mutated_models_never_crash_the_importer(tmp_path, capsys):
     # bytes flipped, cut and duplicated in a real export: every answer is an exit code, never a traceback
     base = ob.to_onnx(cnndsl.compile_file(SPECS / "inception_module.cnn")).to_bytes()
