@@ -1026,6 +1026,10 @@ class _Block:
 
     definition: str
     calls: list[str]
+    name: str = ""
+    positional: list[str] = field(default_factory=list)  # the parameters without a default, in order
+    defaults: dict[str, int] = field(default_factory=dict)  # the others, with their default
+    args: list[dict[str, int]] = field(default_factory=list)  # each call's values, by parameter
 
 
 def _skel(text: str) -> str:
@@ -1118,13 +1122,18 @@ def _block(us: list[Unit], defaults, name: str, shapes: dict[str, tuple[int, ...
     order = [p for p, _ in params if p not in dflt] + [p for p, _ in params if p in dflt]
     sig = ", ".join(p if p not in dflt else f"{p}={dflt[p]}" for p in order)
     definition = f"block {name}({sig}) {{\n{body}\n}}" if params else f"block {name} {{\n{body}\n}}"
-    calls = []
     cols_of = dict(params)
-    for i in range(len(us)):
-        args = [str(cols_of[p][i]) for p in order if p not in dflt] + [
-            f"{p}={cols_of[p][i]}" for p in order if p in dflt and cols_of[p][i] != dflt[p]]
-        calls.append(f"{name}({', '.join(args)})" if params else name)
-    return _Block(definition, calls)
+    positional = [p for p in order if p not in dflt]
+    args = [{p: cols_of[p][i] for p in order} for i in range(len(us))]
+    calls = [_call(name, positional, dflt, a) for a in args]
+    return _Block(definition, calls, name, positional, {p: dflt[p] for p in order if p in dflt}, args)
+
+
+def _call(name: str, positional: list[str], dflt: dict[str, int], args: dict[str, int]) -> str:
+    """`res(128, s=2)`: the positional parameters' values, then those that differ from their default."""
+    words = [str(args[p]) for p in positional] + [f"{p}={v}" for p, v in args.items()
+                                                  if p in dflt and v != dflt[p]]
+    return f"{name}({', '.join(words)})" if args else name
 
 
 def _eval_expr(e: str, env: dict[str, int]) -> int | None:
@@ -1207,6 +1216,7 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
             candidates[_skel(omit.text(u.elems))].append(u)
     blocks: list[str] = []
     calls: dict[int, str] = {}
+    made: dict[int, tuple[_Block, int]] = {}  # a unit's block and its index among the block's calls
     taken: set[str] = set()
     for _sk, group in sorted(candidates.items(), key=lambda kv: units.index(kv[1][0])):
         # units that cannot be one block are split by their full text (as without `unify`)
@@ -1225,8 +1235,11 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
                 taken.discard(bname)
                 continue
             blocks.append(b.definition)
-            for u, c in zip(us, b.calls, strict=True):
+            for k, (u, c) in enumerate(zip(us, b.calls, strict=True)):
                 calls[id(u)] = c
+                made[id(u)] = (b, k)
+    if unify:
+        blocks += _stage_blocks(units, made, calls, taken)
     # the body: units of one stage (`layer3`) as one named value; consecutive equal calls repeated
     body_lines: list[str] = []
     named: set[str] = set()
@@ -1239,7 +1252,8 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
             j += 1
         items: list[Any] = []
         for u in units[i:j + 1]:
-            items += [calls[id(u)]] if id(u) in calls else u.elems
+            if calls.get(id(u)) != "":
+                items += [calls[id(u)]] if id(u) in calls else u.elems
         items = _compress(items)
         if j > i:
             body_lines += w.chain(loose, "") if loose else []
@@ -1260,6 +1274,65 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
     body_lines += w.chain(loose, "") if loose else []
     text = "\n".join(head) + "\n\n" + ("\n\n".join(blocks) + "\n\n" if blocks else "")
     return text + "\n".join(body_lines) + "\n"
+
+
+def _stages(units: list[Unit]) -> list[list[Unit]]:
+    """Consecutive units of one stage (`layer3.0`, `layer3.1`, ...: their module less its last name)."""
+    out: list[list[Unit]] = []
+    for u in units:
+        if out and u.key[:-1] and out[-1][0].key[:-1] == u.key[:-1]:
+            out[-1].append(u)
+        else:
+            out.append([u])
+    return out
+
+
+def _stage_blocks(units: list[Unit], made: dict[int, tuple[_Block, int]], calls: dict[int, str],
+                  taken: set[str]) -> list[str]:
+    """Stages that are one block's calls, the first differing from the others only in parameters given
+    where the others leave them at their default (a stride), as one stage block with the number of blocks
+    a parameter, as the zoo writes ResNet: `layer2 = layer(128, 4, s=2)` for
+    `res(128, s=2) -> repeat 3 { res(128) }`. Two stages of one block at least; each unit's call is replaced."""
+    found: dict[str, list[tuple[list[Unit], _Block]]] = defaultdict(list)
+    for st in _stages(units):
+        if len(st) < 2 or any(id(u) not in made for u in st):
+            continue
+        b = made[id(st[0])][0]
+        if any(made[id(u)][0] is not b for u in st) or not b.positional:
+            continue
+        first, rest = (b.args[made[id(u)][1]] for u in (st[0], st[1]))
+        if any(b.args[made[id(u)][1]] != rest for u in st[1:]) or any(p in b.defaults and rest[p] != b.defaults[p]
+                                                                     for p in rest):
+            continue
+        if any(first[p] != rest[p] for p in b.positional):
+            continue
+        found[b.name].append((st, b))
+    out = []
+    for stages in found.values():
+        # where every stage's calls are equal, `repeat k { res(n) }` says it better
+        if len(stages) < 2 or all(b.args[made[id(st[0])][1]] == b.args[made[id(st[1])][1]] for st, b in stages):
+            continue
+        b = stages[0][1]
+        stems = {re.sub(r"[\d_]+$", "", st[0].key[-2]) for st, _ in stages}
+        stem = stems.pop() if len(stems) == 1 else ""
+        base = stem if stem and re.fullmatch(r"[A-Za-z]\w*", stem) and stem not in _RESERVED else "stage"
+        name, k = base, 2
+        while name in taken or any(name == p for p in [*b.positional, *b.defaults, "blocks"]):
+            name, k = f"{base}{k}", k + 1
+        taken.add(name)
+        pos = ", ".join(b.positional)
+        kws = ", ".join(f"{p}={p}" for p in b.defaults)
+        head = f"{b.name}({pos}{', ' + kws if kws else ''})"
+        sig = ", ".join([*b.positional, "blocks", *(f"{p}={v}" for p, v in b.defaults.items())])
+        out.append(f"block {name}({sig}) {{ {head} -> repeat (blocks - 1) {{ {b.name}({pos}) }} }}")
+        for st, _ in stages:
+            first = b.args[made[id(st[0])][1]]
+            words = [str(first[p]) for p in b.positional] + [str(len(st))] + [
+                f"{p}={first[p]}" for p in b.defaults if first[p] != b.defaults[p]]
+            calls[id(st[0])] = f"{name}({', '.join(words)})"
+            for u in st[1:]:
+                calls[id(u)] = ""  # the stage block's call stands for the whole stage
+    return out
 
 
 # words a block or value name must not take: the language's keywords and layer kinds

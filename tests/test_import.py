@@ -138,12 +138,14 @@ def test_resnet50_reads_like_the_zoo(tmp_path):
     assert len(lines) <= 40, spec.text
     # one bottleneck block, as cnndsl/blocks/resnet.cnn writes it: the stride a parameter at its default,
     # the projection shortcut only where the block changes the shape (layer1's first block at stride 1 too)
-    assert spec.text.count("block ") == 1 and "block res(n, s=1) {" in spec.text, spec.text
+    assert "block res(n, s=1) {" in spec.text, spec.text
     assert "if s != 1 or channels() != 4*n { shortcut { conv f=1 s=s n=4*n act=none } }" in spec.text, spec.text
+    # and a stage is that block `blocks` times, the first with the stride (the zoo's bottleneck_stage)
+    assert "block layer(n, blocks, s=1) { res(n, s=s) -> repeat (blocks - 1) { res(n) } }" in spec.text, spec.text
+    assert spec.text.count("block ") == 2, spec.text
     stages = {m.group(1): m.group(2) for m in re.finditer(r"^(layer\d) = (.*)$", spec.text, re.M)}
-    assert stages == {"layer1": "repeat 3 { res(64) }", "layer2": "res(128, s=2) -> repeat 3 { res(128) }",
-                      "layer3": "res(256, s=2) -> repeat 5 { res(256) }",
-                      "layer4": "res(512, s=2) -> repeat 2 { res(512) }"}, spec.text
+    assert stages == {"layer1": "layer(64, 3)", "layer2": "layer(128, 4, s=2)", "layer3": "layer(256, 6, s=2)",
+                      "layer4": "layer(512, 3, s=2)"}, spec.text
     assert err < 1e-5
     # TorchScript folds batch norm into the convolutions in eval mode: the biases it makes are the only
     # difference from PyTorch's count (conv bias per output channel, minus bn's two vectors per channel)
