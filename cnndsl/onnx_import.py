@@ -676,6 +676,39 @@ def _dense_chains(layers: dict[str, Layer]) -> None:
                     c.module = last.module
 
 
+def _nested_concats(layers: dict[str, Layer]) -> None:
+    """Exporters flatten `cat([a, cat([b1(x), b2(x)])])` into one Concat (Inception-v3's last blocks):
+    consecutive inputs of a concatenation that are layers reading one value which nothing else reads are
+    concatenated first, as the model wrote them, so that each branch is a region again."""
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for la in layers.values():
+        for i in la.inputs:
+            consumers[i].append(la.id)
+    for la in list(layers.values()):
+        if la.kind != "concat" or len(la.inputs) < 3:
+            continue
+
+        def fork(t: str, merge: str = la.id) -> str | None:
+            x = layers.get(t)
+            return x.inputs[0] if x is not None and len(x.inputs) == 1 and consumers[t] == [merge] else None
+
+        ins, out, i = la.inputs, [], 0
+        while i < len(ins):
+            j = i
+            while j + 1 < len(ins) and fork(ins[i]) is not None and fork(ins[j + 1]) == fork(ins[i]):
+                j += 1
+            run = ins[i:j + 1]
+            if len(run) >= 2 and len(run) < len(ins) and sorted(consumers[fork(ins[i])]) == sorted(run):
+                new = Layer(f"{la.id}/concat{i}", "concat", {}, {}, list(run), [], _common(
+                    [layers[t].module for t in run if layers[t].module]), "Concat")
+                layers[new.id] = new
+                out.append(new.id)
+            else:
+                out += run
+            i = j + 1
+        la.inputs = out
+
+
 # --- 3. structure ----------------------------------------------------------------------------------
 
 
@@ -1256,7 +1289,7 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
                 items += [calls[id(u)]] if id(u) in calls else u.elems
         items = _compress(items)
         if j > i:
-            body_lines += w.chain(loose, "") if loose else []
+            body_lines += w.chain(_compress(loose), "") if loose else []
             loose = []
             lines = w.chain(items, "  ")
             vname = _ident(stage[-1]) if not stage[-1].isdigit() else _ident("_".join(stage))
@@ -1271,7 +1304,7 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
         else:
             loose += items
         i = j + 1
-    body_lines += w.chain(loose, "") if loose else []
+    body_lines += w.chain(_compress(loose), "") if loose else []
     text = "\n".join(head) + "\n\n" + ("\n\n".join(blocks) + "\n\n" if blocks else "")
     return text + "\n".join(body_lines) + "\n"
 
@@ -1404,6 +1437,7 @@ def import_model(model, name: str) -> Spec:
     layers, src, outs = imp.lift()
     layers, outs = _fuse(layers, outs)
     _dense_chains(layers)
+    _nested_concats(layers)
     try:
         input_shape = imp.shape(src)
     except Unliftable as e:

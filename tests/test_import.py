@@ -189,6 +189,27 @@ def test_the_dynamo_exporters_as_strided_view_is_followed(tmp_path):
     assert re.search(r"layerscale\s*\}\s*(->)?\s*gap -> layernorm", spec.text), spec.text
 
 
+def test_a_flattened_concat_of_a_concat_is_nested_again(tmp_path):
+    """Exporters flatten Inception-v3's `cat([a(x), cat([c1(b(x)), c2(b(x))])])` into one Concat of three: the
+    two inputs that read one value come back as their own `concat`, so the branches nest (no named values)."""
+    rng = np.random.default_rng(0)
+
+    def conv(name, cin, cout, k=1):
+        return onnx.numpy_helper.from_array(rng.standard_normal((cout, cin, k, k)).astype(np.float32), name)
+
+    nodes = [helper.make_node("Conv", ["x", "wa"], ["a"], name="a"),
+             helper.make_node("Conv", ["x", "wb"], ["b"], name="b"),
+             helper.make_node("Conv", ["b", "wc1"], ["c1"], name="c1", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["b", "wc2"], ["c2"], name="c2"),
+             helper.make_node("Concat", ["a", "c1", "c2"], ["y"], name="cat", axis=1)]
+    path = _tiny(tmp_path, nodes, [conv("wa", 3, 4), conv("wb", 3, 5), conv("wc1", 5, 6, 3), conv("wc2", 5, 7)])
+    spec, imp, err = _import(path)
+    assert err < 1e-5, spec.text
+    body = " ".join(spec.text.split("\n")[3:])
+    assert re.search(r"concat \{\s*conv f=1 n=4\s*\|\s*conv f=1 n=5\s*-> concat \{ conv f=3 p=1 n=6 \| conv f=1 n=7 \}",
+                     body), spec.text
+
+
 def test_mobilenet_v2_from_the_dynamo_exporter_is_short(tmp_path):
     path, _ = _export(tmp_path, "mobilenet_v2", 64, dynamo=True)
     spec, imp, err = _import(path)
