@@ -1443,10 +1443,13 @@ def import_model(model, name: str) -> Spec:
     except Unliftable as e:
         raise ImportFailure(f"the model's input: {e}") from None
     notes: list[str] = []
+    # the TorchScript exporter names the weights it computes by folding batch norm `onnx::Conv_123`; a model
+    # whose convolutions have biases of their own (ConvNeXt) keeps its parameters' names
     if model.producer_name == "pytorch" and any(
-            layer.onnx_op == "Conv" and "bias" in layer.weights for layer in layers.values()) and not any(
-            layer.kind == "bn" or layer.params.get("bn") for layer in layers.values()):
-        notes.append("no batch norm: an exporter in eval mode folds it into the convolutions' weights and biases")
+            n.op_type == "Conv" and len(n.input) > 2 and n.input[1].startswith("onnx::")
+            for n in model.graph.node):
+        notes.append("batch norm after a convolution: an exporter in eval mode folds it into the convolutions' "
+                     "weights and biases")
     elems = None
     if len(outs) == 1:
         try:
