@@ -3,7 +3,8 @@
     CNNDSL_FULL=1 CNNDSL_CAMPAIGN_LOG=campaign.jsonl python -m pytest tests/test_import.py -k every_torchvision
     python benchmarks/import_campaign.py campaign.jsonl [more.jsonl ...] > table.md
 
-A model run twice (pieces of the campaign run again) keeps its last row.
+A model run twice (pieces of the campaign run again, or its saved export imported again by a later cnndsl)
+takes its fields from the last row that has them.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def table(paths: list[str]) -> str:
             for line in f:
                 if line.strip():
                     r = json.loads(line)
-                    rows[(r["model"], r["exporter"])] = r
+                    rows.setdefault((r["model"], r["exporter"]), {}).update(r)
     out = ["| model | exporter | input | lines | max relative difference | parameters | export (s) | "
            "export + import + check (s) | result |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for (model, exporter), r in sorted(rows.items()):
