@@ -197,7 +197,10 @@ def _load_external(model, path: str) -> None:
         if end > os.path.getsize(full):
             raise ImportFailure(f"initializer `{t.name}` reads past the end of `{loc}`")
     if external:
-        load_external_data_for_model(model, folder)
+        try:
+            load_external_data_for_model(model, folder)
+        except Exception as e:  # noqa: BLE001 - onnx refuses a linked or unreadable file: its words say why
+            raise ImportFailure(f"the model's external weights cannot be read: {str(e)[:300]}") from None
 
 
 def _dims_text(dims) -> str:
@@ -298,6 +301,7 @@ class _Importer:
                 self.dims[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
         self._split_to_slices()
         self._fold_shapes()
+        self._strided_views()
         self.producer = {o: n for n in g.node for o in n.output}
         self.consumers: dict[str, list] = defaultdict(list)
         for n in g.node:
@@ -343,6 +347,40 @@ class _Importer:
                 lo += size
         del g.node[:]
         g.node.extend(nodes)
+
+    def _strided_views(self) -> None:
+        """The dynamo exporter writes `x.as_strided(x.shape, x.stride())` (torchvision's LayerNorm2d on
+        ConvNeXt's pooled features) as a Reshape to one dimension and a Gather of every index in order: a
+        view of the same values. With the batch of 1 those exports are fixed to, such a Gather whose indices
+        are 0, 1, ..., n-1 over all of x is x itself (an Identity) or x in the indices' shape (a Reshape)."""
+        from onnx import helper, numpy_helper
+
+        g = self.model.graph
+        producer = {o: n for n in g.node for o in n.output}
+        for k, n in enumerate(g.node):
+            if n.op_type != "Gather" or len(n.input) != 2 or len(n.output) != 1:
+                continue
+            if int(next((a.i for a in n.attribute if a.name == "axis"), 0)) != 0:
+                continue
+            flat, idx = producer.get(n.input[0]), self.consts.get(n.input[1])
+            if flat is None or flat.op_type != "Reshape" or idx is None or idx.dtype.kind not in "iu":
+                continue
+            x = flat.input[0]
+            d, shape = self.dims.get(x), self.consts.get(flat.input[1]) if len(flat.input) > 1 else None
+            if not d or None in d or shape is None or shape.size != 1 or d[0] != 1:
+                continue
+            if idx.size != math.prod(d) or not np.array_equal(idx.ravel(), np.arange(idx.size)):
+                continue
+            if list(idx.shape) == list(d):
+                view = helper.make_node("Identity", [x], list(n.output), name=n.name)
+            else:
+                name = f"{n.output[0]}/cnndsl_shape"
+                self.consts[name] = np.array(idx.shape, np.int64)
+                g.initializer.append(numpy_helper.from_array(self.consts[name], name))
+                view = helper.make_node("Reshape", [x, name], list(n.output), name=n.name)
+            view.metadata_props.extend(n.metadata_props)
+            g.node[k].CopyFrom(view)
+            self.dims[n.output[0]] = [int(v) for v in idx.shape]
 
     def _fold_shapes(self) -> None:
         """Evaluate the small integer computations that exporters write for sizes (Shape -> Gather -> Div ->
@@ -462,7 +500,8 @@ class _Importer:
             if id(node) in absorbed or node.op_type == "Constant" or node.output[0] in self.folded:
                 continue
             v = OnnxView(self, node)
-            if node.op_type in ALIASES or id(node) in self.views:
+            if node.op_type in ALIASES or id(node) in self.views or (
+                    node.op_type == "Concat" and len([i for i in node.input if i]) == 1):  # torch.cat([x])
                 alias[node.output[0]] = node.input[0]
                 continue
             found: Lifted | None = None
@@ -623,6 +662,58 @@ def _sole_next(t: str, consumers, layers, outputs) -> Layer | None:
     return layers.get(cs[0])
 
 
+def _dense_chains(layers: dict[str, Layer]) -> None:
+    """DenseNet's connectivity as the language writes it: each layer of a dense block reads the concatenation
+    of the block's input and every earlier layer's output, `Concat(x, y1, ..., yk)`, which equals
+    `Concat(Concat(x, y1, ..., y(k-1)), yk)`. Where the concatenation of the first inputs exists, the longer
+    one is rewritten to read it, so the block becomes nested `concat { identity | layer }` regions (one for
+    each layer, with its module) instead of a graph whose merges do not nest."""
+    concats = [la for la in layers.values() if la.kind == "concat" and len(la.inputs) >= 2]
+    by_inputs = {tuple(la.inputs): la.id for la in concats}
+    for la in sorted(concats, key=lambda la: len(la.inputs)):
+        pre = tuple(la.inputs[:-1])
+        if len(pre) > 1 and by_inputs.get(pre) not in (None, la.id):
+            first = layers[by_inputs[pre]]
+            la.inputs = [first.id, la.inputs[-1]]
+            for c in (first, la):  # the merge belongs to the layer it appends
+                last = layers.get(c.inputs[-1])
+                if last is not None and last.module:
+                    c.module = last.module
+
+
+def _nested_concats(layers: dict[str, Layer]) -> None:
+    """Exporters flatten `cat([a, cat([b1(x), b2(x)])])` into one Concat (Inception-v3's last blocks):
+    consecutive inputs of a concatenation that are layers reading one value which nothing else reads are
+    concatenated first, as the model wrote them, so that each branch is a region again."""
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for la in layers.values():
+        for i in la.inputs:
+            consumers[i].append(la.id)
+    for la in list(layers.values()):
+        if la.kind != "concat" or len(la.inputs) < 3:
+            continue
+
+        def fork(t: str, merge: str = la.id) -> str | None:
+            x = layers.get(t)
+            return x.inputs[0] if x is not None and len(x.inputs) == 1 and consumers[t] == [merge] else None
+
+        ins, out, i = la.inputs, [], 0
+        while i < len(ins):
+            j = i
+            while j + 1 < len(ins) and fork(ins[i]) is not None and fork(ins[j + 1]) == fork(ins[i]):
+                j += 1
+            run = ins[i:j + 1]
+            if len(run) >= 2 and len(run) < len(ins) and sorted(consumers[fork(ins[i])]) == sorted(run):
+                new = Layer(f"{la.id}/concat{i}", "concat", {}, {}, list(run), [], _common(
+                    [layers[t].module for t in run if layers[t].module]), "Concat")
+                layers[new.id] = new
+                out.append(new.id)
+            else:
+                out += run
+            i = j + 1
+        la.inputs = out
+
+
 # --- 3. structure ----------------------------------------------------------------------------------
 
 
@@ -741,27 +832,54 @@ def _value(v: Any) -> str:
     return str(v)
 
 
-def _layer_text(layer: Layer, defaults: dict[str, dict[str, str]], num=None) -> str:
-    """A layer as a spec writes it; `num(value_text, param)` may replace a number by a block parameter."""
+# forced numeric parameters (written even at their default when units are compared, so that a unit at stride
+# 1 matches its strided twin) are marked before their value: \x05 for a default of 0, \x06 for 1
+_MARK = {0: "\x05", 1: "\x06"}
+_FULL = ("s", "p", "d", "g", "m")
+# a shortcut present in some of a block's units and not in others is written between \x01 and \x02
+_SHORT_OPEN, _SHORT_CLOSE = "\x01", "\x02"
+
+
+def _layer_text(layer: Layer, defaults: dict[str, dict[str, str]], full: bool = False) -> str:
+    """A layer as a spec writes it. `full` writes the numeric parameters of `_FULL` even at their default,
+    marked (see `_MARK`), so that units that differ only in a value at its default compare equal."""
     kind = LAYERS[layer.kind]
     given = {k: _value(v) for k, v in layer.params.items()}
     dflt = defaults.get(layer.kind, {})
+    forced = {k for k in _FULL if full and k in kind.params and type(kind.params[k].default) is int
+              and kind.params[k].default in _MARK and k not in dflt}
     words = [layer.kind]
-    keys = sorted(set(given) | set(dflt), key=lambda k: (_ORDER.index(k) if k in _ORDER else 99,
-                                                          list(kind.params).index(k)))
+    keys = sorted(set(given) | set(dflt) | forced, key=lambda k: (_ORDER.index(k) if k in _ORDER else 99,
+                                                                   list(kind.params).index(k)))
     for k in keys:
         native = _value(kind.params[k].default) if kind.params[k].default not in (None,) else None
         v = given.get(k, native)
-        if v is None or v == dflt.get(k, native):
+        if k in forced and re.fullmatch(r"\d+", v or ""):
+            v = _MARK[kind.params[k].default] + v
+        elif v is None or v == dflt.get(k, native):
             continue
-        text = num(v, k) if num else v
         if k in kind.positional and k == kind.positional[0] and k != "n":
-            words.append(text)
+            words.append(v)
         elif layer.kind == "fc" and k == "n":
-            words.append(text)
+            words.append(v)
         else:
-            words.append(f"{k}={text}")
+            words.append(f"{k}={v}")
     return " ".join(words)
+
+
+def _unmark(text: str) -> str:
+    """Drop the forced parameters left at their default (`s=\\x061` -> nothing) and the marks of the others."""
+    def one(m: re.Match) -> str:
+        native = "0" if m.group(2) == _MARK[0] else "1"
+        return "" if m.group(3) == native else f" {m.group(1)}={m.group(3)}"
+
+    return re.sub(r" (\w+)=([\x05\x06])([^\s}|]*)", one, text)
+
+
+def _width(text: str) -> int:
+    """Characters of text as written, forced parameters not counted (units that differ only in them wrap
+    alike)."""
+    return len(re.sub(r" \w+=[\x05\x06][^\s}|]*", "", text))
 
 
 def _choose_defaults(layers: list[Layer]) -> dict[str, dict[str, str]]:
@@ -794,46 +912,52 @@ WIDTH = 100
 
 class _Writer:
     """Elements as spec text: one chain joined by `->`, wrapped onto lines that start with `->`; a
-    construct opens braces, its body indented by two spaces."""
+    construct opens braces, its body indented by two spaces. `full` marks forced parameters (`_layer_text`);
+    the shortcuts of the residuals in `varying` are left out, or written between `_SHORT_OPEN` and
+    `_SHORT_CLOSE` when `mark_varying`."""
 
-    def __init__(self, defaults: dict[str, dict[str, str]]):
-        self.defaults = defaults
+    def __init__(self, defaults: dict[str, dict[str, str]], full: bool = False, varying: frozenset = frozenset(),
+                 mark_varying: bool = False, omit_shortcuts: bool = False):
+        self.defaults, self.full = defaults, full
+        self.varying, self.mark_varying, self.omit_shortcuts = varying, mark_varying, omit_shortcuts
 
-    def piece(self, e: Any, indent: str, num=None) -> list[str]:
+    def piece(self, e: Any, indent: str) -> list[str]:
         """One element: a line, or (a construct) a first line, inner lines indented, and a closing `}`."""
         if isinstance(e, str):
             return [e]
         if isinstance(e, Layer):
-            return [_layer_text(e, self.defaults, num)]
+            return [_layer_text(e, self.defaults, self.full)]
         inner = indent + "  "
         if e.kind == "residual":
             body, short = e.branches
-            lines = ["residual {"] + self.chain(body, inner, num)
-            if short:
-                one = self.chain(short, "", num)
-                if len(one) == 1 and len(inner) + len(one[0]) + 12 <= WIDTH:
-                    lines.append(f"{inner}shortcut {{ {one[0]} }}")
+            lines = ["residual {"] + self.chain(body, inner)
+            vary = id(e) in self.varying
+            if short and not self.omit_shortcuts and (self.mark_varying or not vary):
+                a, b = (_SHORT_OPEN, _SHORT_CLOSE) if vary else ("", "")
+                one = self.chain(short, "")
+                if len(one) == 1 and len(inner) + _width(one[0]) + 12 <= WIDTH:
+                    lines.append(f"{inner}{a}shortcut {{ {one[0]} }}{b}")
                 else:
-                    lines += [inner + "shortcut {"] + self.chain(short, inner + "  ", num) + [inner + "}"]
+                    lines += [f"{inner}{a}shortcut {{"] + self.chain(short, inner + "  ") + [f"{inner}}}{b}"]
             return lines + ["}"]
-        parts = [self.chain(b, "", num) if b else ["identity"] for b in e.branches]
+        parts = [self.chain(b, "") if b else ["identity"] for b in e.branches]
         one = f"{e.kind} {{ " + " | ".join(p[0] for p in parts) + " }"
-        if all(len(p) == 1 for p in parts) and len(indent) + len(one) <= WIDTH:
+        if all(len(p) == 1 for p in parts) and len(indent) + _width(one) <= WIDTH:
             return [one]
         lines = [e.kind + " {"]
         for k, b in enumerate(e.branches):
             if k:
                 lines.append(indent + "|")
-            lines += self.chain(b, inner, num) if b else [inner + "identity"]
+            lines += self.chain(b, inner) if b else [inner + "identity"]
         return lines + ["}"]
 
-    def chain(self, elems: list[Any], indent: str, num=None) -> list[str]:
+    def chain(self, elems: list[Any], indent: str) -> list[str]:
         lines: list[str] = []
         cur = ""
         for k, e in enumerate(elems):
-            p = self.piece(e, indent, num)
+            p = self.piece(e, indent)
             sep = "-> " if k else ""
-            if cur and len(indent) + len(cur) + len(sep) + len(p[0]) > WIDTH:
+            if cur and len(indent) + _width(cur) + len(sep) + _width(p[0]) > WIDTH:
                 lines.append(indent + cur.rstrip())
                 cur = ""
             cur += sep + p[0] + " "
@@ -845,6 +969,9 @@ class _Writer:
             lines.append(indent + cur.rstrip())
         return lines
 
+    def text(self, elems: list[Any], indent: str = "  ") -> str:
+        return "\n".join(self.chain(elems, indent))
+
 
 @dataclass
 class Unit:
@@ -855,9 +982,11 @@ class Unit:
     text: list[str] = field(default_factory=list)
 
 
-def _units(elems: list[Any]) -> list[Unit]:
+def _units(elems: list[Any], skeleton: Callable[[list[Any]], str]) -> list[Unit]:
     """Consecutive elements of one module. The unit is the module two names deep (`layer3.2`), or three
-    when the third is an index too (`features.2.0`, a block inside a numbered stage)."""
+    when the third is an index too (`features.2.0`, a block inside a numbered stage). A unit whose elements
+    all come from modules one level deeper, two or more of which read alike (DenseNet's
+    `denseblock1.denselayer1`, `.denselayer2`, ...), is split into those."""
     units: list[Unit] = []
     for e in elems:
         m = e.module
@@ -866,7 +995,19 @@ def _units(elems: list[Any]) -> list[Unit]:
             units[-1].elems.append(e)
         else:
             units.append(Unit(key, [e]))
-    return units
+    out: list[Unit] = []
+    for u in units:
+        depth = len(u.key) + 1
+        subs: list[Unit] = []
+        if u.key and all(len(e.module) >= depth for e in u.elems):
+            for e in u.elems:
+                if subs and subs[-1].key == e.module[:depth]:
+                    subs[-1].elems.append(e)
+                else:
+                    subs.append(Unit(e.module[:depth], [e]))
+        seen = Counter(skeleton(s.elems) for s in subs if len(_flat(s.elems)) >= 2)
+        out += subs if len(subs) >= 2 and seen and max(seen.values()) >= 2 else [u]
+    return out
 
 
 _RESERVED = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat", "fn",
@@ -906,7 +1047,203 @@ def _flat(elems: list[Any]) -> list[Layer]:
     return out
 
 
-def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: list[str]) -> str:
+def _residuals(elems: list[Any]) -> list[Construct]:
+    """The residual constructs of elements, outermost first, in writing order."""
+    out: list[Construct] = []
+    for e in elems:
+        if isinstance(e, Construct):
+            if e.kind == "residual":
+                out.append(e)
+            for b in e.branches:
+                out += _residuals(b)
+    return out
+
+
+def _entry(e: Any) -> str | None:
+    """The value an element reads (a construct: what its first non-empty branch reads)."""
+    if isinstance(e, Layer):
+        return e.inputs[0] if e.inputs else None
+    return next((_entry(b[0]) for b in e.branches if b), None)
+
+
+@dataclass
+class _Block:
+    """A block written from units that read alike: its definition and one call text a unit."""
+
+    definition: str
+    calls: list[str]
+    name: str = ""
+    positional: list[str] = field(default_factory=list)  # the parameters without a default, in order
+    defaults: dict[str, int] = field(default_factory=dict)  # the others, with their default
+    args: list[dict[str, int]] = field(default_factory=list)  # each call's values, by parameter
+
+
+def _skel(text: str) -> str:
+    return _NUM.sub("#", text)
+
+
+def _block(us: list[Unit], defaults, name: str, shapes: dict[str, tuple[int, ...]], unify: bool) -> _Block | None:
+    """Units whose text differs only in numbers, and (with `unify`) in a residual's projection shortcut
+    present in some units only, as one block: the numbers that differ become parameters (named after the
+    layer parameter they set; a multiple of another of the same name written `4*n`; a stride or other
+    parameter at its default in most units given that default), and the shortcut becomes
+    `if s != 1 or channels() != n { shortcut { ... } }` where that condition says exactly which units have
+    it. None when the units cannot be one block."""
+    full = _Writer(defaults, full=unify)
+    varying: set[int] = set()
+    has: list[bool] = [True] * len(us)
+    if len({_skel(full.text(u.elems)) for u in us}) > 1:
+        if not unify:
+            return None
+        res = [_residuals(u.elems) for u in us]
+        if len({len(r) for r in res}) != 1:
+            return None
+        pos = [i for i in range(len(res[0])) if len({bool(r[i].branches[1]) for r in res}) > 1]
+        if len(pos) != 1:
+            return None
+        varying = {id(r[pos[0]]) for r in res}
+        has = [bool(r[pos[0]].branches[1]) for r in res]
+    w = _Writer(defaults, full=unify, varying=frozenset(varying), mark_varying=True)
+    texts = [w.text(u.elems) for u in us]
+    with_short = [t for t, h in zip(texts, has, strict=True) if h]
+    without = [t for t, h in zip(texts, has, strict=True) if not h]
+    if len({_skel(t) for t in with_short}) > 1 or len({_skel(t) for t in without}) > 1:
+        return None
+    template = with_short[0]
+    slots = [(m.start(), m.group(1)) for m in _NUM.finditer(template)]
+    span = (template.find(_SHORT_OPEN), template.find(_SHORT_CLOSE))
+    in_short = [span[0] <= at <= span[1] for at, _ in slots] if varying else [False] * len(slots)
+    keys = _param_names(template)
+    # each slot's values, over the units that have it (a varying shortcut's only over those with it)
+    values = [[int(m) for m in _NUM.findall(t)] for t in texts]
+    cols: list[tuple[int, ...]] = []
+    for j in range(len(slots)):
+        k = sum(1 for x in in_short[:j] if not x)  # the slot's index among the ones every unit has
+        col = tuple(v[j] if h else v[k] for v, h in zip(values, has, strict=True) if h or not in_short[j])
+        cols.append(col)
+    # parameters: the varying columns of the slots every unit has; a column that is a multiple of another
+    # of the same parameter name (`4*n`) is written from it
+    params: list[tuple[str, tuple[int, ...]]] = []
+    exprs: list[str] = []
+    shared = [j for j in range(len(slots)) if not in_short[j]]
+    varied = [(keys[j], cols[j]) for j in shared if len(set(cols[j])) > 1]
+    for j in range(len(slots)):
+        col, key = cols[j], keys[j]
+        if in_short[j]:
+            idx = [i for i, h in enumerate(has) if h]
+            e = _short_expr(col, params, idx, key)
+            if e is None:
+                return None
+            exprs.append(e)
+        else:
+            exprs.append(_param_expr(col, params, key, varied))
+    # a parameter whose most common value is its layer parameter's default (a stride of 1) gets it
+    native = {"s": 1, "d": 1, "g": 1, "m": 1, "p": 0}
+    dflt = {p: native[p.rstrip("0123456789")] for p, col in params if p.rstrip("0123456789") in native and
+            Counter(col).most_common(1)[0][0] == native[p.rstrip("0123456789")]}
+    cond = None
+    if varying:
+        sk = [exprs[j] for j in range(len(slots)) if in_short[j] and keys[j] == "s" and exprs[j] in dict(params)]
+        nk = [exprs[j] for j in range(len(slots)) if in_short[j] and keys[j] == "n"]
+        if not nk:
+            return None
+        cond = " or ".join([f"{s} != 1" for s in dict.fromkeys(sk)] + [f"channels() != {nk[-1]}"])
+        # the condition must say exactly which units have the shortcut
+        env_of = [{p: col[i] for p, col in params} for i in range(len(us))]
+        for u, env, h in zip(us, env_of, has, strict=True):
+            r = next(c for c in _residuals(u.elems) if id(c) in varying)
+            src = _entry(r)
+            if src not in shapes:
+                return None
+            out_n = _eval_expr(nk[-1], env)
+            strided = any(_eval_expr(s, env) != 1 for s in dict.fromkeys(sk))
+            if out_n is None or (strided or shapes[src][-1] != out_n) != h:
+                return None
+    it = iter(exprs)
+    body = _NUM.sub(lambda _m: next(it), template)
+    if cond is not None:
+        body = re.sub(f"{_SHORT_OPEN}(.*?){_SHORT_CLOSE}", lambda m: f"if {cond} {{ {m.group(1)} }}", body,
+                      flags=re.S)
+    body = _unmark(body)
+    order = [p for p, _ in params if p not in dflt] + [p for p, _ in params if p in dflt]
+    sig = ", ".join(p if p not in dflt else f"{p}={dflt[p]}" for p in order)
+    definition = f"block {name}({sig}) {{\n{body}\n}}" if params else f"block {name} {{\n{body}\n}}"
+    cols_of = dict(params)
+    positional = [p for p in order if p not in dflt]
+    args = [{p: cols_of[p][i] for p in order} for i in range(len(us))]
+    calls = [_call(name, positional, dflt, a) for a in args]
+    return _Block(definition, calls, name, positional, {p: dflt[p] for p in order if p in dflt}, args)
+
+
+def _call(name: str, positional: list[str], dflt: dict[str, int], args: dict[str, int]) -> str:
+    """`res(128, s=2)`: the positional parameters' values, then those that differ from their default."""
+    words = [str(args[p]) for p in positional] + [f"{p}={v}" for p, v in args.items()
+                                                  if p in dflt and v != dflt[p]]
+    return f"{name}({', '.join(words)})" if args else name
+
+
+def _eval_expr(e: str, env: dict[str, int]) -> int | None:
+    """A block parameter's expression as `_param_expr` writes it (`7`, `n`, `4*n`) for one call."""
+    m = re.fullmatch(r"(?:(\d+)\*)?(\w+)", e)
+    if m is None:
+        return None
+    if m.group(2).isdigit():
+        return int(m.group(2))
+    v = env.get(m.group(2))
+    return None if v is None else int(m.group(1) or 1) * v
+
+
+def _param_expr(col: tuple[int, ...], params: list[tuple[str, tuple[int, ...]]], base: str,
+                varied: list[tuple[str, tuple[int, ...]]]) -> str:
+    """How a number that varies across a block's calls is written in its body: a constant, an existing
+    parameter, a multiple of one of the same name (`4*n`, `n` being the smallest column that the others of
+    that name are multiples of), or a new parameter named after the layer parameter it sets."""
+    if len(set(col)) == 1:
+        return str(col[0])
+    for pname, pcol in params:
+        if pcol == col:
+            return pname
+    root = min((c for k, c in varied if k == base and _ratio(col, c)), key=lambda c: c[0], default=col)
+    for pname, pcol in params:
+        if pcol == root:
+            return f"{_ratio(col, root)}*{pname}"
+    pname, k = base, 2
+    while any(pname == p for p, _ in params):
+        pname, k = f"{base}{k}", k + 1
+    params.append((pname, root))
+    return pname if root == col else f"{_ratio(col, root)}*{pname}"
+
+
+def _ratio(col: tuple[int, ...], base: tuple[int, ...]) -> int | None:
+    """k where col = k * base for every call (k >= 1), else None."""
+    if any(b <= 0 or c % b for c, b in zip(col, base, strict=True)):
+        return None
+    ks = {c // b for c, b in zip(col, base, strict=True)}
+    return ks.pop() if len(ks) == 1 else None
+
+
+def _short_expr(col, params, idx: list[int], key: str) -> str | None:
+    """A number of a shortcut that only some calls have, over those calls: a parameter of the same name,
+    a constant, another parameter or a multiple (no new parameter: calls without the shortcut have no
+    value for it)."""
+    restricted = [(p, tuple(c[i] for i in idx)) for p, c in params]
+    for p, c in restricted:
+        if p.rstrip("0123456789") == key and c == col:
+            return p
+    if len(set(col)) == 1:
+        return str(col[0])
+    for p, c in restricted:
+        if c == col:
+            return p
+    for p, c in restricted:
+        k = _ratio(col, c)
+        if k and k > 1:
+            return f"{k}*{p}"
+    return None
+
+
+def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: list[str],
+           shapes: dict[str, tuple[int, ...]] | None = None, unify: bool = True) -> str:
     layers = _flat(elems)
     defaults = _choose_defaults(layers)
     w = _Writer(defaults)
@@ -915,35 +1252,44 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
     for kind, ps in defaults.items():
         head.append(f"defaults {kind} " + " ".join(f"{k}={v}" for k, v in ps.items()))
 
-    units = _units(elems)
-    # units whose text differs only in numbers become blocks; the numbers that vary become parameters
-    skeleton: dict[str, list[Unit]] = defaultdict(list)
+    # units that read alike (the same text with shortcuts left out and numbers as #) are candidates for
+    # one block
+    omit = _Writer(defaults, full=unify, omit_shortcuts=True)
+    units = _units(elems, lambda es: _skel(omit.text(es)))
+    candidates: dict[str, list[Unit]] = defaultdict(list)
     for u in units:
-        u.text = w.chain(u.elems, "  ")
         if len(_flat(u.elems)) >= 2 and u.key:
-            skeleton[_NUM.sub("#", "\n".join(u.text))].append(u)
+            candidates[_skel(omit.text(u.elems))].append(u)
     blocks: list[str] = []
     calls: dict[int, str] = {}
+    made: dict[int, tuple[_Block, int]] = {}  # a unit's block and its index among the block's calls
     taken: set[str] = set()
-    for _sk, us in sorted(skeleton.items(), key=lambda kv: units.index(kv[1][0])):
-        if len(us) < 2:
-            continue
-        bname = _block_name(us, taken)
-        vecs = [[int(m) for m in _NUM.findall("\n".join(u.text))] for u in us]
-        params: list[tuple[str, tuple[int, ...]]] = []
-        exprs: list[str] = []
-        names_of = _param_names("\n".join(us[0].text))
-        for j, col in enumerate(zip(*vecs, strict=True)):
-            exprs.append(_param_expr(col, params, names_of[j] if j < len(names_of) else "v"))
-        values = iter(exprs)
-        body = _NUM.sub(lambda _m, it=values: next(it), "\n".join(us[0].text))
-        sig = ", ".join(p for p, _ in params)
-        blocks.append(f"block {bname}({sig}) {{\n{body}\n}}" if params else f"block {bname} {{\n{body}\n}}")
-        for k, u in enumerate(us):
-            args = ", ".join(str(col[k]) for _, col in params)
-            calls[id(u)] = f"{bname}({args})" if params else bname
+    for _sk, group in sorted(candidates.items(), key=lambda kv: units.index(kv[1][0])):
+        # units that cannot be one block are split by their full text (as without `unify`)
+        parts = [group]
+        if len(group) >= 2 and _block(group, defaults, "b", shapes or {}, unify) is None:
+            by_text: dict[str, list[Unit]] = defaultdict(list)
+            for u in group:
+                by_text[_skel(w.text(u.elems))].append(u)
+            parts = list(by_text.values())
+        for us in parts:
+            if len(us) < 2:
+                continue
+            bname = _block_name(us, taken)
+            b = _block(us, defaults, bname, shapes or {}, unify) or _block(us, defaults, bname, {}, False)
+            if b is None:
+                taken.discard(bname)
+                continue
+            blocks.append(b.definition)
+            for k, (u, c) in enumerate(zip(us, b.calls, strict=True)):
+                calls[id(u)] = c
+                made[id(u)] = (b, k)
+    if unify:
+        blocks += _stage_blocks(units, made, calls, taken)
     # the body: units of one stage (`layer3`) as one named value; consecutive equal calls repeated
     body_lines: list[str] = []
+    named: set[str] = set()
+    loose: list[Any] = []  # units outside any stage, written as one chain
     i = 0
     while i < len(units):
         stage = units[i].key[:-1]
@@ -952,35 +1298,93 @@ def _write(elems: list[Any], input_shape: tuple[int, ...], name: str, notes: lis
             j += 1
         items: list[Any] = []
         for u in units[i:j + 1]:
-            items += [calls[id(u)]] if id(u) in calls else u.elems
+            if calls.get(id(u)) != "":
+                items += [calls[id(u)]] if id(u) in calls else u.elems
         items = _compress(items)
         if j > i:
+            body_lines += w.chain(_compress(loose), "") if loose else []
+            loose = []
             lines = w.chain(items, "  ")
-            body_lines.append(f"{_ident('_'.join(stage))} = " + lines[0].lstrip())
+            vname = _ident(stage[-1]) if not stage[-1].isdigit() else _ident("_".join(stage))
+            if vname in named or vname in _RESERVED:
+                vname = _ident("_".join(stage))
+            k = 2
+            while vname in named:
+                vname, k = f"{_ident('_'.join(stage))}_{k}", k + 1
+            named.add(vname)
+            body_lines.append(f"{vname} = " + lines[0].lstrip())
             body_lines += lines[1:]
         else:
-            body_lines += w.chain(items, "")
+            loose += items
         i = j + 1
+    body_lines += w.chain(_compress(loose), "") if loose else []
     text = "\n".join(head) + "\n\n" + ("\n\n".join(blocks) + "\n\n" if blocks else "")
     return text + "\n".join(body_lines) + "\n"
 
 
-def _param_expr(col: tuple[int, ...], params: list[tuple[str, tuple[int, ...]]], base: str) -> str:
-    """How a number that varies across a block's calls is written in its body: a constant, an existing
-    parameter, a multiple of one (`4*n`), or a new parameter named after the layer parameter it sets."""
-    if len(set(col)) == 1:
-        return str(col[0])
-    for pname, pcol in params:
-        if pcol == col:
-            return pname
-        if all(p and c % p == 0 for c, p in zip(col, pcol, strict=True)) and len(
-                {c // p for c, p in zip(col, pcol, strict=True)}) == 1:
-            return f"{col[0] // pcol[0]}*{pname}"
-    pname, k = base, 2
-    while any(pname == p for p, _ in params):
-        pname, k = f"{base}{k}", k + 1
-    params.append((pname, col))
-    return pname
+def _stages(units: list[Unit]) -> list[list[Unit]]:
+    """Consecutive units of one stage (`layer3.0`, `layer3.1`, ...: their module less its last name)."""
+    out: list[list[Unit]] = []
+    for u in units:
+        if out and u.key[:-1] and out[-1][0].key[:-1] == u.key[:-1]:
+            out[-1].append(u)
+        else:
+            out.append([u])
+    return out
+
+
+def _stage_blocks(units: list[Unit], made: dict[int, tuple[_Block, int]], calls: dict[int, str],
+                  taken: set[str]) -> list[str]:
+    """Stages that are one block's calls, the first differing from the others only in parameters given
+    where the others leave them at their default (a stride), as one stage block with the number of blocks
+    a parameter, as the zoo writes ResNet: `layer2 = layer(128, 4, s=2)` for
+    `res(128, s=2) -> repeat 3 { res(128) }`. Two stages of one block at least; each unit's call is replaced."""
+    found: dict[str, list[tuple[list[Unit], _Block]]] = defaultdict(list)
+    for st in _stages(units):
+        if len(st) < 2 or any(id(u) not in made for u in st):
+            continue
+        b = made[id(st[0])][0]
+        if any(made[id(u)][0] is not b for u in st) or not b.positional:
+            continue
+        first, rest = (b.args[made[id(u)][1]] for u in (st[0], st[1]))
+        if any(b.args[made[id(u)][1]] != rest for u in st[1:]) or any(p in b.defaults and rest[p] != b.defaults[p]
+                                                                     for p in rest):
+            continue
+        if any(first[p] != rest[p] for p in b.positional):
+            continue
+        found[b.name].append((st, b))
+    out = []
+    for stages in found.values():
+        # where every stage's calls are equal, `repeat k { res(n) }` says it better
+        if len(stages) < 2 or all(b.args[made[id(st[0])][1]] == b.args[made[id(st[1])][1]] for st, b in stages):
+            continue
+        b = stages[0][1]
+        stems = {re.sub(r"[\d_]+$", "", st[0].key[-2]) for st, _ in stages}
+        stem = stems.pop() if len(stems) == 1 else ""
+        base = stem if stem and re.fullmatch(r"[A-Za-z]\w*", stem) and stem not in _RESERVED else "stage"
+        name, k = base, 2
+        while name in taken or any(name == p for p in [*b.positional, *b.defaults, "blocks"]):
+            name, k = f"{base}{k}", k + 1
+        taken.add(name)
+        pos = ", ".join(b.positional)
+        kws = ", ".join(f"{p}={p}" for p in b.defaults)
+        head = f"{b.name}({pos}{', ' + kws if kws else ''})"
+        sig = ", ".join([*b.positional, "blocks", *(f"{p}={v}" for p, v in b.defaults.items())])
+        out.append(f"block {name}({sig}) {{ {head} -> repeat (blocks - 1) {{ {b.name}({pos}) }} }}")
+        for st, _ in stages:
+            first = b.args[made[id(st[0])][1]]
+            words = [str(first[p]) for p in b.positional] + [str(len(st))] + [
+                f"{p}={first[p]}" for p in b.defaults if first[p] != b.defaults[p]]
+            calls[id(st[0])] = f"{name}({', '.join(words)})"
+            for u in st[1:]:
+                calls[id(u)] = ""  # the stage block's call stands for the whole stage
+    return out
+
+
+# words a block or value name must not take: the language's keywords and layer kinds
+_RESERVED = {"and", "block", "defaults", "elif", "else", "fn", "for", "if", "import", "in", "input", "let",
+             "network", "not", "or", "output", "repeat", "residual", "shortcut", "identity", "true", "false",
+             *LAYERS}
 
 
 def _compress(items: list[Any]) -> list[Any]:
@@ -1002,7 +1406,7 @@ def _param_names(text: str) -> list[str]:
     names = []
     for m in _NUM.finditer(text):
         before = text[: m.start()]
-        key = re.search(r"(\w+)=$", before)
+        key = re.search(r"(\w+)=[\x05\x06]?$", before)
         if key:
             names.append(key.group(1))
         elif re.search(r"\bfc $", before):
@@ -1013,13 +1417,21 @@ def _param_names(text: str) -> list[str]:
 
 
 def _block_name(us: list[Unit], taken: set[str]) -> str:
-    """`res` for a residual unit, `res_down` when its shortcut has layers (a projection), `branches`
-    for a merge of branches, `se` for a gate, `unit` for a plain chain; numbered when taken."""
+    """The modules' common name without its number where they have one (`denselayer` for DenseNet's
+    `denselayer1`, `denselayer2`, ...); else `res` for a residual unit, `res_down` when every unit's shortcut
+    has layers (a projection), `branches` for a merge of branches, `se` for a gate, `unit` for a plain
+    chain; numbered when taken."""
+    stems = {re.sub(r"[\d_]+$", "", u.key[-1]) if u.key else "" for u in us}
     cons = [e for e in us[0].elems if isinstance(e, Construct)]
-    if not cons:
+    stem = stems.pop() if len(stems) == 1 else ""
+    if stem and re.fullmatch(r"[A-Za-z]\w*", stem) and stem not in _RESERVED:
+        base = stem
+    elif not cons:
         base = "unit"
     elif cons[0].kind == "residual":
-        base = "res_down" if cons[0].branches[1] else "res"
+        projected = [bool(c.branches[1]) for u in us for c in u.elems if isinstance(c, Construct)
+                     and c.kind == "residual"]
+        base = "res_down" if projected and all(projected) else "res"
     else:
         base = {"mul": "se", "concat": "branches", "add": "branches"}.get(cons[0].kind, "unit")
     name, k = base, 2
@@ -1038,15 +1450,20 @@ def import_model(model, name: str) -> Spec:
     imp = _Importer(model)
     layers, src, outs = imp.lift()
     layers, outs = _fuse(layers, outs)
+    _dense_chains(layers)
+    _nested_concats(layers)
     try:
         input_shape = imp.shape(src)
     except Unliftable as e:
         raise ImportFailure(f"the model's input: {e}") from None
     notes: list[str] = list(layout.notes)
+    # the TorchScript exporter names the weights it computes by folding batch norm `onnx::Conv_123`; a model
+    # whose convolutions have biases of their own (ConvNeXt) keeps its parameters' names
     if model.producer_name == "pytorch" and any(
-            layer.onnx_op == "Conv" and "bias" in layer.weights for layer in layers.values()) and not any(
-            layer.kind == "bn" or layer.params.get("bn") for layer in layers.values()):
-        notes.append("no batch norm: an exporter in eval mode folds it into the convolutions' weights and biases")
+            n.op_type == "Conv" and len(n.input) > 2 and n.input[1].startswith("onnx::")
+            for n in model.graph.node):
+        notes.append("batch norm after a convolution: an exporter in eval mode folds it into the convolutions' "
+                     "weights and biases")
     elems = None
     if len(outs) == 1:
         try:
@@ -1056,11 +1473,32 @@ def import_model(model, name: str) -> Spec:
     if elems is None:
         spec = _named_values(layers, src, outs, input_shape, name, notes)
     else:
-        text = _write(elems, input_shape, name, notes)
+        shapes: dict[str, tuple[int, ...]] = {}
+        for t in [src, *layers]:
+            try:
+                shapes[t] = imp.shape(t)
+            except Unliftable:
+                pass
         flat = _flat(elems)
+        text = _write(elems, input_shape, name, notes, shapes)
+        if not _builds(text, flat):  # the unified blocks (parameters at their defaults, `if`) are a shorthand:
+            text = _write(elems, input_shape, name, notes, shapes, unify=False)  # the plain writing stands
         spec = Spec(text, [(f"{i}", w) for i, w in enumerate(flat)], flat, notes)
     spec.layout = layout
     return spec
+
+
+def _builds(text: str, flat: list[Layer]) -> bool:
+    """The text compiles to exactly these layers, kind by kind, in cnndsl's build order."""
+    from .diagnostics import CompileError
+    from .model import compile_text
+
+    try:
+        g = compile_text(text, "<imported>").graph
+    except CompileError:
+        return False
+    nodes = [g.nodes[n]["op"] for n in g if n != g.graph["input"]]
+    return nodes == [la.kind for la in flat]
 
 
 def _named_values(layers, src, outs, input_shape, name, notes) -> Spec:
