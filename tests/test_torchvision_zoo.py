@@ -73,10 +73,10 @@ def test_totals_match_torchvision(name):
 # --- the same function ------------------------------------------------------------------------------
 
 
-def torch_weights(model, x) -> list[tuple[str, object]]:
+def torch_weights(model, x) -> tuple[list[tuple[str, object]], np.ndarray]:
     """The model's parameters and batch-norm statistics in the order the forward pass uses them: each module's
     own tensors when its forward returns (so ConvNeXt's layer scale, a parameter of the block, comes after the
-    block's convs, as in the spec), `num_batches_tracked` left out."""
+    block's convs, as in the spec), `num_batches_tracked` left out; and the output of that forward pass."""
     import torch
 
     order: list = []
@@ -88,7 +88,7 @@ def torch_weights(model, x) -> list[tuple[str, object]]:
     hooks = [m.register_forward_hook(hook) for m in model.modules()
              if any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False))]
     with torch.no_grad():
-        model(x)
+        output = model(x).numpy()
     for h in hooks:
         h.remove()
     names = {m: n for n, m in model.named_modules()}
@@ -98,7 +98,7 @@ def torch_weights(model, x) -> list[tuple[str, object]]:
         tensors = [(k, v) for k, v in tensors if k != "num_batches_tracked"]
         # batch norm: weight, bias, running_mean, running_var (parameters before buffers, as the spec's bn)
         out += [(f"{names[m]}.{k}", v.detach().numpy()) for k, v in tensors]
-    return out
+    return out, output
 
 
 def randomize_bn(model, seed: int = 0) -> None:
@@ -129,9 +129,7 @@ def same_function(name: str, side: int, tmp_path: Path) -> float:
     net = tvm.get_model(builder, weights=None, **kw).eval()
     randomize_bn(net)
     x = torch.from_numpy(np.random.default_rng(1).standard_normal((2, 3, side, side), dtype=np.float32))
-    theirs = torch_weights(net, x)
-    with torch.no_grad():
-        want = net(x).numpy()
+    theirs, want = torch_weights(net, x)  # one forward pass gives the order of the weights and the logits
 
     model = cnndsl.compile_file(SPECS / f"{name}.cnn", input_shape=(side, side, 3))
     ours = onnx_backend.expected_weights(model)
