@@ -4,7 +4,10 @@
 
 The 68 specs are the keys of tests/data/torchvision_zoo.json. Each is checked `runs` times as a user runs it
 (the `cnndsl` console script, a fresh process: interpreter start, imports, parse, build, shapes, costs);
-the section gives the median and the range of each, and the slowest median against the target.
+the section gives the median and the range of each, and the slowest median against the target. The
+processes run without PYTHONDONTWRITEBYTECODE, whatever the caller's environment says: an installed
+package has its modules compiled (.pyc), and without them every run would compile cnndsl's sources again.
+The section ends with the largest imports of one `check` (`python -X importtime`), by their own time.
 """
 
 from __future__ import annotations
@@ -30,16 +33,39 @@ BEGIN, END = "<!-- check-zoo:begin (benchmarks/check_zoo.py) -->", "<!-- check-z
 TARGET = 0.3  # seconds, whole process, on a 2-core machine
 
 
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: .pyc files used
+
+
 def cpu_and_wall(cmd: list[str]) -> tuple[float, float]:
     """(CPU seconds, user + system, and wall seconds) of one run of cmd as a child process."""
     with open(os.devnull, "wb") as null:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, cwd=ROOT, stdout=null, stderr=null)
+        p = subprocess.Popen(cmd, cwd=ROOT, stdout=null, stderr=null, env=ENV)
         _, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed")
     return usage.ru_utime + usage.ru_stime, wall
+
+
+def top_imports(name: str, count: int = 12) -> list[str]:
+    """Table rows: the modules whose own import time is largest in one `check` of specs/NAME.cnn (the
+    median of 5 runs of `PYTHONPROFILEIMPORTTIME=1`, which itself adds some time to each import)."""
+    runs: list[dict[str, int]] = []
+    for _ in range(5):
+        p = subprocess.run([*cnndsl(), "check", f"specs/{name}.cnn"], cwd=ROOT, capture_output=True, text=True,
+                           env={**ENV, "PYTHONPROFILEIMPORTTIME": "1"})
+        own = {}
+        for line in p.stderr.splitlines():
+            if line.startswith("import time:") and "self [us]" not in line:
+                us, _, module = line.split(":", 1)[1].split("|")
+                own[module.strip()] = int(us)
+        runs.append(own)
+    median = {m: statistics.median(r.get(m, 0) for r in runs) for m in runs[0]}
+    total = sum(median.values())
+    top = sorted(median.items(), key=lambda kv: -kv[1])[:count]
+    rows = [f"| {m} | {us / 1000:.1f} ms |" for m, us in top]
+    return [*rows, f"| all {len(median)} modules | {total / 1000:.1f} ms |"]
 
 
 def section(runs: int) -> str:
@@ -57,6 +83,7 @@ def section(runs: int) -> str:
         if name != "lenet5" and c > worst[1]:
             worst = (name, c, w)
     progress("")
+    imports = top_imports(worst[0])
     load = os.getloadavg()[0]
     verdict = "met" if worst[1] <= TARGET else "NOT met"
     return "\n".join([
@@ -66,7 +93,9 @@ def section(runs: int) -> str:
         f"(user + system, which a busy machine does not inflate as it does wall time), median (min-max) of {runs} "
         f"runs, and the median wall time; lenet5 first, as the start-up baseline. Target: every one within "
         f"{TARGET} s. Slowest: {worst[0]} {worst[1]:.2f} s CPU ({worst[2]:.2f} s wall), target {verdict} on CPU time.",
-        "", "| spec | layers | check, CPU | check, wall |", "|---|---:|---:|---:|", *rows, END])
+        "", "| spec | layers | check, CPU | check, wall |", "|---|---:|---:|---:|", *rows, "",
+        f"The largest imports of `cnndsl check specs/{worst[0]}.cnn`, by their own time (`PYTHONPROFILEIMPORTTIME=1`, "
+        "median of 5 runs):", "", "| module | own import time |", "|---|---:|", *imports, END])
 
 
 def main(argv: list[str] | None = None) -> int:

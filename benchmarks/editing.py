@@ -4,10 +4,13 @@
 
   lsp      diagnostics after an edit, as `cnndsl lsp` computes them between didChange and
            publishDiagnostics (cnndsl.editing.analyze + the LSP conversion): ResNet-50 and
-           generated 10,000-layer specs; the edit alternates between two texts so nothing is reused
+           generated 10,000-layer specs, two kinds of edit, each run a text never seen before:
+           a keystroke (a number changed on the middle line: the line is parsed again) and a new
+           line at the top (every statement below moves: the worst case for the incremental parse)
   serve    one playground update for ResNet-50: the server's answer (check, table and diagram, SVG
            from `dot`), and, with Chromium and Playwright, keystroke to updated page in a real browser
   fmt      `cnndsl fmt` of ResNet-50 and of a 10,000-layer spec
+  phases   where one keystroke's CPU time goes in a 10,000-layer spec, stage by stage
 run.py includes this section in a full `./dev bench` (suite `editing`).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -54,22 +58,77 @@ def lsp(runs: int) -> list[tuple[str, dict, str]]:
     from cnndsl.lsp import to_lsp_diagnostic
 
     out = []
-    cases = [("LSP diagnostics after an edit, ResNet-50", (ROOT / "specs" / "resnet50.cnn").read_text(),
-              str(ROOT / "specs" / "resnet50.cnn"), "lsp resnet50")]
+    cases = [("ResNet-50", (ROOT / "specs" / "resnet50.cnn").read_text(), str(ROOT / "specs" / "resnet50.cnn"),
+              "lsp resnet50")]
     for kind in ("chain", "residual", "concat"):
-        label = f"LSP diagnostics after an edit, 10,000 layers, `{kind}`"
-        cases.append((label, generate(kind, 10_000), "gen.cnn", "lsp 10k"))
+        cases.append((f"10,000 layers, `{kind}`", generate(kind, 10_000), "gen.cnn", "lsp 10k"))
     for label, text, path, key in cases:
-        texts = [text, text.replace("\n", "\n# an edit\n", 1)]  # two versions: every run checks anew
+        lines = text.split("\n")
+        mid = next(i for i in range(len(lines) // 2, len(lines)) if re.search(r"n=\d+", lines[i]))
 
-        def one(i, texts=texts, path=path):
-            a = analyze(texts[i % 2], path)
-            lines = a.text.split("\n")
-            return [to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]
+        def keystroke(i, lines=lines, mid=mid):  # n=8 -> n=9, n=10, ...: a number typed on the middle line
+            edited = re.sub(r"n=(\d+)", lambda m: f"n={int(m.group(1)) + 1 + i}", lines[mid], count=1)
+            return "\n".join(lines[:mid] + [edited] + lines[mid + 1:])
 
-        one(0)  # warm: the grammar, the imported library
-        out.append((label, _stat(one, runs), key))
+        def new_line(i, lines=lines):  # i + 1 comment lines after the first: every statement moves anew
+            return "\n".join(lines[:1] + ["# an edit"] * (i + 1) + lines[1:])
+
+        for what, edit in (("a keystroke", keystroke), ("a new line at the top", new_line)):
+            def one(i, edit=edit, path=path):
+                a = analyze(edit(i), path)
+                lines = a.text.split("\n")
+                return [to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]
+
+            analyze(text, path)  # the document as opened: the grammar, the imported library, the first parse
+            out.append((f"LSP diagnostics after {what}, {label}", _stat(one, runs), key))
     return out
+
+
+def phases(runs: int) -> list[str]:
+    """Where the CPU time of one keystroke's check goes, stage by stage (the stages `compile_text` runs,
+    timed one by one on the same text), for the 10,000-layer `residual` spec: median of `runs`."""
+    import gc
+
+    from cnndsl import ir, passes
+    from cnndsl.analyses import receptive, truncation
+    from cnndsl.editing import analyze
+    from cnndsl.graph import verify
+    from cnndsl.incremental import Reparser
+    from cnndsl.model import compile_text
+
+    text = generate("residual", 10_000)
+    lines = text.split("\n")
+    r = Reparser()
+    r.parse(text, "gen.cnn")
+    cpu: dict[str, list[float]] = {}
+
+    def timed(name, fn, *args, **kw):
+        c0 = time.process_time()
+        out = fn(*args, **kw)
+        cpu.setdefault(name, []).append(time.process_time() - c0)
+        return out
+
+    gc.disable()
+    try:
+        for i in range(runs):
+            mid = len(lines) // 2 + 1
+            edited = "\n".join(lines[:mid] + [lines[mid].replace("n=8", f"n={9 + i}")] + lines[mid + 1:])
+            prog = timed("parse, incremental (the edited statement; the others reused)", r.parse, edited, "gen.cnn")
+            g, _ = timed("graph build (cnndsl.ir)", ir.build, prog, {"gen.cnn": edited}, None, 50_000, ())
+            shapes, _ = timed("shapes (passes.infer_shapes)", passes.infer_shapes, g)
+            timed("graph contract (graph.verify)", verify, g)
+            timed("costs (passes.count_costs)", passes.count_costs, g, shapes)
+            timed("receptive fields (analyses.receptive)", receptive.receptive_fields, g, shapes)
+            timed("floor truncation (analyses.truncation)", truncation.diagnostics, g, shapes)
+            timed("the whole `compile_text` (the above, the table's rows and totals)", compile_text, edited, "gen.cnn",
+                  max_layers=50_000, program=prog)
+            timed("the whole `analyze` after the edit (what the LSP runs)", analyze, edited, "gen.cnn", reparser=r)
+    finally:
+        gc.enable()
+    rows = ["Where the CPU time of one keystroke goes, 10,000 layers (`residual`), each stage timed on its own "
+            f"(median of {runs}):", "", "| stage | CPU time |", "|---|---:|"]
+    rows += [f"| {name} | {statistics.median(v) * 1000:.0f} ms |" for name, v in cpu.items()]
+    return rows + [""]
 
 
 def serve(runs: int) -> list[tuple[str, dict, str]]:
@@ -151,7 +210,7 @@ def section(runs: int) -> list[str]:
             met = "-" if goal is None else ("yes" if s["median"] <= goal else "no")
             cpu = _cpu(s, key not in ("page resnet50", "server"))
             rows.append(f"| {label} | {_ms(s)} | {cpu} | {f'{goal * 1000:.0f} ms' if goal else ''} | {met} |")
-    return rows + [""]
+    return rows + [""] + phases(runs)
 
 
 def update_results(lines: list[str], path: Path = HERE / "RESULTS.md") -> None:

@@ -117,8 +117,8 @@ def measure(name: str, batch: int) -> dict:
 
     inf = x.numel() * 4 + live_peak(infer, before)
     m = compile_file(ROOT / SPECS[name])
-    t = memory.training(m.graph, batch, "float32", "sgd")
-    i = memory.inference(m.graph, batch, "float32")
+    t = memory.training(m.layer_graph, batch, "float32", "sgd")
+    i = memory.inference(m.layer_graph, batch, "float32")
     return {"model": name, "batch": batch, "torch_train_peak": train, "cnndsl_train_peak": t.peak,
             "cnndsl_train_total": t.total, "torch_infer_peak": inf, "cnndsl_infer_peak": i.peak_bytes,
             "weights": params}

@@ -397,9 +397,12 @@ What profiling found, and what was changed (cProfile; before -> after on this ma
   with the collector paused during compile, `cnndsl.model`).
 - A check for a merge taking the same value twice compared each input with every earlier one
   (`u in inputs[:i]`), quadratic in a merge's inputs: 0.66 s for a 10,000-branch concat; now a set.
-- What is left in `check`: Python start-up (about 20 ms), importing networkx (about 85-130 ms: it loads
-  its backends' entry points) and lark (25 ms), cnndsl's own modules (40 ms); the work itself is a few
-  ms for ResNet-50. `check` and `summary` import neither onnx, onnxruntime, graphviz nor numpy.
+- What was left in `check` then: Python start-up (about 20 ms), importing networkx (about 85-130 ms: it
+  loads its backends' entry points) and lark (25 ms), cnndsl's own modules (40 ms); the work itself is a
+  few ms for ResNet-50. Since issue #11's start-up work, no stage imports networkx (`Model.graph` makes
+  one on demand), the classes `check` imports are records rather than generated dataclasses, and the
+  contextual lexer is made as the parse needs it (the `check` section below). `check` and `summary`
+  import neither onnx, onnxruntime, graphviz, networkx nor numpy.
 - `compile` of ResNet-50: imports numpy and onnx (about 0.2 s), draws 25.6 M weights and writes
   102 MB; the ONNX export streams the weights one tensor at a time, so VGG-16's peak memory stays under
   its weight bytes. Drawing He-normal weights took 0.45 s of it (numpy's float32 normal generator), so

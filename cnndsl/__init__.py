@@ -2,7 +2,7 @@
 
     import cnndsl
     m = cnndsl.compile_text("input 32x32x3\\nconv f=5 s=1 n=6 -> pool f=2 s=2 -> fc 120")
-    m.totals.params, m.layers[0].shape, m.graph   # networkx.DiGraph of the layers
+    m.totals.params, m.layers[0].shape, m.graph   # networkx.DiGraph of the layers (made on first use)
     print(m.summary()); m.render("net.png"); m.to_onnx()
 
 The names below are imported on first use, so that `cnndsl --help` and `--version` start fast.

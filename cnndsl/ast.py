@@ -6,44 +6,43 @@ into the layer graph.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .diagnostics import Span
+from .records import record
 
 # --- expressions -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Num:
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Size:
     dims: tuple[int, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Name:
     id: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Str:
     value: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ListLit:
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class BinOp:
     op: str  # + - * / // %, a comparison (== != < <= > >=), `and`, `or`
     left: Expr
@@ -51,19 +50,19 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Neg:
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Not:
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class IfExp:
     """`a if cond else b`."""
 
@@ -73,7 +72,7 @@ class IfExp:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     """`max(8, c // 2)`, `make_divisible(c * w)`, `leakyrelu(0.1)`: a function applied to values."""
 
@@ -87,7 +86,7 @@ class Call:
 Expr = Num | Size | Name | Str | ListLit | BinOp | Neg | Not | IfExp | Call
 
 
-@dataclass(frozen=True)
+@record
 class Kwarg:
     name: str
     value: Expr
@@ -97,7 +96,7 @@ class Kwarg:
 # --- chain elements ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """`conv f=5 n=6` (call=False) or `bottleneck(64, s=2)` (call=True): a layer, block call or value."""
 
@@ -109,7 +108,7 @@ class Layer:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Branches:
     """`concat { a | b | c }`: a merge kind applied to parallel branches of the current value."""
 
@@ -119,26 +118,26 @@ class Branches:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Residual:
     body: tuple[Stmt, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Shortcut:
     body: tuple[Stmt, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Repeat:
     count: Expr
     body: tuple[Stmt, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class For:
     """`for (k, c, s) in table { ... }`: the body once per item, its names bound to the item's values."""
 
@@ -149,7 +148,7 @@ class For:
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class If:
     """`if c1 { ... } elif c2 { ... } else { ... }`: the first arm whose condition holds."""
 
@@ -160,7 +159,7 @@ class If:
 
 
 
-@dataclass(frozen=True)
+@record
 class Annotated:
     """`conv f=5 n=6 : 28x28x6`: an element and the output shape its author states (checked by the driver)."""
 
@@ -173,7 +172,7 @@ class Annotated:
 Element = Layer | Branches | Residual | Shortcut | Repeat | For | If | Annotated
 
 
-@dataclass(frozen=True)
+@record
 class Chain:
     elements: tuple[Element, ...]
     span: Span
@@ -182,19 +181,19 @@ class Chain:
 # --- statements --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     name: str
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Input:
     dims: tuple[int, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Defaults:
     kind: str
     kwargs: tuple[Kwarg, ...]
@@ -202,27 +201,27 @@ class Defaults:
     kind_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Import:
     target: str
     is_path: bool  # "file.cnn" (relative path) vs bare name (the bundled block library)
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Output:
     names: tuple[Name, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     name: str
     default: Expr | None
     span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Block:
     name: str
     params: tuple[Param, ...]
@@ -231,7 +230,7 @@ class Block:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Fn:
     """`fn NAME(params) = expression`: a function of numbers, lists and words (no layers)."""
 
@@ -242,7 +241,7 @@ class Fn:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Let:
     """`let NAME = expression`: a constant (a number, a list, a word); not a tensor."""
 
@@ -252,7 +251,7 @@ class Let:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class Assign:
     name: str
     chain: Chain
@@ -260,7 +259,7 @@ class Assign:
     name_span: Span
 
 
-@dataclass(frozen=True)
+@record
 class ChainStmt:
     chain: Chain
     span: Span
@@ -269,7 +268,7 @@ class ChainStmt:
 Stmt = Network | Input | Defaults | Import | Output | Block | Fn | Let | Assign | ChainStmt
 
 
-@dataclass(frozen=True)
+@record
 class Program:
     stmts: tuple[Stmt, ...]
     file: str

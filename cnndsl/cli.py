@@ -353,7 +353,9 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, the arguments of that subcommand alone are declared (the others
+    keep their names and help, for `--help` and the did-you-mean): `cnndsl check` pays for one, not 25."""
     ap = _Parser(
         prog="cnndsl",
         description="Write down, check, cost, draw and run convolutional network architectures.",
@@ -369,10 +371,52 @@ def build_parser() -> argparse.ArgumentParser:
     for c in COMMANDS.values():
         p = sub.add_parser(c.name, help=c.help, description=c.description or c.help[:1].upper() + c.help[1:],
                            parents=[shared])
-        c.declare(p)
+        if only is None or c.name == only:
+            c.declare(p)
     return ap
 
 
+def _named_command(argv: list[str] | None) -> str | None:
+    """The subcommand the command line names (its first word that is one), or None: the parser is built whole
+    for `cnndsl --help`, a misspelt command, or help asked before the command."""
+    for a in sys.argv[1:] if argv is None else argv:
+        if a in ("-h", "--help"):
+            return None
+        if a in COMMANDS:
+            return a
+    return None
+
+
+_PROCESS = {"command_line": False}  # True in `main()` run as the `cnndsl` command (argv from sys.argv)
+
+
+def _collector_paused(fn):
+    """Run fn with the cyclic garbage collector paused, then leave what it made out of later collections.
+
+    Loading the compiler (lark's tables, the registry) and compiling allocate objects that stay alive for the
+    whole command; the collector would scan them again and again as they pile up (a tenth of `check`'s
+    time). Objects are still freed as their references go; in a command-line process `gc.freeze` also spares
+    the collector from walking these again (not when `main` is called from Python: that process goes on)."""
+    import functools
+
+    @functools.wraps(fn)
+    def paused(*args, **kwargs):
+        import gc
+
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                if _PROCESS["command_line"]:
+                    gc.freeze()
+                gc.enable()
+
+    return paused
+
+
+@_collector_paused
 def _load(args, path: str | None = None):
     """Compile the spec at `path` (default args.file; `-` reads standard input, named `<stdin>`)."""
     from .model import compile_file, compile_text
@@ -418,7 +462,7 @@ def cmd_check(args) -> int:
     _print_warnings(m, args.format)
     t = m.totals
     print(f"{m.path}: ok: {m.name}, {len(m.layers)} layers, input {fmt_shape(m.input_shape)} -> "
-          f"{', '.join(fmt_shape(m.graph.nodes[o]['shape']) for o in m.outputs)}, "
+          f"{', '.join(fmt_shape(m.layer_graph.nodes[o]['shape']) for o in m.outputs)}, "
           f"{t.params:,} parameters, {t.macs:,} MACs")
     return EXIT_OK
 
@@ -766,7 +810,7 @@ def cmd_compile(args) -> int:
     print(f"wrote {done.path} ({_kb(done.size)}" + (f", weights in {done.data_path.name} ({_kb(done.data_size)})"
                                                      if done.data_path else "") + f"; ONNX opset {ob.OPSET})")
     print(f"  {m.name}: {len(m.layers)} layers as {nodes} ONNX nodes; `input` {dims(m.input_shape)} -> "
-          + ", ".join(f"`{o}` {dims(m.graph.nodes[o]['shape'])}" for o in m.outputs))
+          + ", ".join(f"`{o}` {dims(m.layer_graph.nodes[o]['shape'])}" for o in m.outputs))
     print(f"  {t.params:,} parameters ({_kb(ex.weight_bytes)} float32), {t.macs:,} MACs; weights: {ex.how}")
     return draw(m, args.svg, args) if args.svg else EXIT_OK
 
@@ -1285,6 +1329,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     from . import safeio
 
+    _PROCESS["command_line"] = True
     safeio.install_signal_handlers()  # SIGTERM/SIGHUP: kill children, remove temporaries, exit 128+N
     try:
         code = _main(None)
@@ -1312,7 +1357,7 @@ def _command(argv: list[str] | None) -> int:
     from .term import make_safe
 
     make_safe()  # `×` and `‖` become `x` and `||` on an ASCII-only stdout instead of a crash
-    ap = build_parser()
+    ap = build_parser(_named_command(argv))
     try:
         args = ap.parse_args(argv)
     except SystemExit as e:  # argparse exits 2 on usage errors, 0 for --help

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from .records import record
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """A region of one source file; line and column are 1-based, `end_col` is exclusive."""
 
@@ -26,13 +28,13 @@ class Span:
         return f"{self.line}:{self.col}"
 
 
-@dataclass(frozen=True)
+@record
 class Note:
     message: str
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Diagnostic:
     """One problem: `code` is a stable kebab-case id such as `shape-mismatch`."""
 
@@ -55,7 +57,7 @@ def warning(code: str, message: str, span: Span | None, *, notes=(), help: str |
     return Diagnostic("warning", code, message, span, tuple(notes), help)
 
 
-@dataclass
+@record(frozen=False)
 class CompileError(Exception):
     """Raised when a spec has at least one error; carries every diagnostic found and the sources."""
 

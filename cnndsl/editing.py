@@ -11,15 +11,16 @@ Nothing here prints, and nothing imports onnx, onnxruntime or an LSP library.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import ast, syntax
+from . import ast
 from .diagnostics import CompileError, Diagnostic, Span, error
+from .incremental import Reparser
 from .ir import LIB_DIR
 from .ir.imports import import_allowed, parse_cached
 from .layers import INTERNAL, LAYERS, REQUIRED
-from .model import Model, compile_text
+from .model import Model, _gc_paused, compile_text
 from .util import fmt_shape, human
 from .util import show as _show
 
@@ -38,21 +39,59 @@ class Symbol:
     detail: str = ""
 
 
-@dataclass
 class Analysis:
-    """One version of one document, checked and indexed."""
+    """One version of one document, checked; indexed (symbols, blocks, imports, each line's shape) only
+    when an editor first asks (hover, definition, completion, inlay hints), not on every change."""
 
-    path: str
-    text: str
-    diagnostics: list[Diagnostic]
-    sources: dict[str, str]
-    model: Model | None = None
-    program: ast.Program | None = None
-    symbols: list[Symbol] = field(default_factory=list)
-    blocks: dict[str, tuple[ast.Block, str]] = field(default_factory=dict)  # name -> (definition, real file)
-    imports: list[tuple[ast.Import, str | None]] = field(default_factory=list)  # (statement, real file)
-    line_shapes: dict[int, tuple[str, str]] = field(default_factory=dict)  # line -> (node id, shape)
-    annotated_lines: set[int] = field(default_factory=set)
+    def __init__(self, path: str, text: str, diagnostics: list[Diagnostic], sources: dict[str, str],
+                 model: Model | None = None, program: ast.Program | None = None,
+                 reparser: Reparser | None = None):
+        self.path, self.text, self.diagnostics, self.sources = path, text, diagnostics, sources
+        self.model = model
+        self._program = program
+        self._reparser = reparser
+        self._ix: dict | None = None
+
+    @property
+    def program(self) -> ast.Program | None:
+        """The document's AST; while a line is being typed and the spec does not parse, the AST of the
+        lines above the error, whose blocks and values completion and go-to-definition still offer."""
+        if self._program is None and self.diagnostics and self.diagnostics[0].code != "too-large":
+            self._program = _program_above(self)
+        return self._program
+
+    def _index(self) -> dict:
+        if self._ix is None:
+            self._ix = {"symbols": [], "blocks": {}, "imports": [], "line_shapes": {}, "annotated_lines": set()}
+            if self.program is not None:
+                try:
+                    _index(self, self._ix)
+                except RecursionError:  # nested deeper than Python recurses: `check`'s too-deep error says so
+                    self._ix.update(symbols=[], blocks={}, line_shapes={})
+        return self._ix
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        return self._index()["symbols"]
+
+    @property
+    def blocks(self) -> dict[str, tuple[ast.Block, str]]:
+        """name -> (definition, real file)."""
+        return self._index()["blocks"]
+
+    @property
+    def imports(self) -> list[tuple[ast.Import, str | None]]:
+        """(statement, real file)."""
+        return self._index()["imports"]
+
+    @property
+    def line_shapes(self) -> dict[int, tuple[str, str]]:
+        """line -> (node id, shape)."""
+        return self._index()["line_shapes"]
+
+    @property
+    def annotated_lines(self) -> set[int]:
+        return self._index()["annotated_lines"]
 
 
 def _real_file(span_file: str) -> str:
@@ -118,63 +157,74 @@ def _parsed(path: Path, name: str) -> ast.Program | None:
         return None
 
 
-def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT) -> Analysis:
-    """Check a document as `cnndsl check` does and index it for hover, hints, definitions and completion."""
+REPARSER = Reparser()  # what analyze() reuses between versions of a document unless given its own
+
+
+@_gc_paused
+def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT,
+            reparser: Reparser | None = None) -> Analysis:
+    """Check a document as `cnndsl check` does; hover, hints, definitions and completion index it later.
+
+    Successive versions of one document are parsed incrementally (cnndsl.incremental): only the
+    statements an edit changed are parsed again, through `reparser` (by default one kept here)."""
     if len(text) > MAX_TEXT:
         d = error("too-large", f"the spec is {len(text):,} characters, more than the editor limit of {MAX_TEXT:,}",
                   Span(path, 1, 1, 1, 2), help="check it from the command line: `cnndsl check FILE`")
         return Analysis(path, text, [d], {path: text})
-    a = Analysis(path, text, [], {path: text})
+    rp = REPARSER if reparser is None else reparser
+    a = Analysis(path, text, [], {path: text}, reparser=rp)
     try:
-        a.model = compile_text(text, path, max_layers=max_layers)
+        try:
+            a._program = rp.parse(text, path)
+        except RecursionError:
+            a._program = None  # compile_text parses it again and reports it nested too deeply
+        a.model = compile_text(text, path, max_layers=max_layers, program=a._program)
         a.diagnostics = list(a.model.warnings)
         a.sources = a.model.sources
     except CompileError as e:
         a.diagnostics, a.sources = list(e.diagnostics), e.sources
-    try:
-        a.program = a.model.program if a.model is not None else syntax.parse(text, path)
-    except CompileError as e:
-        # NOTE: while a line is being typed the spec does not parse; the lines above the error still name
-        # the blocks and values that completion and go-to-definition offer
-        line = e.diagnostics[0].span.line if e.diagnostics[0].span else 1
-        try:
-            a.program = syntax.parse("\n".join(text.split("\n")[: line - 1]), path)
-        except CompileError:
-            return a
-    try:
-        _index(a, path)
-    except RecursionError:  # nested deeper than Python recurses: `check`'s too-deep error says so already
-        a.symbols, a.blocks, a.line_shapes = [], {}, {}
     return a
 
 
-def _index(a: Analysis, path: str) -> None:
-    _load_blocks(a.program, path, a.blocks, a.imports, {path})
+def _program_above(a: Analysis) -> ast.Program | None:
+    """The AST of the lines above a syntax error (None if they do not parse either)."""
+    span = a.diagnostics[0].span
+    line = span.line if span and span.file == a.path else 1
+    try:
+        return (a._reparser or REPARSER).parse("\n".join(a.text.split("\n")[: line - 1]), a.path, keep=False)
+    except (CompileError, RecursionError):
+        return None
+
+
+def _index(a: Analysis, ix: dict) -> None:
+    path = a.path
+    _load_blocks(a.program, path, ix["blocks"], ix["imports"], {path})
+    symbols = ix["symbols"]
     for s in a.program.stmts:
         if isinstance(s, ast.Block):
             params = ", ".join(p.name + (f"={_src(p.default)}" if p.default else "") for p in s.params)
-            a.symbols.append(Symbol(s.name, "block", s.name_span, f"block {s.name}({params})"))
+            symbols.append(Symbol(s.name, "block", s.name_span, f"block {s.name}({params})"))
             for p in s.params:
-                a.symbols.append(Symbol(p.name, "param", p.span, f"parameter of `{s.name}`"))
+                symbols.append(Symbol(p.name, "param", p.span, f"parameter of `{s.name}`"))
             for b in s.body:
                 if isinstance(b, ast.Assign):
-                    a.symbols.append(Symbol(b.name, "value", b.name_span, f"named value in `{s.name}`"))
+                    symbols.append(Symbol(b.name, "value", b.name_span, f"named value in `{s.name}`"))
         elif isinstance(s, ast.Assign):
-            a.symbols.append(Symbol(s.name, "value", s.name_span, "named value"))
+            symbols.append(Symbol(s.name, "value", s.name_span, "named value"))
         elif isinstance(s, ast.Network):
-            a.symbols.append(Symbol(s.name, "network", s.span, "network"))
+            symbols.append(Symbol(s.name, "network", s.span, "network"))
     els: list = []
     _walk(a.program.stmts, els)
-    a.annotated_lines = {el.span.end_line for el in els if isinstance(el, ast.Annotated)}
+    ix["annotated_lines"] = {el.span.end_line for el in els if isinstance(el, ast.Annotated)}
     if a.model is not None:
-        g = a.model.graph
+        g = a.model.layer_graph
         for n, d in g.nodes(data=True):
             if d["op"] == "input":
                 continue
             calls = d["calls"]
             span = calls[0][1] if calls else d["span"]
             if span.file == path:
-                a.line_shapes[span.end_line] = (n, fmt_shape(d["shape"]))
+                ix["line_shapes"][span.end_line] = (n, fmt_shape(d["shape"]))
 
 
 def _src(e) -> str:
@@ -236,12 +286,29 @@ def param_default(p) -> str:
 
 
 def _node_facts(m: Model, n: str) -> str:
-    g = m.graph
+    g = m.layer_graph
     d = g.nodes[n]
     ins = [fmt_shape(g.nodes[u]["shape"]) for u in _inputs(g, n)]
     return (f"`{n}`: {LAYERS[d['op']].label(d['attrs'])}  \n"
             f"{' + '.join(ins) or 'input'} → **{fmt_shape(d['shape'])}**  \n"
-            f"{d['params']:,} parameters ({d['trainable']:,} trainable), {d['macs']:,} MACs ({human(d['macs'])})")
+            f"{d['params']:,} parameters ({d['trainable']:,} trainable), {d['macs']:,} MACs ({human(d['macs'])})"
+            + _rf_text(m, n))
+
+
+def _rf_text(m: Model, n: str) -> str:
+    """The receptive field of a layer's output (cnndsl.analyses.receptive), in `explain`'s words: its size,
+    its effective stride (the jump between neighbouring outputs' fields) and, when the field reaches into
+    the padding, the input pixel where it starts."""
+    d = m.layer_graph.nodes[n]
+    f = d.get("rf")
+    if f is None:
+        why = m.rf.declined.get(n) if m.rf is not None else None
+        return f"  \nno receptive field: {why}" if why else ""
+    if len(d["shape"]) != 3:
+        return f"  \nreceptive field **{fmt_shape(f.size)}** (the whole field this vector depends on)"
+    stride, start = (str(v[0]) if v[0] == v[1] else f"({v[0]}, {v[1]})" for v in (f.stride, f.start))
+    where = f", starting at input pixel {start}" if any(f.start) else ""
+    return f"  \nreceptive field **{fmt_shape(f.size)}**, effective stride (jump) {stride}{where}"
 
 
 def _inputs(g, n):
@@ -288,7 +355,7 @@ def hover(a: Analysis, line: int, col: int) -> tuple[str, Span] | None:
 def _layer_nodes(a: Analysis, el: ast.Layer) -> list[str]:
     if a.model is None:
         return []
-    return [n for n, d in a.model.graph.nodes(data=True) if d["span"] == el.span]
+    return [n for n, d in a.model.layer_graph.nodes(data=True) if d["span"] == el.span]
 
 
 def _block_signature(b: ast.Block) -> str:
@@ -300,7 +367,7 @@ def _hover_block(a: Analysis, el: ast.Layer) -> str:
     b, where = a.blocks[el.name]
     text = _block_signature(b) + f"\n\ndefined at {Path(where).name}:{b.name_span.line}"
     if a.model is not None:
-        g = a.model.graph
+        g = a.model.layer_graph
         nodes = [n for n, d in g.nodes(data=True) if d["calls"] and d["calls"][0][1] == el.span]
         if nodes:
             params = sum(g.nodes[n]["params"] for n in nodes)
@@ -308,7 +375,7 @@ def _hover_block(a: Analysis, el: ast.Layer) -> str:
             first = _inputs(g, nodes[0])
             src = fmt_shape(g.nodes[first[0]]["shape"]) if first else "?"
             text += (f"\n\nthis call: {src} → **{fmt_shape(g.nodes[nodes[-1]]['shape'])}**, {len(nodes)} layers, "
-                     f"{params:,} parameters, {macs:,} MACs ({human(macs)})")
+                     f"{params:,} parameters, {macs:,} MACs ({human(macs)})" + _rf_text(a.model, nodes[-1]))
     return text
 
 
@@ -321,8 +388,8 @@ def _value(a: Analysis, name: str, line: int) -> Symbol | None:
 
 def _hover_value(a: Analysis, s: Symbol) -> str:
     text = f"value `{s.name}`, defined at line {s.span.line}"
-    if a.model is not None and s.name in a.model.graph:
-        text += f": **{fmt_shape(a.model.graph.nodes[s.name]['shape'])}**"
+    if a.model is not None and s.name in a.model.layer_graph:
+        text += f": **{fmt_shape(a.model.layer_graph.nodes[s.name]['shape'])}**"
     return text
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from .records import record
 from .util import fmt_shape, prod
 from .util import show as _show
 
@@ -141,7 +142,7 @@ def _did_you_mean(word: str, options) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-@dataclass(frozen=True)
+@record
 class Param:
     convert: Callable[[Any], Any]
     default: Any = REQUIRED
@@ -168,7 +169,7 @@ class Init:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@record
 class HeUniform(Init):
     """Kaiming uniform, fan_in mode, gain sqrt(2): U(-b, b) with b = sqrt(6 / fan_in), He's variance 2 / fan_in."""
 
@@ -189,7 +190,7 @@ class HeUniform(Init):
         return f"He uniform, fan_in {self.fan_in}"
 
 
-@dataclass(frozen=True)
+@record
 class Const(Init):
     """Every element the same number: batch norm's ones and zeros, PReLU's 0.25."""
 
@@ -207,7 +208,7 @@ class Const(Init):
 ZEROS, ONES = Const(0.0), Const(1.0)
 
 
-@dataclass(frozen=True)
+@record
 class Fixed(Init):
     """A kernel written in the spec (`w=...`), broadcast to the weight's shape; never trained."""
 
@@ -227,7 +228,7 @@ class Fixed(Init):
         return f"fixed by the spec: w={self.kernel.text}"
 
 
-@dataclass(frozen=True)
+@record
 class Weight:
     """One tensor a layer owns, in ONNX layout. `suffix` names it: `<node>.<suffix>`."""
 
@@ -246,7 +247,7 @@ class Weight:
         return self.init.kernel if isinstance(self.init, Fixed) else None
 
 
-@dataclass(frozen=True)
+@record
 class Torch:
     """A kind's PyTorch form, for cnndsl.backends.pytorch: the module its layer holds, built in `__init__` as
     `module(*args, **kwargs)` (`args` and `kwargs` are (name, value) pairs, a value may itself be a Torch), and
@@ -260,7 +261,7 @@ class Torch:
     call: str = "{m}({0})"
 
 
-@dataclass(frozen=True)
+@record
 class LayerKind:
     """Everything cnndsl knows about one layer kind.
 
@@ -294,7 +295,7 @@ class LayerKind:
         return self.arity[1] is None or self.arity[1] > 1
 
 
-@dataclass
+@record(frozen=False)
 class Lifted:
     """What a kind makes of an ONNX node when importing: `params` as a spec writes them (sizes as (h, w),
     words as `Sym`), `weights` by suffix in ONNX layout, and the ONNX nodes it absorbed besides its own
@@ -342,7 +343,7 @@ def resolve_params(kind: LayerKind, given: dict[str, Any]) -> Attrs:
 # --- activation functions (usable as layers and as `act=` on conv/fc) ----------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Activation:
     """One activation function: the one table that `act=`, the standalone layer of the same name and
     every backend read. `lower(ctx, x, y, a, shape)` emits ONNX ops from tensor x to tensor y (NCHW or
@@ -686,7 +687,7 @@ KERNELS["sobel"] = KERNELS["sobel_v"]
 KERNELS["scharr"] = KERNELS["scharr_v"]
 
 
-@dataclass(frozen=True)
+@record
 class FixedKernel:
     """Conv weights written in the spec (`w=vertical`, `w=[[1,0,-1], ...]`), flattened row-major.
 
@@ -1174,8 +1175,8 @@ def _lower_pool(ctx, node, ins, out, a) -> None:
     kw = dict(kernel_shape=list(a["f"]), strides=list(a["s"]), pads=_onnx_pads(pads), ceil_mode=ceil_mode)
     if a["mode"] == "max":
         ctx.node("MaxPool", [ctx.input(0)], [ctx.output], **kw)
-    else:  # PyTorch's default count_include_pad=True
-        ctx.node("AveragePool", [ctx.input(0)], [ctx.output], count_include_pad=1, **kw)
+    else:  # PyTorch's default count_include_pad=True; count_pad=false: Keras' padding='same'
+        ctx.node("AveragePool", [ctx.input(0)], [ctx.output], count_include_pad=int(a["count_pad"]), **kw)
 
 
 def _torch_pool(ins, out, a) -> Torch:
@@ -1183,17 +1184,21 @@ def _torch_pool(ins, out, a) -> Torch:
     pads, ceil = _pool_pads(h, w, a)
     top, left, bottom, right = pads
     f = _sq(a["f"])
+    uncounted = a["mode"] == "avg" and not a["count_pad"]
     if (top, left) == (bottom, right) and 2 * top <= a["f"][0] and 2 * left <= a["f"][1]:
         kw = [("stride", _sq(a["s"])), ("padding", _sq((top, left))), ("ceil_mode", bool(ceil))]
+        kw += [("count_include_pad", False)] if uncounted else []
         return Torch("nn.MaxPool2d" if a["mode"] == "max" else "nn.AvgPool2d", (("f", f),), tuple(kw))
     # PyTorch pads at most half the window, and only symmetrically: the helper pads explicitly
-    kw = (("s", _sq(a["s"])), ("p", (top, left, bottom, right)), ("ceil", bool(ceil)))
+    kw = (("s", _sq(a["s"])), ("p", (top, left, bottom, right)), ("ceil", bool(ceil))) + (
+        (("count_pad", False),) if uncounted else ())
     return Torch("Pool", (("mode", a["mode"]), ("f", f)), kw)
 
 
 def _pool_label(a: Attrs) -> str:
     a2 = {**a, "bn": False, "act": "none"}
-    return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "")
+    return _conv_label(f"{a['mode']} pool", a2) + (", ceil" if a["ceil"] else "") + (
+        ", padding not counted" if a["mode"] == "avg" and not a["count_pad"] else "")
 
 
 def _lift_pool(v) -> Lifted | None:
@@ -1201,7 +1206,7 @@ def _lift_pool(v) -> Lifted | None:
     if v.op == "AveragePool":
         params = {"mode": Sym("avg"), **params}
         if not v.attr("count_include_pad", 0) and params.get("p") not in (None, (0, 0)):
-            raise Unliftable("an average pool that leaves the padding out of its count (count_include_pad=0)")
+            params["count_pad"] = False  # the average of the pixels inside only (Keras' padding='same')
     if params["s"] == params["f"]:
         del params["s"]
     if v.attr("ceil_mode", 0):
@@ -1221,6 +1226,8 @@ register(LayerKind(
         "s": Param(p_size2(), None, "stride s (default: f)"),
         "p": Param(p_pad, 0, "padding p"),
         "ceil": Param(p_bool, False, "round the output size up (PyTorch ceil_mode)"),
+        "count_pad": Param(p_bool, True, "avg: padding counts in each window's average (PyTorch's count_include_pad); "
+                           "false: only the pixels inside (Keras' padding='same')"),
     },
     positional=("mode",),
     finalize=lambda a: a if a["s"] is not None else {**a, "s": a["f"]},
@@ -1375,6 +1382,11 @@ def _short_floats(arr) -> list[float]:
     return [float(np.format_float_positional(np.float32(x), unique=True, trim="-")) for x in arr.reshape(-1)]
 
 
+def _one_or_all(vs: list[float]) -> list[float]:
+    """`[0.5]` for the same number on every channel (`affine scale=[0.5]`), else one a channel."""
+    return vs[:1] if len(set(vs)) == 1 else vs
+
+
 def _lift_bn(v) -> Lifted | None:
     ws = [v.const(i) for i in range(1, 5)]
     if any(w is None for w in ws) or v.attr("training_mode", 0) or _affine_pattern(v):
@@ -1478,8 +1490,8 @@ register(LayerKind(
     label=lambda a: "affine x*scale+shift",
     pytorch=lambda ins, out, a: Torch("Affine", (("scale", list(a["scale"])), ("shift", list(a["shift"])))),
     lifts=("BatchNormalization",),
-    lift=lambda v: Lifted({"scale": _short_floats(v.const(1)), "shift": _short_floats(v.const(2))})
-    if _affine_pattern(v) else None,
+    lift=lambda v: Lifted({"scale": _one_or_all(_short_floats(v.const(1))), "shift": _one_or_all(_short_floats(
+        v.const(2)))}) if _affine_pattern(v) else None,
     group="norm",
 ))
 
@@ -1997,6 +2009,78 @@ register(LayerKind(
     group="shape",
 ))
 
+
+
+def pad_sides(a: Attrs) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right): each side as given, else from `p` (a number or HxW), else 0."""
+    ph, pw = a["p"] if a["p"] is not None else (0, 0)
+    side = lambda k, d: d if a[k] is None else a[k]  # noqa: E731
+    return side("top", ph), side("left", pw), side("bottom", ph), side("right", pw)
+
+
+def _pad_infer(ins, a) -> Shape:
+    h, w, c = need_3d(ins, "pad")
+    top, left, bottom, right = pad_sides(a)
+    return (h + top + bottom, w + left + right, c)
+
+
+def _lower_pad(ctx, node, ins, out, a) -> None:
+    import numpy as np
+
+    top, left, bottom, right = pad_sides(a)
+    pads = ctx.const("pads", [0, 0, top, left, 0, 0, bottom, right], dtype=np.int64)
+    ctx.node("Pad", [ctx.input(0), pads], [ctx.output], mode="constant")
+
+
+def _lift_pad(v) -> Lifted | None:
+    """A constant Pad of zeros on H and W only (Keras' ZeroPadding2D, PyTorch's nn.ZeroPad2d)."""
+    pads = v.const(1) if v.n_inputs > 1 else (v.attr("pads") and __import__("numpy").array(v.attr("pads")))
+    value = v.const(2) if v.n_inputs > 2 and v.input_name(2) else None
+    if v.attr("mode", "constant") != "constant" or pads is None or len(v.in_shape(0)) != 3:
+        return None
+    pads = [int(x) for x in pads.reshape(-1)]
+    if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+        raise Unliftable("a Pad of the batch or channel axis")
+    if min(pads) < 0:
+        raise Unliftable("a Pad that crops (negative pads)")
+    if value is not None and value.size and float(value.reshape(-1)[0]) != 0.0:
+        raise Unliftable("a Pad with a value other than zero")
+    top, left, bottom, right = pads[2], pads[3], pads[6], pads[7]
+    if (top, left) == (bottom, right):
+        return Lifted({"p": (top, left)})
+    sides = {"top": top, "bottom": bottom, "left": left, "right": right}
+    return Lifted({k: x for k, x in sides.items() if x})
+
+
+def _pad_label(a: Attrs) -> str:
+    top, left, bottom, right = pad_sides(a)
+    if (top, left) == (bottom, right):
+        return f"zero pad {_show((top, left)) if top != left else top}"
+    return f"zero pad top {top}, bottom {bottom}, left {left}, right {right}"
+
+
+register(LayerKind(
+    name="pad",
+    lifts=("Pad",),
+    lift=_lift_pad,
+    doc="zero padding: p on every side (a number or HxW), or top=/bottom=/left=/right= each "
+        "(Keras' ZeroPadding2D, PyTorch's nn.ZeroPad2d)",
+    params={
+        "p": Param(p_size2(0), None, "rows above and below, columns left and right: a number or HxW"),
+        "top": Param(p_int(0), None, "rows above (default: from p, else 0)"),
+        "bottom": Param(p_int(0), None, "rows below (default: from p, else 0)"),
+        "left": Param(p_int(0), None, "columns on the left (default: from p, else 0)"),
+        "right": Param(p_int(0), None, "columns on the right (default: from p, else 0)"),
+    },
+    positional=("p",),
+    infer=_pad_infer,
+    lower=_lower_pad,
+    # nn.ZeroPad2d takes (left, right, top, bottom)
+    pytorch=lambda ins, out, a: Torch("nn.ZeroPad2d", (("padding", tuple(pad_sides(a)[i] for i in (1, 3, 0, 2))),)),
+    label=_pad_label,
+    group="shape",
+))
+
 # --- the network input -------------------------------------------------------------------------
 
 register(LayerKind(
@@ -2024,6 +2108,7 @@ FOREIGN_KINDS = {
     "depthwiseconv2d": "dwconv", "depthwise": "dwconv", "separableconv2d": "sepconv",
     "localresponsenorm": "lrn", "upsampling2d": "upsample", "resize": "upsample",
     "concatenate": "concat", "cat": "concat", "route": "concat", "multiply": "mul",
+    "zeropadding2d": "pad", "zeropad2d": "pad",
     "swish": "silu", "leaky": "leakyrelu", "linearactivation": "identity",
 }
 FOREIGN_PARAMS = {
@@ -2045,7 +2130,7 @@ def foreign(table: dict[str, str], word: str) -> str | None:
 INTERNAL = {"input"}
 
 
-@dataclass
+@record(frozen=False)
 class Cost:
     """What one layer costs: parameters (trainable / non-trainable) and multiply-accumulates."""
 

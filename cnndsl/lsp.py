@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .diagnostics import Diagnostic, Span
-from .editing import Analysis, analyze, complete, definition, hover
+from .editing import REPARSER, Analysis, analyze, complete, definition, hover
 
 
 def _utf16(s: str, col: int) -> int:
@@ -138,6 +138,7 @@ def make_server():
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls, params: t.DidCloseTextDocumentParams):
         latest.pop(params.text_document.uri, None)
+        REPARSER.close(path_of(params.text_document.uri))
         server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=params.text_document.uri,
                                                                             diagnostics=[]))
 

@@ -10,25 +10,28 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from . import ast, ir, passes, syntax
 from .analyses import receptive, truncation
 from .diagnostics import CompileError, Diagnostic, Note, Span, error
-from .graph import inputs_of, verify
+from .graph import LayerGraph, inputs_of, verify
 from .layers import LAYERS, Shape
+from .records import record
 from .util import binary_bytes as _bytes
 from .util import fmt_shape, prod
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 BYTES_PER_FLOAT = 4
 MAX_PARAMS = 2**31  # parameters `compile`/`run` will make: 8 GiB of float32 weights
 MAX_MEMORY = 2**34  # bytes of float32 weights plus every activation at the run's batch size: 16 GiB
 
 
-@dataclass(frozen=True)
+@record
 class LayerRow:
     """One row of the summary table: a layer, its output (activation) shape and its costs."""
 
@@ -47,7 +50,7 @@ class LayerRow:
     scope: str
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     params: int
     trainable_params: int
@@ -58,13 +61,13 @@ class Totals:
     activation_bytes: int  # every tensor the network computes, input included, float32, batch 1
 
 
-@dataclass
+@record(frozen=False)
 class Model:
     """A checked, costed network: the graph plus its table and totals."""
 
     name: str
     input_shape: Shape
-    graph: nx.DiGraph
+    layer_graph: LayerGraph  # what cnndsl's own stages read (cnndsl.graph); `graph` is it as a networkx.DiGraph
     layers: list[LayerRow]  # topological (source) order, the input excluded
     totals: Totals
     outputs: list[str]
@@ -80,6 +83,12 @@ class Model:
             if row.name == name:
                 return row
         raise KeyError(name)
+
+    @functools.cached_property
+    def graph(self) -> nx.DiGraph:
+        """The layer graph as a `networkx.DiGraph` (same nodes, edges and attributes as `layer_graph`), made on
+        first use: networkx is imported only by whoever asks for it."""
+        return self.layer_graph.to_networkx()
 
     @property
     def source(self) -> str:
@@ -192,11 +201,13 @@ def _gc_paused(fn):
 
 @_gc_paused
 def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
-                 max_layers: int = ir.MAX_NODES, allow_import=()) -> Model:
-    """Check and cost a spec given as text. Raises CompileError listing every problem found."""
+                 max_layers: int = ir.MAX_NODES, allow_import=(), program: ast.Program | None = None) -> Model:
+    """Check and cost a spec given as text. Raises CompileError listing every problem found.
+
+    `program`: the text's AST when the caller has parsed it already (an editor's incremental parse)."""
     sources = {path: text}
     try:
-        prog = syntax.parse(text, path)
+        prog = syntax.parse(text, path) if program is None else program
         g, diags = ir.build(prog, sources, input_shape, max_layers, allow_import)
     except RecursionError:
         raise CompileError([error("too-deep", "the spec is nested too deeply to compile", Span(path, 1, 1, 1, 2),
@@ -236,7 +247,7 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
         activation_bytes=BYTES_PER_FLOAT * sum(d["size"] for _, d in g.nodes(data=True)),
     )
     return Model(
-        name=g.graph["name"], input_shape=shapes[g.graph["input"]], graph=g, layers=layers, totals=totals,
+        name=g.graph["name"], input_shape=shapes[g.graph["input"]], layer_graph=g, layers=layers, totals=totals,
         outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, program=prog, rf=rf,
     )
 
@@ -273,7 +284,7 @@ def check_limits(model: Model, max_params: int = MAX_PARAMS, max_memory: int = M
         help_ = "check the sizes and the batch; raise the limit with `--max-memory` if this is intended"
     else:
         return
-    span = model.graph.nodes[big.name]["span"]  # the layer most to blame
+    span = model.layer_graph.nodes[big.name]["span"]  # the layer most to blame
     raise CompileError([error("too-large", message, span, notes=[note], help=help_)], model.sources)
 
 

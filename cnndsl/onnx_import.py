@@ -29,6 +29,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from . import onnx_layout
 from .layers import ACTIVATIONS, LAYERS, Lifted, Sym, Unliftable
 from .util import fmt_shape
 
@@ -108,6 +109,8 @@ def load(path: str, input_shape: tuple[int, ...] | None = None):
                             "N x F vectors")
     if input_shape is not None:
         want = [1, input_shape[2], input_shape[0], input_shape[1]] if len(input_shape) == 3 else [1, *input_shape]
+        if len(input_shape) == 3 and onnx_layout.channels_last_input(model):  # Keras: N x H x W x C
+            want = [1, *input_shape]
         if len(want) != len(dims):
             raise ImportFailure(f"--input-shape {fmt_shape(input_shape)} does not fit the model's rank-{len(dims)} "
                                 "input")
@@ -543,6 +546,8 @@ def _module_path(node) -> tuple[str, ...]:
             except (ValueError, SyntaxError):
                 scopes = []
             parts = [str(x) for x in scopes if str(x)] if isinstance(scopes, list) else []
+        if p.key == onnx_layout.MODULE_KEY:  # Keras' layer name (block_1_expand -> block.1.expand)
+            parts = [p.value]
     name = node.name
     if not parts and name.startswith("/") and name.count("/") >= 2:
         parts = name.split("/")[1:-1]
@@ -730,6 +735,8 @@ def _value(v: Any) -> str:
     if isinstance(v, tuple):
         return str(v[0]) if len(set(v)) == 1 else fmt_shape(v)
     if isinstance(v, (float, np.floating)):
+        if float(np.float32(v)) == float(v):  # an ONNX attribute (float32): its shortest decimal, 0.1 not 0.1000000015
+            return next(t for k in range(1, 10) if np.float32(float(t := f"{float(v):.{k}g}")) == np.float32(v))
         return f"{float(v):.10g}"
     return str(v)
 
@@ -862,9 +869,14 @@ def _units(elems: list[Any]) -> list[Unit]:
     return units
 
 
+_RESERVED = {"network", "input", "defaults", "import", "output", "block", "residual", "shortcut", "repeat", "fn",
+             "let", "for", "in", "if", "elif", "else", "and", "or", "not"}  # the language's keywords (lexer.py)
+
+
 def _ident(text: str) -> str:
     t = re.sub(r"\W+", "_", text).strip("_") or "stage"
-    return t if not t[0].isdigit() else f"m{t}"
+    t = t if not t[0].isdigit() else f"m{t}"
+    return f"{t}s" if t in _RESERVED or t in LAYERS else t  # Keras' `block_1_...` layers: `blocks = ...`
 
 
 @dataclass
@@ -875,6 +887,7 @@ class Spec:
     weights: list[tuple[str, np.ndarray]]  # (layer kind, suffix) pairing is checked when compiling
     layers: list[Layer]
     notes: list[str]
+    layout: onnx_layout.Layout = field(default_factory=onnx_layout.Layout)  # the original's channels-last edges
 
 
 def _flat(elems: list[Any]) -> list[Layer]:
@@ -1021,6 +1034,7 @@ def _block_name(us: list[Unit], taken: set[str]) -> str:
 
 def import_model(model, name: str) -> Spec:
     """A shape-inferred ModelProto -> Spec; raises ImportFailure with every problem found."""
+    layout = onnx_layout.normalise(model)  # Keras through tf2onnx: channels-last edges, its own forms of layers
     imp = _Importer(model)
     layers, src, outs = imp.lift()
     layers, outs = _fuse(layers, outs)
@@ -1028,7 +1042,7 @@ def import_model(model, name: str) -> Spec:
         input_shape = imp.shape(src)
     except Unliftable as e:
         raise ImportFailure(f"the model's input: {e}") from None
-    notes: list[str] = []
+    notes: list[str] = list(layout.notes)
     if model.producer_name == "pytorch" and any(
             layer.onnx_op == "Conv" and "bias" in layer.weights for layer in layers.values()) and not any(
             layer.kind == "bn" or layer.params.get("bn") for layer in layers.values()):
@@ -1040,10 +1054,13 @@ def import_model(model, name: str) -> Spec:
         except Unliftable:
             elems = None
     if elems is None:
-        return _named_values(layers, src, outs, input_shape, name, notes)
-    text = _write(elems, input_shape, name, notes)
-    flat = _flat(elems)
-    return Spec(text, [(f"{i}", w) for i, w in enumerate(flat)], flat, notes)
+        spec = _named_values(layers, src, outs, input_shape, name, notes)
+    else:
+        text = _write(elems, input_shape, name, notes)
+        flat = _flat(elems)
+        spec = Spec(text, [(f"{i}", w) for i, w in enumerate(flat)], flat, notes)
+    spec.layout = layout
+    return spec
 
 
 def _named_values(layers, src, outs, input_shape, name, notes) -> Spec:
@@ -1134,8 +1151,11 @@ def verify(imp: Imported, onnx_model: bytes | str, seed: int = 0) -> float:
     batch = a.get_inputs()[0].shape[0]
     shape = ob._nchw(imp.model.input_shape, batch if isinstance(batch, int) and batch > 0 else 2)
     x = np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
-    ya = a.run(None, {a.get_inputs()[0].name: x})
+    lay = imp.spec.layout  # a channels-last original is fed, and answers, N x H x W x C
+    ya = a.run(None, {a.get_inputs()[0].name: x.transpose(0, 2, 3, 1) if lay.input_channels_last else x})
     yb = b.run(None, {"input": x})
+    yb = [y.transpose(0, 2, 3, 1) if k < len(lay.outputs_channels_last) and lay.outputs_channels_last[k] else y
+          for k, y in enumerate(yb)]
     worst = 0.0
     for u, v in zip(ya, yb, strict=True):
         scale = max(float(np.abs(u).max()), 1e-6)

@@ -7,17 +7,15 @@ diagnostics at the layer's span that list every input shape and where it came fr
 
 from __future__ import annotations
 
-import networkx as nx
-
 from .diagnostics import Diagnostic, Note, error
-from .graph import inputs_of
+from .graph import LayerGraph, inputs_of
 from .layers import LAYERS, Cost, Shape, ShapeError
 from .util import fmt_shape
 
 MAX_DIM = 10**30  # a dimension beyond any machine; keeps every cost an exact int that prints and fits a float
 
 
-def _describe(g: nx.DiGraph, n: str) -> str:
+def _describe(g: LayerGraph, n: str) -> str:
     d = g.nodes[n]
     return "the input" if d["op"] == "input" else f"`{n}` ({LAYERS[d['op']].label(d['attrs'])})"
 
@@ -36,7 +34,7 @@ def residual_mismatch(body: Shape, src: Shape) -> ShapeError:
     )
 
 
-def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
+def infer_shapes(g: LayerGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
     """Output shape of every node whose inputs are known, in node order; errors as diagnostics."""
     shapes: dict[str, Shape] = {}
     diags: list[Diagnostic] = []
@@ -71,7 +69,7 @@ def infer_shapes(g: nx.DiGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
     return shapes, diags
 
 
-def count_costs(g: nx.DiGraph, shapes: dict[str, Shape]) -> dict[str, Cost]:
+def count_costs(g: LayerGraph, shapes: dict[str, Shape]) -> dict[str, Cost]:
     """Parameters (trainable and not) and multiply-accumulates of every node with a known shape."""
     costs: dict[str, Cost] = {}
     for n, d in g.nodes(data=True):
@@ -89,7 +87,7 @@ def count_costs(g: nx.DiGraph, shapes: dict[str, Shape]) -> dict[str, Cost]:
     return costs
 
 
-def check_annotations(g: nx.DiGraph, shapes: dict[str, Shape]) -> list[Diagnostic]:
+def check_annotations(g: LayerGraph, shapes: dict[str, Shape]) -> list[Diagnostic]:
     """The shapes the spec states (`conv f=5 n=6 : 28x28x6`) against the inferred ones, one error per
     annotation (the first expansion that disagrees, for an annotation inside a block)."""
     diags: list[Diagnostic] = []

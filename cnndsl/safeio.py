@@ -32,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from .records import record
 
 MAX_SPEC_BYTES = 16 << 20  # a spec or an imported file: the largest generated benchmark spec is about 2 MB
 MAX_ONNX_BYTES = 2**31  # an .onnx file read by `run`/`bench` (its weights may be external, beside it)
@@ -123,7 +124,7 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_SPEC_BYTES, what: str =
 # --- outputs -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """Where an output goes: `path` (a symlink resolved) and whether it is a stream written through."""
 

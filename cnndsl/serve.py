@@ -80,7 +80,7 @@ class Playground:
         m = a.model
         if m is None:
             return out
-        g = m.graph
+        g = m.layer_graph
         lines = _lines(g, path)
         out["lines"] = lines
         out["layers"] = [{"name": r.name, "label": r.label, "shape": fmt_shape(r.shape), "params": r.params,

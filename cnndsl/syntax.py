@@ -22,16 +22,10 @@ from .diagnostics import CompileError, Diagnostic, Span, error
 
 
 def grammar_path() -> Path:
-    """The `.lark` file: shipped as package data in a wheel, `grammar/` in a source checkout."""
-    try:
-        from importlib.resources import files
-
-        p = files("cnndsl.grammar") / "cnndsl.lark"
-        if p.is_file():
-            return Path(str(p))
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "grammar" / "cnndsl.lark"
+    """The `.lark` file: shipped as package data in a wheel (`cnndsl/grammar/`), `grammar/` in a source checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "grammar" / "cnndsl.lark"  # a plain path: importlib.resources costs `check` its import
+    return packaged if packaged.is_file() else here.parent / "grammar" / "cnndsl.lark"
 
 
 # NOTE: the AST is built while LALR parses (lark's internal transformer), not by a second pass over a
@@ -98,9 +92,19 @@ def _load_cached(cache: Path) -> Lark | None:
         d = json.loads(cache.read_text(encoding="utf-8"), object_hook=_from_json)
         if d.get("key") != cache.stem:
             return None
-        return Lark._load_from_dict(d["data"], d["memo"], transformer=_BUILDER)
+        return Lark._load_from_dict(d["data"], d["memo"], transformer=_BUILDER, _plugins=_plugins())
     except Exception:  # noqa: BLE001 - no cache, or a stale or broken one: rebuild it
         return None
+
+
+def _plugins() -> dict:
+    """lark's classes that cnndsl replaces: the contextual lexer, made as the parse needs it (cnndsl.lexing).
+    A lark without the internals it builds on keeps its own lexer: slower to start, the same tokens."""
+    try:
+        from .lexing import LazyContextualLexer
+    except ImportError:  # pragma: no cover - tested with the lark that the test extra installs
+        return {}
+    return {"ContextualLexer": LazyContextualLexer}
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,12 +121,13 @@ def parser() -> Lark:
         p = _load_cached(cache)
         if p is not None:
             return p
-    p = Lark(grammar, transformer=_BUILDER, **_SPEC_LARK)
+    p = Lark(grammar, transformer=_BUILDER, _plugins=_plugins(), **_SPEC_LARK)
     if cache is not None:
         tmp = cache.with_suffix(f".{os.getpid()}.tmp")
         try:  # written aside and renamed, so that a concurrent run never reads half a file
             data, memo = p.memo_serialize([TerminalDef, Rule])
-            data["options"] = {k: v for k, v in data["options"].items() if k != "transformer"}  # given at load
+            data["options"] = {k: v for k, v in data["options"].items()
+                               if k not in ("transformer", "_plugins")}  # given at load
             text = json.dumps(_to_json({"key": cache.stem, "data": data, "memo": memo}), separators=(",", ":"))
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(text, encoding="utf-8")
@@ -457,8 +462,8 @@ def _span_at(file: str, text: str, u: UnexpectedInput) -> Span:
         if tok.type == "_NL":  # point at the end of the line, not into the next one
             line = text.splitlines()[u.line - 1] if text.splitlines() else ""
             return Span(file, u.line, len(line) + 1, u.line, len(line) + 2)
-        if tok.type.startswith("_"):  # punctuation absorbs blanks and comments: point at the symbol itself
-            core = _PUNCT_CORE.match(tok.value)
+        core = _PUNCT_CORE.match(tok.value) if tok.type.startswith("_") else None
+        if core is not None:  # punctuation absorbs blanks and comments: point at the symbol itself (not `//`)
             before = tok.value[: core.start(1)]
             line = tok.line + before.count("\n")
             col = (len(before) - before.rfind("\n")) if "\n" in before else tok.column + len(before)

@@ -188,6 +188,20 @@ def _gen_upsample(g, shape, mode):
         h * k, w * k, c)
 
 
+def _side(a, name: str, axis: int) -> int:
+    """A `pad` side as the docs define it: named, else from p, else 0 (independent of cnndsl's pad_sides)."""
+    return a[name] if a[name] is not None else (a["p"][axis] if a["p"] is not None else 0)
+
+
+def _gen_pad(g, shape):
+    h, w, c = shape
+    if g.coin():
+        p = g.i(0, 2)
+        return f"pad {p}", (h + 2 * p, w + 2 * p, c)
+    top, bottom, left, right = g.i(0, 1), g.i(0, 2), g.i(0, 1), g.i(0, 2)
+    return f"pad top={top} bottom={bottom} left={left} right={right}", (h + top + bottom, w + left + right, c)
+
+
 def _gen_fc_volume(g, shape, mode):
     if mode != "any":
         return None
@@ -343,8 +357,12 @@ KINDS: dict[str, Kind] = {
             "input 8x9x2\npool avg f=2 ceil=true",
             "input 7x7x2\npool f=3 s=2 p=same",
             "input 7x7x2\npool f=2x3 s=1x2",
+            "input 7x7x2\npool avg f=3 s=1 p=1 count_pad=false",
+            "input 6x6x2\npool avg f=2 s=2 p=same count_pad=false",
+            "input 6x7x2\npool avg f=3 s=2 p=2 count_pad=false ceil=true",
         ),
-        reference=lambda ly: pool2d(ly.x, ly.a["mode"], ly.a["f"], ly.a["s"], ly.pads(), ly.a["ceil"]),
+        reference=lambda ly: pool2d(ly.x, ly.a["mode"], ly.a["f"], ly.a["s"], ly.pads(), ly.a["ceil"],
+                                    ly.a["count_pad"]),
         figures=(
             Figure("input 13x13x256\npool f=3 s=2", 0, 0, (6, 6, 256),
                    "AlexNet's last pool: floor((13 - 3) / 2) + 1 = 6; pooling learns nothing, and counts no MACs"),
@@ -528,6 +546,18 @@ KINDS: dict[str, Kind] = {
                         "a squeeze-and-excitation gate: the 1x1 conv on 1x1x3 has (3 + 1) * 3 = 12 parameters and "
                         "3 * 3 = 9 MACs; the 1x1x3 gate scales the 5x5x3 input, which keeps its shape"),),
         merge=Merge(_largest, equal=True, gates=True),
+    ),
+    "pad": Kind(
+        cases=("input 3x4x2\npad 1", "input 3x4x2\npad p=1x2", "input 4x4x2\npad bottom=1 right=1 -> conv f=3 s=2 n=2",
+               "input 3x3x1\npad 2 top=0 left=1"),
+        # zero rows above and below, zero columns left and right; every side from p unless named
+        reference=lambda ly: np.pad(ly.x, ((0, 0), (0, 0), (_side(ly.a, "top", 0), _side(ly.a, "bottom", 0)),
+                                           (_side(ly.a, "left", 1), _side(ly.a, "right", 1)))),
+        figures=(Figure("input 96x96x3\npad bottom=1 right=1", 0, 0, (97, 97, 3),
+                        "Keras' ZeroPadding2D(((0, 1), (0, 1))): one row below and one column on the right, "
+                        "96 + 1 = 97; zeros have no parameters and cost no MACs"),
+                 Figure("input 32x32x16\npad 2", 0, 0, (36, 36, 16), "two rows and columns each side: 32 + 4")),
+        volume=Draw(lambda g, shape, mode: None if mode != "any" or max(shape[:2]) > 12 else _gen_pad(g, shape)),
     ),
     "upsample": Kind(
         cases=("input 3x4x2\nupsample 2", "input 3x4x2\nupsample 3 mode=bilinear"),

@@ -70,7 +70,7 @@ def deconv2d(x, w, b, s, pads, d, groups, op):
     return out + (0 if b is None else b[None, :, None, None])
 
 
-def pool2d(x, mode, f, s, pads, ceil):
+def pool2d(x, mode, f, s, pads, ceil, count_pad=True):
     n, c, h, w = x.shape
     t, left, b, r = pads
     ho, wo = _out_size(h, f[0], s[0], t, b, 1, ceil), _out_size(w, f[1], s[1], left, r, 1, ceil)
@@ -83,8 +83,12 @@ def pool2d(x, mode, f, s, pads, ceil):
     taps = [p for _, _, p in _windows(xp, f[0], f[1], s, (1, 1), ho, wo)]
     if mode == "max":
         return np.max(taps, axis=0)
-    # average with the padding counted (PyTorch's count_include_pad), the ceil overflow not counted
-    inside = np.pad(np.ones((1, 1, h + t + b, w + left + r)), ((0, 0), (0, 0), (0, eb), (0, er)))
+    # average with the padding counted (PyTorch's count_include_pad), the ceil overflow not counted; without
+    # count_pad, only the pixels of the image count (Keras' padding='same')
+    if count_pad:
+        inside = np.pad(np.ones((1, 1, h + t + b, w + left + r)), ((0, 0), (0, 0), (0, eb), (0, er)))
+    else:
+        inside = np.pad(np.ones((1, 1, h, w)), ((0, 0), (0, 0), (t, b + eb), (left, r + er)))
     count = np.sum([p for _, _, p in _windows(inside, f[0], f[1], s, (1, 1), ho, wo)], axis=0)
     return np.sum(taps, axis=0) / count
 

@@ -187,7 +187,7 @@ def test_readme_language_example_compiles():
     import cnndsl
 
     readme = (SPECS.parent / "README.md").read_text()
-    example = readme.split("## The language at a glance\n\n```\n", 1)[1].split("```", 1)[0]
+    example = readme.split("## The language at a glance\n\n```cnn\n", 1)[1].split("```", 1)[0]
     m = cnndsl.compile_text(example)
     assert m.name == "ResNetish" and m.layers[-1].shape == (1000,)
     assert m.warnings == []

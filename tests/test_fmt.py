@@ -154,3 +154,32 @@ def test_ast_annotated_node():
     prog = syntax.parse("input 4x4x1\nconv f=3 n=1 : 2x2x1\n")
     el = prog.stmts[1].chain.elements[0]
     assert isinstance(el, ast.Annotated) and el.dims == (2, 2, 1) and el.shape_span.col == 16
+
+
+def test_the_readme_fmt_session_is_real_output(tmp_path):
+    """The README's `cnndsl fmt` session (`$ cat messy.cnn` ...) replayed: each command's output as shown."""
+    import shlex
+
+    from conftest import run_cli
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    session = readme.split("```console\n$ cat messy.cnn\n", 1)[1].split("```", 1)[0]
+    steps = ("$ cat messy.cnn\n" + session).split("\n$ ")
+    (tmp_path / "messy.cnn").write_text(steps[0].split("\n", 1)[1].rstrip("\n") + "\n")
+    assert len(steps) >= 3
+    for step in steps[1:]:
+        command, _, shown = step.partition("\n")
+        out = ""
+        for part in command.split(" && "):
+            words = shlex.split(part)
+            if words[0] == "cnndsl":
+                r = run_cli(*words[1:], cwd=tmp_path)
+                out += r.out + r.err
+            elif words[0] == "cat":
+                out += (tmp_path / words[1]).read_text()
+            else:  # sed -i 's/A/B/' FILE: the first A on each line becomes B
+                assert words[:2] == ["sed", "-i"], part
+                _, a, b, _ = words[2].split("/")
+                f = tmp_path / words[3]
+                f.write_text("\n".join(line.replace(a, b, 1) for line in f.read_text().split("\n")))
+        assert out.rstrip("\n") == shown.rstrip("\n"), command

@@ -60,3 +60,30 @@ def test_vscode_grammar_and_manifest():
     kinds = re.compile(g["repository"]["kind"]["match"])
     missing = [k for k in LAYERS if k not in INTERNAL and not kinds.fullmatch(k)]
     assert not missing, f"add {missing} to the TextMate grammar's `kind` rule"
+
+
+DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+
+
+def test_the_readme_and_the_language_reference_show_highlighted_specs():
+    assert sum(tag == "cnn" for tag, _, _ in _fences(ROOT / "README.md")) >= 3
+    assert sum(tag == "cnn" for tag, _, _ in _fences(ROOT / "docs" / "language.md")) >= 10
+FENCE = re.compile(r"^[ \t]*```(\S*)[ \t]*\n(.*?)^[ \t]*```[ \t]*$", re.S | re.M)
+
+
+def _fences(path: Path) -> list[tuple[str, str, int]]:
+    text = path.read_text(encoding="utf-8")
+    return [(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1) for m in FENCE.finditer(text)]
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_every_docs_example_is_tagged_and_specs_lex_cleanly(path):
+    """Docs tools highlight a fence by its tag: spec examples are ```cnn (our lexer), shell sessions ```console,
+    commands ```sh; a spec example lexes without one error token."""
+    fences = _fences(path)
+    assert [line for tag, _, line in fences if not tag] == [], f"untagged fences in {path.name}"
+    lexer = get_lexer_by_name("cnn")
+    for tag, body, line in fences:
+        if tag == "cnn":
+            bad = [v for t, v in lex(body, lexer) if t in Error]
+            assert bad == [], f"{path.name}:{line}: {bad}"

@@ -136,8 +136,14 @@ def test_hover_hints_symbols_and_definitions(lsp, tmp_path):
     h = _at(lsp, "textDocument/hover", spec, 6, 5)["contents"]["value"]
     # a 5x5 conv, 3 -> 6 channels: (5*5*3 + 1) * 6 = 456 parameters, 28*28*6*75 = 352,800 MACs (the notes' table)
     assert "32x32x3 → **28x28x6**" in h and "456 parameters" in h and "352,800 MACs" in h and "**conv**" in h
+    # the receptive field of one 5x5 conv at stride 1 is 5x5, its jump 1, and it starts at pixel 0 (no padding)
+    assert "receptive field **5x5**, effective stride (jump) 1\n" in h and "starting" not in h
     h = _at(lsp, "textDocument/hover", spec, 7, 2)["contents"]["value"]
     assert "block unit(n, s=1)" in h and "this call: 28x28x6 → **28x28x8**" in h
+    # then a 3x3 conv with p=1: r = 5 + (3 - 1)·1 = 7, j = 1·1, start = 0 - 1·1 = -1 (Araujo et al., Distill 2019)
+    assert "receptive field **7x7**, effective stride (jump) 1, starting at input pixel -1" in h
+    h = _at(lsp, "textDocument/hover", spec, 9, 1)["contents"]["value"]  # fc: one window over everything
+    assert "receptive field **" in h and "(the whole field this vector depends on)" in h
     h = _at(lsp, "textDocument/hover", spec, 8, 13)["contents"]["value"]
     assert "value `a`, defined at line 6: **28x28x6**" in h
 
@@ -186,6 +192,31 @@ def test_formatting_is_cnndsl_fmt(lsp, tmp_path):
         "line": 0, "character": 0}
 
 
+def test_the_server_answers_while_a_big_check_runs_and_checks_only_the_newest_text(lsp, tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import generate
+
+    spec = tmp_path / "big.cnn"
+    text = generate("chain", 3_000)
+    assert _open(lsp, spec, text) == []
+    lines = text.split("\n")
+    for v in range(2, 7):  # five keystrokes on line 1,500, faster than one check of 3,000 layers
+        lines[1500] = f"conv f=3 n={v} p=same"
+        lsp.send("textDocument/didChange", {"textDocument": {"uri": spec.as_uri(), "version": v},
+                                            "contentChanges": [{"text": "\n".join(lines)}]})
+    # a request made meanwhile is answered before the check ends (it runs beside the server's loop)
+    items = lsp.request("textDocument/completion", {"textDocument": {"uri": spec.as_uri()},
+                                                    "position": {"line": 1, "character": 0}})["items"]
+    assert "conv" in {i["label"] for i in items}
+    published = [m["params"] for m in lsp.pending if m.get("method") == "textDocument/publishDiagnostics"]
+    assert all(p["version"] < 6 for p in published)  # what arrived before the answer is older
+    versions: list[int] = []
+    while 6 not in versions:
+        versions.append(lsp.notification("textDocument/publishDiagnostics", timeout=120)["version"])
+    assert len(versions) < 5  # edits that came during a check were folded into the next one
+    assert _at(lsp, "textDocument/hover", spec, 1501, 1)["contents"]["value"].startswith("`conv")
+
+
 def test_broken_and_huge_documents_never_stop_the_server(lsp, tmp_path):
     spec = tmp_path / "bad.cnn"
     got = _open(lsp, spec, "input 32x32x3\nconv f=3 -> -> relu\n" + "(" * 5000 + "\n")
@@ -207,3 +238,28 @@ def test_broken_and_huge_documents_never_stop_the_server(lsp, tmp_path):
     assert lsp.request("shutdown") is None
     lsp.send("exit", None)
     assert lsp.p.wait(timeout=30) == 0
+
+
+README_SPEC = "input 32x32x3\nconv f=5 n=6 -> pool f=2 s=2\nconv f=5 n=16 -> pool f=2\nfc 120 -> relu -> fc 10\n"
+
+
+def test_the_readme_shows_what_the_server_answers(lsp, tmp_path):
+    """The README's `cnndsl lsp` example is made from this session with a real server; keep it so."""
+    spec = tmp_path / "net.cnn"
+    assert _open(lsp, spec, README_SPEC) == []
+    out = ["# net.cnn in an editor with `cnndsl lsp`: each line's output shape as an inlay hint"]
+    hints = lsp.request("textDocument/inlayHint", {"textDocument": {"uri": spec.as_uri()}, "range": {
+        "start": {"line": 0, "character": 0}, "end": {"line": 4, "character": 0}}})
+    label = {h["position"]["line"]: h["label"] for h in hints}
+    out += [line + (f"  {label[i]}" if i in label else "") for i, line in enumerate(README_SPEC.split("\n")[:4])]
+    out += ["# hover on the `conv` of line 2"]
+    out += _at(lsp, "textDocument/hover", spec, 2, 2)["contents"]["value"].split("\n---\n")[0].strip().split("  \n")
+    lsp.send("textDocument/didChange", {"textDocument": {"uri": spec.as_uri(), "version": 2}, "contentChanges": [
+        {"range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 0}}, "text": "cnv f=3\n"}]})
+    out += ["# typing `cnv f=3` on line 5: the diagnostic, as `check` words it"]
+    for d in lsp.notification("textDocument/publishDiagnostics")["diagnostics"]:
+        s = d["range"]["start"]
+        out.append(f"line {s['line'] + 1}, column {s['character'] + 1}: {d['code']}: {d['message']}")
+    block = "```text\n" + "\n".join(out) + "\n```\n"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert block in readme, "the README's `cnndsl lsp` example differs from the server's answers:\n" + block

@@ -25,13 +25,13 @@ def no_traceback(r) -> None:
     assert "Traceback" not in r.err and "internal error" not in r.err, r.err
 
 
-def test_check_and_summary_do_not_import_onnx_numpy_or_onnxruntime():
+def test_check_and_summary_do_not_import_onnx_numpy_onnxruntime_or_networkx():
     code = (
         "import sys\nfrom cnndsl import cli\n"
         f"assert cli.main(['check', {str(LENET)!r}]) == 0\n"
         f"assert cli.main(['summary', {str(LENET)!r}]) == 0\n"
         f"assert cli.main(['check', {str(EDGE)!r}]) == 0\n"
-        "heavy = sorted(m for m in ('onnx', 'onnxruntime', 'numpy') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('onnx', 'onnxruntime', 'numpy', 'networkx', 'torch') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

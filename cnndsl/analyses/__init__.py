@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import weakref
 
-import networkx as nx
+from ..graph import LayerGraph
 
 _INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def inputs(g: nx.DiGraph) -> dict[str, list[str]]:
+def inputs(g: LayerGraph) -> dict[str, list[str]]:
     """Every node's inputs in slot order (cnndsl.ir.inputs_of for all nodes at once), computed once per
     graph: the analyses read them many times, and a checked graph's structure never changes."""
     got = _INPUTS.get(g)

@@ -129,7 +129,7 @@ def _blocks(m, names: set[str]) -> list[Block]:
     """The outermost scopes whose layers are all in `names`."""
     if not names:
         return []
-    g = m.graph
+    g = m.layer_graph
     scopes = g.graph.get("scopes", {})
     members: dict[str, list[str]] = {}
     for r in m.layers:

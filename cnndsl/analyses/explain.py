@@ -84,7 +84,7 @@ def _ff(a: dict) -> tuple[str, str, int]:
 
 def explain(model, names: list[str] | None = None) -> list[Explained]:
     """The arithmetic of the selected layers (all by default). Raises KeyError for an unknown name."""
-    g = model.graph
+    g = model.layer_graph
     lost = truncation.truncations(g, {n: d["shape"] for n, d in g.nodes(data=True)})
     out = []
     for n in select(model, names or []):

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
+from ..graph import LayerGraph
 from ..util import prod
 from . import inputs
 
@@ -51,7 +50,7 @@ class Inference:
     peak_layer: str  # the layer running at the peak
 
 
-def inference(g: nx.DiGraph, batch: int = 1, dtype: str = "float32") -> Inference:
+def inference(g: LayerGraph, batch: int = 1, dtype: str = "float32") -> Inference:
     """Peak activation memory when each tensor is freed after its last use, layers in export order."""
     b = DTYPES[dtype] * batch
     order = list(g)
@@ -148,7 +147,7 @@ def _layer_tensors(op: str, a: dict, x_size: int, out_size: int, mid_size: int) 
     return [(out_size, False)]
 
 
-def training(g: nx.DiGraph, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> Training:
+def training(g: LayerGraph, batch: int = 1, dtype: str = "float32", optimizer: str = "sgd") -> Training:
     """Weights, gradients, optimizer state, activations kept for backward, and the peak of one step."""
     b = DTYPES[dtype] * batch
     w = DTYPES[dtype]

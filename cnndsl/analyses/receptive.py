@@ -18,13 +18,12 @@ describes them: they and the layers after them have no field (declined, with the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
-import networkx as nx
-
 from ..diagnostics import Diagnostic, Note, warning
-from ..layers import LAYERS, resolve_pads
+from ..graph import LayerGraph
+from ..layers import LAYERS, pad_sides, resolve_pads
+from ..records import record
 from . import inputs
 
 DECLINED = {
@@ -59,7 +58,7 @@ class Field(NamedTuple):
         return str(self.size[0]) if self.size[0] == self.size[1] else f"{self.size[0]}x{self.size[1]}"
 
 
-@dataclass
+@record(frozen=False)
 class Fields:
     """The pass's result: a field per layer (None where it does not apply), why some were declined, the
     first layer whose field covers the whole input, and the warnings."""
@@ -83,7 +82,7 @@ def _centre(f: Field) -> str:
     return ", ".join(f"{f.centre2(k) / 2:g}" for k in (0, 1))
 
 
-def receptive_fields(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> Fields:
+def receptive_fields(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> Fields:
     """The field of every layer with a known shape, in node order."""
     fields: dict[str, Field | None] = {}
     declined: dict[str, str] = {}
@@ -124,6 +123,8 @@ def receptive_fields(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> Field
             dil = a.get("d") or (1, 1)
             eff = tuple(dil[k] * (a["f"][k] - 1) + 1 for k in (0, 1))
             fields[n] = _window(ins[0], eff, a["s"], (pads[0], pads[1]))  # type: ignore[arg-type]
+        elif op == "pad":  # a 1x1 window, stride 1, after `top` rows and `left` columns of zeros
+            fields[n] = _window(ins[0], (1, 1), (1, 1), pad_sides(a)[:2])  # type: ignore[arg-type]
         elif len(out) == 1 or (out[:2] == (1, 1) and x[:2] != (1, 1)):
             fields[n] = _window(ins[0], x[:2], x[:2], (0, 0))  # gap, fc, flatten: one window over everything
         elif out[:2] == x[:2]:
@@ -138,7 +139,7 @@ def receptive_fields(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> Field
     return Fields(fields, declined, covers, diags)
 
 
-def _merge(g: nx.DiGraph, n: str, srcs: list[str], shapes: list, ins: list[Field], out, diags) -> Field:
+def _merge(g: LayerGraph, n: str, srcs: list[str], shapes: list, ins: list[Field], out, diags) -> Field:
     # a 1x1xC gate of `mul` (squeeze-and-excitation) scales every position alike: global context
     spatial = [i for i, sh in enumerate(shapes) if len(sh) != 3 or sh[:2] != (1, 1) or out[:2] == (1, 1)]
     spatial = spatial or list(range(len(ins)))

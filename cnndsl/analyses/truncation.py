@@ -14,18 +14,16 @@ and torchvision's p=2 at 224).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import networkx as nx
-
 from ..diagnostics import Diagnostic, Note, warning
+from ..graph import LayerGraph
 from ..layers import LAYERS, resolve_pads
+from ..records import record
 from . import inputs
 
 WINDOWED = {"conv", "dwconv", "sepconv", "pool"}
 
 
-@dataclass(frozen=True)
+@record
 class Lost:
     """Pixels dropped along one axis: `rows` real input rows (or columns) after the last window."""
 
@@ -51,7 +49,7 @@ def lost_pixels(n: int, f: int, s: int, p0: int, p1: int) -> int:
     return max(rem - p1, 0)
 
 
-def truncations(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> dict[str, list[Lost]]:
+def truncations(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> dict[str, list[Lost]]:
     """Layers that drop input pixels, with what each axis loses."""
     out: dict[str, list[Lost]] = {}
     for n, d in g.nodes(data=True):
@@ -78,7 +76,7 @@ def _plural(k: int, word: str) -> str:
     return word if k == 1 else f"{k} {word}s"
 
 
-def diagnostics(g: nx.DiGraph, shapes: dict[str, tuple[int, ...]]) -> list[Diagnostic]:
+def diagnostics(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> list[Diagnostic]:
     """One `floor-truncation` warning per layer that drops pixels."""
     diags = []
     for n, lost in truncations(g, shapes).items():

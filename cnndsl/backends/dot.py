@@ -13,8 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import networkx as nx
-
+from ..graph import LayerGraph
 from ..layers import LAYERS
 from ..model import Model
 from ..util import fmt_shape, si
@@ -70,13 +69,13 @@ def output_format(path: str | Path) -> str:
 
 @dataclass
 class _View:
-    g: nx.DiGraph
+    g: LayerGraph
     scopes: dict
     fold: Fold
     order: dict[str, int]
 
 
-def _view(g: nx.DiGraph, collapse: bool, depth: int | None) -> _View:
+def _view(g: LayerGraph, collapse: bool, depth: int | None) -> _View:
     return _View(g, g.graph.get("scopes", {}), fold(g, collapse, depth), {n: i for i, n in enumerate(g)})
 
 
@@ -235,7 +234,7 @@ def to_dot(m: Model, collapse: bool = False, depth: int | None = None, rankdir: 
     """
     if rankdir not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, got {rankdir!r}")
-    g = m.graph
+    g = m.layer_graph
     v = _view(g, collapse, depth)
     outs = set(g.graph.get("outputs", []))
 
@@ -436,7 +435,7 @@ def render_file(m: Model, path, collapse: bool = False, depth: int | None = None
     if fmt == "dot":
         write_atomic(target, text.encode())
         return Rendered(path, fmt, True)
-    done = _graphviz(text, fmt, timeout, len(m.graph))
+    done = _graphviz(text, fmt, timeout, len(m.layer_graph))
     if done is None:
         dot_path = path.with_suffix(".dot")
         write_atomic(dot_path, text.encode())
@@ -447,7 +446,7 @@ def render_file(m: Model, path, collapse: bool = False, depth: int | None = None
         if collapse or depth == 0:
             raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi")
         text = to_dot(m, collapse=True, depth=depth, rankdir=rankdir, dpi=dpi, rf=rf)
-        data, warnings = _graphviz(text, fmt, timeout, len(m.graph)) or (b"", "")
+        data, warnings = _graphviz(text, fmt, timeout, len(m.layer_graph)) or (b"", "")
         if "too large" in warnings:
             raise TooLarge(f"the diagram is larger than {BITMAP_LIMIT:,} px on a side at {dpi} dpi, even folded")
         folded = True

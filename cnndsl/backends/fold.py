@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import networkx as nx
+from ..graph import LayerGraph
 
 FOLDABLE = {"block", "residual", "branches"}  # what --collapse may fold; named values and repeats stay open
 
@@ -45,7 +45,7 @@ class Fold:
         # NOTE: not `rep[n] != n`: a residual's or branches' merge node has its scope's id
         return self.rep[n] in self.folded
 
-    def totals(self, g: nx.DiGraph, s: str) -> tuple[tuple[int, ...], int, int]:
+    def totals(self, g: LayerGraph, s: str) -> tuple[tuple[int, ...], int, int]:
         """A folded scope's (output shape, parameters, MACs); the output is its last layer that feeds on."""
         members = self.folded[s]
         inside = set(members)
@@ -55,7 +55,7 @@ class Fold:
         return shape, sum(g.nodes[n]["params"] for n in members), sum(g.nodes[n]["macs"] for n in members)
 
 
-def fold(g: nx.DiGraph, collapse: bool = False, depth: int | None = None) -> Fold:
+def fold(g: LayerGraph, collapse: bool = False, depth: int | None = None) -> Fold:
     """Fold each scope deeper than `depth` levels (0: every top-level scope), and with `collapse` the
     smallest units the spec names: a block call with no block call inside (a ResNet bottleneck, not the
     stage made of them), or a residual/branches outside any block."""
@@ -77,7 +77,7 @@ def fold(g: nx.DiGraph, collapse: bool = False, depth: int | None = None) -> Fol
     return Fold(rep, folded, _merge_runs(g, scopes, rep, folded))
 
 
-def _merge_runs(g: nx.DiGraph, scopes: dict, rep: dict, folded: dict) -> dict[str, int]:
+def _merge_runs(g: LayerGraph, scopes: dict, rep: dict, folded: dict) -> dict[str, int]:
     """Fold a chain of identical folded blocks into its first one. Updates `rep` and `folded`; returns
     the run lengths."""
     preds: dict[str, set[str]] = {}

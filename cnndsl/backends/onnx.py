@@ -51,7 +51,7 @@ class Expected:
 
 def expected_weights(model: Model) -> list[Expected]:
     """Every weight tensor of the network, in layer order, named as the ONNX initializers are."""
-    g, out = model.graph, []
+    g, out = model.layer_graph, []
     for n, d in g.nodes(data=True):
         ins = [g.nodes[s]["shape"] for s in inputs_of(g, n)]
         for w in LAYERS[d["op"]].weights(ins, d["shape"], d["attrs"]):
@@ -317,7 +317,7 @@ def to_onnx(model: Model, seed: int = 0, init: str = "he", weights: str | None =
 
     `weights_label` names the weights' origin in the metadata when the .npz was converted from another file.
     """
-    g, ex = model.graph, _Exporter()
+    g, ex = model.layer_graph, _Exporter()
     tensor = {}  # layer id -> the tensor that holds its output (itself, or what it aliases)
     inp = g.graph["input"]
     tensor[inp] = INPUT

@@ -124,15 +124,20 @@ class Deconv(nn.ConvTranspose2d):
 class Pool(nn.Module):
     """`pool` with padding PyTorch's pools do not take (uneven, or more than half the window): padded first."""
 
-    def __init__(self, mode, f, s, p, ceil=False):
+    def __init__(self, mode, f, s, p, ceil=False, count_pad=True):
         super().__init__()
-        self.mode, self.f, self.s, self.ceil = mode, f, s, ceil
+        self.mode, self.f, self.s, self.ceil, self.count_pad = mode, f, s, ceil, count_pad
         self.pad = (p[1], p[3], p[0], p[2])  # F.pad's order: left, right, top, bottom
 
     def forward(self, x):
         if self.mode == "max":
             return F.max_pool2d(F.pad(x, self.pad, value=float("-inf")), self.f, self.s, ceil_mode=self.ceil)
-        return F.avg_pool2d(F.pad(x, self.pad), self.f, self.s, ceil_mode=self.ceil)
+        y = F.avg_pool2d(F.pad(x, self.pad), self.f, self.s, ceil_mode=self.ceil)
+        if self.count_pad:
+            return y
+        # the average of the pixels inside only: divided by the share of each window that is inside
+        inside = F.avg_pool2d(F.pad(torch.ones_like(x[:1, :1]), self.pad), self.f, self.s, ceil_mode=self.ceil)
+        return y / inside
 ''',
     "Affine": '''
 class Affine(nn.Module):
@@ -399,7 +404,7 @@ def _block_args(label: str) -> dict[str, Any]:
 
 class _Emitter:
     def __init__(self, model: Model):
-        self.m, self.g = model, model.graph
+        self.m, self.g = model, model.layer_graph
         self.inp = self.g.graph["input"]
         self.scopes = self.g.graph["scopes"]
         self.order = {n: i for i, n in enumerate(self.g)}

@@ -60,7 +60,7 @@ def _jsonable(v):
 
 def _members(m: Model) -> dict[str, list[str]]:
     """Scope id -> every layer inside it (at any depth), in order."""
-    scopes = m.graph.graph.get("scopes", {})
+    scopes = m.layer_graph.graph.get("scopes", {})
     out: dict[str, list[str]] = {}
     for r in m.layers:
         for s in scope_chain(scopes, r.scope):
@@ -69,7 +69,7 @@ def _members(m: Model) -> dict[str, list[str]]:
 
 
 def _scope_row(m: Model, s: str, members: list[str], kind: str, times: int = 1) -> Row:
-    g = m.graph
+    g = m.layer_graph
     inside = set(members)
     outs = set(m.outputs)
     exits = [n for n in members if n in outs or any(w not in inside for w in g.successors(n))]
@@ -83,7 +83,7 @@ def _scope_row(m: Model, s: str, members: list[str], kind: str, times: int = 1) 
 def rows(m: Model, collapse: bool = False, depth: int | None = None, tree: bool = False) -> list[Row]:
     """The table's rows for these options (the input row excluded). With `tree`, the top-level rows,
     each holding its `children`; otherwise a flat list."""
-    g = m.graph
+    g = m.layer_graph
     f: Fold | None = fold(g, collapse, depth) if collapse or depth is not None else None
     scopes = g.graph.get("scopes", {})
     members = _members(m) if tree else {}
@@ -154,7 +154,7 @@ def _extra(m: Model, r: Row, col: str) -> str:
     if col == "input":
         if r.kind != "layer":
             return ""
-        return " + ".join(shape_str(m.graph.nodes[i]["shape"]) for i in r.inputs)
+        return " + ".join(shape_str(m.layer_graph.nodes[i]["shape"]) for i in r.inputs)
     if col == "percent":
         total = m.totals.params
         return f"{100 * r.params / total:.2f}%" if total and r.params else ("0%" if total else "")
@@ -196,9 +196,9 @@ def to_text(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
               "activation shape", "activation size", "# parameters", "MACs", "RF"]
     extras = [c for c in columns if c != "input"] + (["input"] if "input" in columns else [])
     top = rows(m, collapse, depth, tree)
-    scopes = m.graph.graph.get("scopes", {})
+    scopes = m.layer_graph.graph.get("scopes", {})
     table = [["input", "input", *["" for _ in extras], shape_str(m.input_shape), f"{prod(m.input_shape):,}", "0",
-              "0", _rf(m, m.graph.graph["input"])]]
+              "0", _rf(m, m.layer_graph.graph["input"])]]
 
     def add(rs: list[Row], prefix: str) -> None:
         for i, r in enumerate(rs):
@@ -266,7 +266,7 @@ def to_dict(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
     `layers` always lists every layer with its resolved parameters (`attrs`); `options` records the
     options and `rows` the table's rows for them (nested under `children` with `tree`)."""
     t = m.totals
-    g = m.graph
+    g = m.layer_graph
     columns = [c for c in COLUMNS if c in columns]
     return {
         "schema": JSON_SCHEMA_VERSION,
@@ -297,7 +297,7 @@ def to_dict(m: Model, collapse: bool = False, depth: int | None = None, tree: bo
 
 
 def _rf(m: Model, n: str) -> str:
-    f = m.graph.nodes[n].get("rf")
+    f = m.layer_graph.nodes[n].get("rf")
     return f.text() if f is not None else "-"
 
 
@@ -309,7 +309,7 @@ def memory_lines(m: Model, batch: int = 1, dtype: str = "float32", optimizer: st
     """The footer: inference peak, then torchinfo's four sizes (MB = 10^6 bytes) with the training peak."""
     from ..analyses import memory
 
-    inf = memory.inference(m.graph, batch, dtype)
+    inf = memory.inference(m.layer_graph, batch, dtype)
     at = f"{dtype}, batch {batch}"
     out = [
         f"weights        {human(m.totals.params * memory.DTYPES[dtype], 'B'):>16}   {dtype}",
@@ -325,7 +325,7 @@ def memory_lines(m: Model, batch: int = 1, dtype: str = "float32", optimizer: st
         out.append(f"Input size (MB): {_mb(inf.input_bytes)}   Params size (MB): {_mb(m.totals.params)}   "
                    "(int8: inference only)")
         return out
-    t = memory.training(m.graph, batch, dtype, optimizer)
+    t = memory.training(m.layer_graph, batch, dtype, optimizer)
     out += [
         f"Input size (MB): {_mb(t.input_bytes)}",
         f"Forward/backward pass size (MB): {_mb(t.saved)}   activations kept for backward, {at}",
@@ -338,7 +338,7 @@ def memory_lines(m: Model, batch: int = 1, dtype: str = "float32", optimizer: st
 
 
 def _rf_json(m: Model, n: str) -> dict:
-    f = m.graph.nodes[n].get("rf")
+    f = m.layer_graph.nodes[n].get("rf")
     out: dict = {"rf": f.to_dict() if f is not None else None}
     if m.rf is not None and n in m.rf.declined:
         out["rf_declined"] = m.rf.declined[n]
@@ -351,9 +351,9 @@ def memory_dict(m: Model, batch: int = 1, dtype: str = "float32", optimizer: str
 
     from ..analyses import memory
 
-    out: dict = {"inference": asdict(memory.inference(m.graph, batch, dtype))}
+    out: dict = {"inference": asdict(memory.inference(m.layer_graph, batch, dtype))}
     if dtype != "int8":
-        t = memory.training(m.graph, batch, dtype, optimizer)
+        t = memory.training(m.layer_graph, batch, dtype, optimizer)
         out["training"] = {**asdict(t), "total": t.total}
     return out
 

@@ -1,4 +1,4 @@
-"""Graph build: AST -> networkx.DiGraph of layers, with blocks expanded and names assigned.
+"""Graph build: AST -> layer graph (cnndsl.graph.LayerGraph), with blocks expanded and names assigned.
 
 The builder comes apart along its jobs, each a module a newcomer can read on its own:
 

@@ -6,15 +6,15 @@ Every other piece of the builder (cnndsl.ir.expand, .imports, .defaults, .args, 
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from .. import ast
 from ..diagnostics import Diagnostic, Note, Span, error
 from ..graph import new_graph
+from ..records import record
 
 MAX_NODES = 250_000  # a spec that expands past this is almost certainly a runaway repeat
 MAX_ERRORS = 10_000  # errors reported before the build stops
@@ -31,7 +31,7 @@ class Fatal(Exception):
     """Abandons the whole build (e.g. runaway expansion); the diagnostic is already recorded."""
 
 
-@dataclass
+@record(frozen=False)
 class Env:
     """The value namespace of the top level or of one block instance."""
 
@@ -43,7 +43,7 @@ class Env:
     file: str = ""  # the file whose code runs in it (its top-level defaults are in `defaults`)
 
 
-@dataclass
+@record(frozen=False)
 class Naming:
     """Where new nodes get their names: a prefix and per-kind counters (conv1, conv2, ...)."""
 
@@ -52,7 +52,7 @@ class Naming:
     counters: Counter = field(default_factory=Counter)
 
 
-@dataclass
+@record(frozen=False)
 class BlockDef:
     node: ast.Block
     defaults: dict[str, dict[str, tuple[Any, Span]]]  # the defining file's top-level defaults
@@ -60,13 +60,15 @@ class BlockDef:
     file: str = ""
 
 
-@dataclass
+@record(frozen=False)
 class FnDef:
     node: ast.Fn
     consts: dict[str, Any]  # the defining file's top-level `let`s
 
 
 def suggest(word: str, options, what: str = "") -> str | None:
+    import difflib  # only when a name is wrong: `check` of a good spec never loads it
+
     close = difflib.get_close_matches(word, sorted(options), n=3, cutoff=0.6)
     if not close:
         return None

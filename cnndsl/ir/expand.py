@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from .. import ast
 from ..diagnostics import Note, Span, error, warning
+from ..graph import LayerGraph, ancestors
 from ..layers import FOREIGN_KINDS, INTERNAL, LAYERS, foreign, resolve_params
 from ..util import fmt_shape
 from ..util import show as _show
@@ -32,7 +31,7 @@ def _single(stmts: tuple) -> bool:
 class Builder(Core):
     """Runs a program's statements in order, expanding blocks, repeats, residuals and branches into layers."""
 
-    def build(self, prog: ast.Program, input_override: tuple[int, ...] | None) -> nx.DiGraph:
+    def build(self, prog: ast.Program, input_override: tuple[int, ...] | None) -> LayerGraph:
         """The whole program: definitions and imports first, then the input, the body and the outputs."""
         top = Env(file=prog.file)
         top.defaults = collect_defaults(self, prog.stmts, top)
@@ -112,7 +111,7 @@ class Builder(Core):
             return
         live = set(outs)
         for o in outs:
-            live |= nx.ancestors(self.g, o)
+            live |= ancestors(self.g, o)
         drop = [n for n in self.g if n not in live]
         self.g.remove_nodes_from(drop)
 
