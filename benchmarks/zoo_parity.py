@@ -9,7 +9,7 @@ torchvision's model with random weights and random batch-norm statistics, its st
 spec's weights, cnndsl's ONNX export (written as `cnndsl compile` writes it, with external data beyond
 2 GB) run by onnxruntime against PyTorch eval on a batch of 2 at the evaluation input size; the largest
 difference on the logits relative to the largest logit. Each model runs in a fresh process, one at a time
-(the largest, regnet_y_128gf at 384, peaks near 11 GB); the JSON records its wall and CPU seconds and its
+(the largest, regnet_y_128gf at 384, peaked at 3.8 GB); the JSON records its wall and CPU seconds and its
 peak memory, and the machine.
 """
 
