@@ -5,8 +5,6 @@ benchmarks/zoo_reference.py counts them (trainable parameters; conv + linear MAC
 
 from __future__ import annotations
 
-from conftest import ROOT
-
 import cnndsl
 
 RESNET50_BODY = """
@@ -75,14 +73,23 @@ def test_mobilenet_v3_large_as_a_table():
 
 
 def test_efficientnet_width_and_depth_scaling_as_data():
-    b0 = (ROOT / "specs" / "efficientnet_b0.cnn").read_text()
-    b1 = b0.replace(
-        "for (t, f, c, n, s) in table { mb_stage(c, t, f, n, s) }",
-        "for (t, f, c, n, s) in table { mb_stage(make_divisible(c * 1.0), t, f, ceil(n * 1.1), s) }")
-    assert b1 != b0
-    # torchvision efficientnet_b1: 7,794,184 parameters; at 240x240 (the spec's `: HxWxC` are B0's 224x224
-    # shapes, which an input given apart from the spec does not check)
-    assert cnndsl.compile_text(b1, input_shape=(240, 240, 3)).totals.trainable_params == 7_794_184
+    # B0's Table 1 is a constant of the efficientnet library: a spec can loop over it and scale it itself,
+    # as the library's efficientnet(width, depth) does for B1 to B7
+    by_hand = cnndsl.compile_text("""
+import efficientnet
+import mobilenet
+input 240x240x3
+conv f=3 s=2 p=1 n=32 bias=false bn=true act=silu
+for (t, f, c, n, s) in efficientnet_b0_stages { mb_stage(make_divisible(c * 1.0), t, f, ceil(n * 1.1), s) }
+conv f=1 n=1280 bias=false bn=true act=silu
+gap -> dropout 0.2 -> fc 1000
+""")
+    scaled = cnndsl.compile_text("import efficientnet\ninput 240x240x3\nefficientnet(1.0, 1.1) -> gap -> fc 1000")
+    # torchvision efficientnet_b1: 7,794,184 parameters, 686,802,832 MACs at 240x240
+    for m in (by_hand, scaled):
+        assert (m.totals.trainable_params, m.totals.macs) == (7_794_184, 686_802_832)
+    # B1 repeats Table 1's layers 1.1 times, rounded up: 1, 2, 2, 3, 3, 4, 1 -> 2, 3, 3, 4, 4, 5, 2 MBConv blocks
+    assert sum(1 for r in scaled.layers if r.op == "dwconv") == 23
 
 
 def test_vgg_batch_norm_is_an_argument():

@@ -1,9 +1,10 @@
 """Weights from PyTorch: torchvision's state dicts, as .pth, .safetensors and .npz, mapped onto the zoo specs.
 
-torchvision models are built here with `weights=None` (nothing can be downloaded), given random batch-norm
-statistics so that every tensor matters, and saved as a user would save them; cnndsl maps the file onto the
-spec's weights and its ONNX export must then compute what the torchvision model computes (1e-5 of the largest
-output). GoogLeNet and Inception-v3 are built with `transform_input=True`, as their pretrained weights are.
+torchvision models are built here with `weights=None` (nothing can be downloaded), given trained-looking
+batch norm (random scales and shifts, statistics measured on a calibration batch) so that every tensor matters,
+and saved as a user would save them; cnndsl maps the file onto the spec's weights and its ONNX export must then
+compute what the torchvision model computes (1e-4 of the largest output, as tests/test_torchvision_zoo.py).
+GoogLeNet and Inception-v3 are built with `transform_input=True`, as their pretrained weights are.
 torch, torchvision and safetensors are test dependencies (`./dev test` installs them): nothing here skips.
 """
 
@@ -45,17 +46,15 @@ MORE = {  # the rest of the zoo's torchvision models: CNNDSL_FULL=1
 }
 
 
-def torchvision_model(fn: str, kw: dict) -> torch.nn.Module:
+def torchvision_model(fn: str, kw: dict, side: int = 64) -> torch.nn.Module:
+    """torchvision's model with trained-looking batch norm (test_torchvision_zoo.randomize_bn: random scales and
+    shifts, statistics measured on a calibration batch). Fixed random statistics let Inception-v3's logits come
+    out the same for every input, which made its comparison empty."""
+    from test_torchvision_zoo import randomize_bn
+
     torch.manual_seed(0)
     m = getattr(torchvision.models, fn)(weights=None, **kw).eval()
-    g = torch.Generator().manual_seed(1)
-    for mod in m.modules():  # trained-looking batch norm: the statistics and affine terms all matter
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            c = mod.num_features
-            mod.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
-            mod.running_var.copy_(torch.rand(c, generator=g) + 0.5)
-            mod.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-            mod.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
+    randomize_bn(m, torch.from_numpy(np.random.default_rng(2).standard_normal((8, 3, side, side), dtype=np.float32)))
     return m
 
 
@@ -68,7 +67,8 @@ def assert_same_outputs(spec: str, tv: torch.nn.Module, npz: Path, side: int) ->
     with torch.no_grad():
         want = tv(torch.from_numpy(x)).numpy()
     err = float(np.abs(got - want).max() / np.abs(want).max())
-    assert err <= 1e-5, f"{spec}: largest difference {err:.2e} of the largest output"
+    # 1e-4 as in test_torchvision_zoo: with a live signal PyTorch's own float32 is 1e-5 from float64 (GoogLeNet)
+    assert err <= 1e-4, f"{spec}: largest difference {err:.2e} of the largest output"
 
 
 def map_to_npz(spec: str, weights: Path, out: Path) -> wfs.Mapping:
@@ -85,7 +85,7 @@ CASES = {**FAMILIES, **(MORE if FULL else {})}
 @pytest.mark.parametrize("spec", list(CASES))
 def test_torchvision_state_dict_gives_torchvisions_outputs(spec, tmp_path):
     fn, kw, side = CASES[spec]
-    tv = torchvision_model(fn, kw)
+    tv = torchvision_model(fn, kw, side)
     torch.save(tv.state_dict(), tmp_path / "model.pth")
     mapping = map_to_npz(spec, tmp_path / "model.pth", tmp_path / "w.npz")
     assert mapping.how == "by order and shape"  # torchvision's names are not cnndsl's

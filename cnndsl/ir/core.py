@@ -85,6 +85,7 @@ class Core:
         self.diags: list[Diagnostic] = []
         self.blocks: dict[str, BlockDef] = {}
         self.fns: dict[str, FnDef] = {}
+        self.consts_of: dict[str, dict[str, Any]] = {}  # an imported file's top-level `let` constants, by file
         self.fn_calls: list[tuple[str, Span]] = []
         self.fn_count = 0  # `fn` calls evaluated, and numbers made by `range`: both are bounded
         self.items = 0

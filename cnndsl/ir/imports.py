@@ -57,7 +57,7 @@ def load_definitions(b: Core, prog: ast.Program, defaults, chain: list[str], con
     its top-level `let`s, in order, into `consts` (the file's constants, seen by its blocks and fns)."""
     for s in prog.stmts:
         if isinstance(s, ast.Import):
-            load_import(b, s, prog.file, chain)
+            consts.update(load_import(b, s, prog.file, chain))  # its constants are known here too
     for s in prog.stmts:
         if isinstance(s, ast.Block):
             define_block(b, s, defaults, consts, prog.file)
@@ -133,16 +133,17 @@ def define_block(b: Core, blk: ast.Block, defaults, consts=None, file: str = "")
     b.blocks[blk.name] = BlockDef(blk, defaults, {} if consts is None else consts, file)
 
 
-def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None:
+def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> dict[str, Any]:
+    """Load an imported file's blocks and functions; return its top-level constants (none when it fails)."""
     if s.is_path:
         base = Path(importer).parent if importer[:1] != "<" else Path.cwd()
         path = (base / s.target)
         if not import_allowed(path):  # the playground's sandbox: refused without naming any folder
             b.report(error("import-refused", f"`{s.target}` is outside the spec's folder, which is all this page "
                            "may read", s.span, help="put the file beside the spec, or check it with `cnndsl check`"))
-            return
+            return {}
         if not confined(b, path, s):
-            return
+            return {}
     else:
         path = LIB_DIR / f"{s.target}.cnn"
     key = str(path.resolve()) if path.exists() else str(path)
@@ -150,9 +151,9 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
         cycle = " -> ".join(Path(c).name for c in chain[chain.index(key):] + [key])
         b.report(error("import-cycle", f"`{s.target}` imports itself: {cycle}", s.span,
                        help="move the shared blocks into a file that both can import"))
-        return
+        return {}
     if key in b.sources:
-        return  # already loaded (a diamond of imports)
+        return b.consts_of.get(key, {})  # already loaded (a diamond of imports)
     if not path.exists():  # something that is not a file (a folder, a FIFO) gets safeio's message below
         lib = sorted(p.stem for p in LIB_DIR.glob("*.cnn"))
         if s.is_path:
@@ -160,16 +161,16 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
         else:
             help_ = suggest(s.target, lib) or (f"the bundled libraries are {', '.join(lib)}" if lib else None)
         b.report(error("import-not-found", f"cannot find `{s.target}`", s.span, help=help_))
-        return
+        return {}
     try:
         text = safeio.read_bytes(path, safeio.MAX_SPEC_BYTES, "spec").decode("utf-8-sig")
     except safeio.FileProblem as e:
         b.report(error("import-not-found", str(e).replace(f"`{path}`", f"`{s.target}`"), s.span))
-        return
+        return {}
     except UnicodeDecodeError as e:  # never quoted back: it may not be a spec at all
         b.report(error("bad-encoding", f"`{s.target}` is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
                                        f"{e.start})", s.span, help="an imported file is a .cnn spec"))
-        return
+        return {}
     name = str(path) if s.is_path else f"<cnndsl>/blocks/{s.target}.cnn"
     b.sources[key] = text
     b.sources[name] = text
@@ -178,14 +179,16 @@ def load_import(b: Core, s: ast.Import, importer: str, chain: list[str]) -> None
     except CompileError as e:
         for d in e.diagnostics:
             b.report(d.with_notes(Note("imported here", s.span)))
-        return
+        return {}
     for st in prog.stmts:
         if not isinstance(st, (ast.Import, ast.Block, ast.Defaults, ast.Fn, ast.Let)):
             b.report(error("bad-import", "an imported file may hold only `block`, `fn`, `let`, `defaults` and "
                            "`import`",
                            st.span, notes=[Note("imported here", s.span)]))
     defaults = collect_defaults(b, prog.stmts, Env())
-    load_definitions(b, ast.Program(prog.stmts, key), defaults, chain + [key], {})
+    b.consts_of[key] = {}
+    load_definitions(b, ast.Program(prog.stmts, key), defaults, chain + [key], b.consts_of[key])
+    return b.consts_of[key]
 
 
 def confined(b: Core, path: Path, s: ast.Import) -> bool:
