@@ -14,9 +14,16 @@ BUILD_LOG: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """Build the wheel (verbosely, so that the backend's warnings are kept in BUILD_LOG)."""
+    import shutil
+
     tmp = tmp_path_factory.mktemp("wheel")
+    # from a copy of the sources: setuptools reuses a checkout's build/ folder, where a file deleted from the
+    # package since the last build would still be shipped
+    src = tmp / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "out", "*.egg-info",
+                                                             "__pycache__", ".pytest_cache", ".hypothesis"))
     pip = [sys.executable, "-m", "pip"]
-    build = subprocess.run([*pip, "wheel", "-v", "--no-deps", "-w", str(tmp / "dist"), str(ROOT)],
+    build = subprocess.run([*pip, "wheel", "-v", "--no-deps", "-w", str(tmp / "dist"), str(src)],
                            capture_output=True, text=True)
     if build.returncode != 0:
         pytest.fail(f"building the wheel failed:\n{build.stderr[-3000:]}")
