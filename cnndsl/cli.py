@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from . import __version__
 from .util import decimal_bytes as _kb
-from .util import fmt_shape, prod
+from .util import fmt_shape, gc_paused, prod
 from .util import show as _show
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -390,33 +390,7 @@ def _named_command(argv: list[str] | None) -> str | None:
 _PROCESS = {"command_line": False}  # True in `main()` run as the `cnndsl` command (argv from sys.argv)
 
 
-def _collector_paused(fn):
-    """Run fn with the cyclic garbage collector paused, then leave what it made out of later collections.
-
-    Loading the compiler (lark's tables, the registry) and compiling allocate objects that stay alive for the
-    whole command; the collector would scan them again and again as they pile up (a tenth of `check`'s
-    time). Objects are still freed as their references go; in a command-line process `gc.freeze` also spares
-    the collector from walking these again (not when `main` is called from Python: that process goes on)."""
-    import functools
-
-    @functools.wraps(fn)
-    def paused(*args, **kwargs):
-        import gc
-
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_enabled:
-                if _PROCESS["command_line"]:
-                    gc.freeze()
-                gc.enable()
-
-    return paused
-
-
-@_collector_paused
+@gc_paused(freeze=lambda: _PROCESS["command_line"])  # not when main() is called from Python
 def _load(args, path: str | None = None):
     """Compile the spec at `path` (default args.file; `-` reads standard input, named `<stdin>`)."""
     from .model import compile_file, compile_text

@@ -20,8 +20,8 @@ from .incremental import Reparser
 from .ir import LIB_DIR
 from .ir.imports import import_allowed, parse_cached
 from .layers import INTERNAL, LAYERS, REQUIRED
-from .model import Model, _gc_paused, compile_text
-from .util import fmt_shape, human
+from .model import Model, compile_text
+from .util import fmt_shape, gc_paused, human
 from .util import show as _show
 
 MAX_TEXT = 2_000_000  # characters an editor may send for one spec (a 10,000-layer spec is about 200,000)
@@ -160,7 +160,7 @@ def _parsed(path: Path, name: str) -> ast.Program | None:
 REPARSER = Reparser()  # what analyze() reuses between versions of a document unless given its own
 
 
-@_gc_paused
+@gc_paused()
 def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT,
             reparser: Reparser | None = None, costs: bool = False) -> Analysis:
     """Check a document as `cnndsl check` does; hover, hints, definitions and completion index it later.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ from .graph import LayerGraph, inputs_of, verify
 from .layers import LAYERS, Shape
 from .records import record
 from .util import binary_bytes as _bytes
-from .util import fmt_shape, prod
+from .util import fmt_shape, gc_paused, prod
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -194,25 +193,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def _gc_paused(fn):
-    # NOTE: compiling allocates many small objects that all stay alive (AST, graph, rows); the cyclic
-    # collector would scan them again and again as they pile up, which made a 30,000-layer spec take
-    # twice as long as it should (time per layer growing with the size). So the collector waits until
-    # compiling is done, and then runs as before.
-    @functools.wraps(fn)
-    def paused(*args, **kwargs):
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
-
-    return paused
-
-
-@_gc_paused
+@gc_paused()
 def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...] | None = None,
                  max_layers: int = ir.MAX_NODES, allow_import=(), program: ast.Program | None = None,
                  costs: bool = True) -> Model:
