@@ -24,26 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def calibrate(net, x) -> None:
-    """Batch norm statistics from the batch `x` (biased variance: eval mode then normalises as training does)."""
-    import torch
-
-    bns = [m for m in net.modules() if type(m).__name__ == "BatchNorm"]
-    n = {}
-    hooks = [m.register_forward_pre_hook(lambda m, args: n.__setitem__(m, args[0].numel() // args[0].shape[1]))
-             for m in bns]
-    for m in bns:
-        m.momentum = 1.0
-    net.train()
-    with torch.no_grad():
-        net(x)
-        for m in bns:
-            m.momentum = 0.1
-            m.var.mul_((n[m] - 1) / n[m])
-    for h in hooks:
-        h.remove()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("spec")
@@ -78,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.bn == "calibrated":
         if args.batch < 2:
             ap.error("--bn calibrated takes the statistics of the batch: give --batch 2 or more")
+        sys.path.insert(0, str(ROOT / "tests"))
+        from test_pytorch import calibrate  # the zoo test's own calibration: one definition
+
         calibrate(net, torch.from_numpy(x))
         stats = {k: v.numpy() for k, v in net.state_dict().items() if k.endswith((".mean", ".var"))}
         proto = onnx.load_from_string(data)
