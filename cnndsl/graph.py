@@ -103,6 +103,17 @@ class LayerGraph:
             d = self._succ[u][v] = self._pred[v][u] = {}
         d.update(attr)
 
+    def add_node_from(self, n: str, attr: dict, inputs) -> None:
+        """Add a new node n with the attribute dict `attr` (kept, not copied) and an edge from each
+        (source, slot) of `inputs`, in order: what add_node and add_edge do, for a node not yet in the graph
+        whose sources are (cnndsl.ir.replay, which adds thousands on every keystroke)."""
+        self._node[n] = attr
+        self._succ[n], pred = {}, {}
+        self._pred[n] = pred
+        succ = self._succ
+        for u, slot in inputs:
+            pred[u] = succ[u][n] = {"slot": slot}
+
     def remove_nodes_from(self, nodes) -> None:
         for n in list(nodes):
             if n not in self._node:

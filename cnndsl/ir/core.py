@@ -97,6 +97,10 @@ class Core:
         self.max_nodes = max_nodes
         self.here = DEAD  # the value the statement being expanded continues from (`channels()` reads it)
         self.shapes: dict[str, Any] = {}  # shapes asked for during expansion (memo; None: cannot be known)
+        # block calls replayed (cnndsl.ir.replay): how often each key was seen (None: never replay), templates
+        self.replays: dict | None = {}
+        self.templates: dict = {}
+        self.shape_reads = 0  # calls of shape_of: whether a block's expansion depends on its input's shape
         # NOTE: expansion is bounded by the work done (statements run, repeat iterations, block calls), not
         # only by the layers kept: `repeat 1000000000 { }` or a failing body doubled 30 times keep none
         self.work, self.max_work = 0, 16 * max_nodes + 10_000
@@ -106,6 +110,7 @@ class Core:
     def shape_of(self, nid: str):
         """The output shape of node `nid`, inferred on demand from the registry (memoised), or None when it
         cannot be known (an input failed, or a shape error that the shape pass will report)."""
+        self.shape_reads += 1
         if nid in self.shapes:
             return self.shapes[nid]
         from ..graph import inputs_of

@@ -15,6 +15,7 @@ from ..graph import LayerGraph, ancestors
 from ..layers import FOREIGN_KINDS, INTERNAL, LAYERS, foreign, resolve_params
 from ..util import fmt_shape
 from ..util import show as _show
+from . import replay
 from .args import _src, resolve
 from .core import DEAD, KEYWORDS, MAX_NODES, BlockDef, Core, Env, Fatal, Naming, StmtError, suggest
 from .defaults import collect_defaults
@@ -449,6 +450,11 @@ class Builder(Core):
             inner_env.vars[p.name] = bound[p.name] = evaluate(self, p.default, inner_env)
         self.tick(el.span, 16)  # a call costs many statements (an environment, defaults, a scope: ~40x measured)
         scope = as_name or self.auto_name(naming, block.name)
+        memo = replay.key(self, b, bound, tensors, current, naming, el.span)
+        out = replay.play(self, memo, scope, current)
+        if out is not None:
+            return out
+        mark = replay.start(self, memo, scope, naming)
         args = ", ".join(f"{k}={_show(v)}" for k, v in bound.items())
         self.calls.append((block.name, el.span))
         try:
@@ -467,6 +473,8 @@ class Builder(Core):
             self.finish_env(inner_env)
         finally:
             self.calls.pop()
+        if mark is not None:
+            replay.record_call(self, memo, mark, scope, current, naming, out)
         return out
 
 
@@ -485,7 +493,11 @@ def _block_sig(b: ast.Block) -> str:
 
 
 def build(prog: ast.Program, sources: dict[str, str], input_override=None, max_nodes: int = MAX_NODES,
-          allow_import=()):
-    """AST -> (graph, diagnostics). The graph is incomplete when an error diagnostic is present."""
+          allow_import=(), replays: bool = True):
+    """AST -> (graph, diagnostics). The graph is incomplete when an error diagnostic is present.
+
+    `replays=False` expands every block call as written (cnndsl.ir.replay; the tests compare the two)."""
     b = Builder(sources, max_nodes, allow_import)
+    if not replays:
+        b.replays = None
     return b.build(prog, input_override), b.diags
