@@ -1,4 +1,5 @@
-"""Replayed block calls (cnndsl.ir.replay) build the graph that expanding every call as written builds.
+"""Replayed block calls (cnndsl.ir.replay) and layers resolved once for the same literal arguments
+(cnndsl.ir.args) build the graph that expanding every call and resolving every layer as written builds.
 
 Every spec of the zoo, the golden error cases and the cases below (calls whose input shape changes, calls
 that fail on a later iteration, names already taken, limits crossed in the middle of a repeat, ...) is built
@@ -32,8 +33,8 @@ def _dump(g: LayerGraph):
 def _build(text: str, path: str, replays: bool, max_nodes: int = 250_000) -> tuple[Builder, LayerGraph, list]:
     prog = syntax.parse(text, path)
     b = Builder({path: text}, max_nodes)
-    if not replays:
-        b.replays = None
+    if not replays:  # nor the resolved arguments of layers written with literals (cnndsl.ir.args)
+        b.replays = b.resolved = None
     g = b.build(prog, None)
     return b, g, b.diags
 
@@ -196,3 +197,53 @@ def test_add_node_from_is_add_node_and_add_edge():
     h.add_edge("b", "c", slot=1)
     assert _dump(g) == _dump(h)
     assert g.edges["a", "c"] is g.pred["c"]["a"]
+
+
+def test_layers_with_the_same_literal_arguments_resolve_alike(tmp_path):
+    # the defaults in force differ between the top level, blocks of this file and an imported file's block;
+    # `act=leakyrelu` takes `defaults leakyrelu`; a word argument may be a block parameter or a constant
+    (tmp_path / "lib.cnn").write_text("defaults conv bn=true act=relu6\nblock theirs { conv f=3 n=8 p=same }\n")
+    text = """\
+import resnet
+import "lib.cnn"
+defaults conv bias=false act=leakyrelu
+defaults leakyrelu alpha=0.2
+input 16x16x8
+let k = 5
+block mine(p) {
+  conv f=3 n=8 p=same
+  conv f=3 n=8 p=p
+  defaults conv bn=true
+  conv f=3 n=8 p=same
+}
+conv f=3 n=8 p=same -> conv f=3 n=8 p=same -> conv f=k n=8 p=same
+conv f=3 n=8 p=same act=relu -> conv f=3 n=8 p=same act=leakyrelu -> leakyrelu -> leakyrelu 0.1
+block other {
+  defaults conv act=tanh
+  conv f=3 n=8 p=same
+}
+block plain { conv f=3 n=8 p=same -> relu }
+mine(same) -> mine(1) -> basic(8, s=1) -> basic(8, s=1) -> other -> plain -> theirs -> other -> theirs
+dropout 0.5 -> dropout 0.5 -> pool f=2 -> pool f=2 s=1 -> pool avg f=2 -> pool avg f=2 s=1
+conv 3x3 n=8
+conv f=3 n=8 q=1
+conv f=3 n=8 q=1
+conv f=3 n=0
+conv f=3 n=0
+conv f=3 n=-0.0
+"""
+    b = _same(text, str(tmp_path / "spec.cnn"))
+    codes = [d.code for d in b.diags]
+    assert codes.count("unknown-param") == 2 and codes.count("bad-param") >= 3, codes
+    assert b.resolved, "no layer was resolved from the cache"
+
+
+@pytest.mark.parametrize("kind", ["chain", "residual", "concat", "wide", "nested"])
+def test_generated_specs_build_the_same_graph(kind):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import generate
+
+    b = _same(generate(kind, 600))
+    assert len(b.g) > 500

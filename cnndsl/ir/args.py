@@ -16,9 +16,62 @@ from .core import Core, Env, suggest
 from .expr import activation, evaluate
 
 
+def _literal(b: Core, e, env: Env, positional: bool):
+    """An argument written as a literal (a number, size, string or word that names nothing), as a key:
+    its value resolves the same wherever it is written. None for anything else."""
+    t = type(e)
+    if t is ast.Num:
+        return (type(e.value), repr(e.value))  # 1 and 1.0 differ, and so do 0.0 and -0.0
+    if t is ast.Size:
+        return ("x", e.dims)
+    if t is ast.Str:
+        return ("s", e.value)
+    if t is ast.Name and e.id not in env.vars and not (positional and (e.id in LAYERS or e.id in b.blocks)):
+        return ("w", e.id)
+    return None
+
+
+def _memo_key(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional):
+    """The key under which a layer's resolved attrs are kept for the rest of the build (Core.resolved): a
+    layer of the spec's own file whose arguments are all literals, where the defaults in force are the
+    file's top-level ones or none. A spec written out in full repeats `conv f=3 n=64 p=same` thousands
+    of times, and the editor checks it on every keystroke."""
+    if b.resolved is None or env.file != b.top_file or not (not env.defaults or env.defaults is b.top_defaults):
+        return None
+    key = [kind.name, env.defaults is b.top_defaults]
+    for e in positional:
+        k = _literal(b, e, env, True)
+        if k is None:
+            return None
+        key.append(k)
+    key.append(None)
+    for kw in el.kwargs:
+        k = _literal(b, kw.value, env, False)
+        if k is None:
+            return None
+        key.append((kw.name, k))
+    return tuple(key)
+
+
 def resolve(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional) -> dict:
     """A layer's arguments -> its attrs: positional and named arguments, then the defaults in force, then
-    the registry's converters and defaults. Every mistake is reported at the argument that makes it."""
+    the registry's converters and defaults. Every mistake is reported at the argument that makes it.
+
+    A layer written with literal arguments is resolved once per build (`_memo_key`); the same arguments
+    again get a copy of the same attrs."""
+    key = _memo_key(b, kind, el, env, positional)
+    if key is not None:
+        hit = b.resolved.get(key)
+        if hit is not None:
+            return dict(hit)
+    reported = len(b.diags)
+    attrs = _resolve(b, kind, el, env, positional)
+    if key is not None and len(b.diags) == reported:
+        b.resolved[key] = dict(attrs)
+    return attrs
+
+
+def _resolve(b: Core, kind: LayerKind, el: ast.Layer, env: Env, positional) -> dict:
     given: dict[str, Any] = {}
     spans: dict[str, Span] = {}
     for e in positional:

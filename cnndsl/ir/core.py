@@ -100,6 +100,8 @@ class Core:
         # block calls replayed (cnndsl.ir.replay): how often each key was seen (None: never replay), templates
         self.replays: dict | None = {}
         self.templates: dict = {}
+        # the attrs of layers written with literal arguments (cnndsl.ir.args.resolve; None: resolve every one)
+        self.resolved: dict | None = {}
         self.shape_reads = 0  # calls of shape_of: whether a block's expansion depends on its input's shape
         # NOTE: expansion is bounded by the work done (statements run, repeat iterations, block calls), not
         # only by the layers kept: `repeat 1000000000 { }` or a failing body doubled 30 times keep none

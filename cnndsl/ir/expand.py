@@ -493,11 +493,12 @@ def _block_sig(b: ast.Block) -> str:
 
 
 def build(prog: ast.Program, sources: dict[str, str], input_override=None, max_nodes: int = MAX_NODES,
-          allow_import=(), replays: bool = True):
+          allow_import=(), caches: bool = True):
     """AST -> (graph, diagnostics). The graph is incomplete when an error diagnostic is present.
 
-    `replays=False` expands every block call as written (cnndsl.ir.replay; the tests compare the two)."""
+    `caches=False` expands every block call and resolves every layer as written, without the replayed
+    calls of cnndsl.ir.replay and the resolved arguments of cnndsl.ir.args (tests/test_replay.py compares)."""
     b = Builder(sources, max_nodes, allow_import)
-    if not replays:
-        b.replays = None
+    if not caches:
+        b.replays = b.resolved = None
     return b.build(prog, input_override), b.diags
