@@ -11,6 +11,8 @@ topological order that follows the source, so `list(g)` is the layer order (ONNX
 
 from __future__ import annotations
 
+import weakref
+
 from .records import record
 
 
@@ -296,6 +298,25 @@ def new_graph() -> LayerGraph:
     g = LayerGraph()
     g.graph.update(name=None, input=None, outputs=[], scopes={}, dead=set(), annotations=[])
     return g
+
+
+_INPUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _slot(e) -> int:
+    return e[1]["slot"]
+
+
+def inputs_map(g: LayerGraph) -> dict[str, list[str]]:
+    """Every node's inputs in slot order (`inputs_of` for all nodes at once), made once per graph: the
+    passes and analyses read them many times, and they run once the build has finished the graph, whose
+    structure then never changes (g: a LayerGraph or a DiGraph)."""
+    got = _INPUTS.get(g)
+    if got is None:
+        got = {n: list(p) if len(p) < 2 else [u for u, _ in sorted(p.items(), key=_slot)]
+               for n, p in g._pred.items()}  # NOTE: the adjacency dict itself: the views cost more than the passes
+        _INPUTS[g] = got
+    return got
 
 
 def inputs_of(g: LayerGraph, n: str) -> list[str]:

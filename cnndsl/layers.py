@@ -597,9 +597,22 @@ def resolve_pads(h: int, w: int, a: Attrs) -> tuple[int, int, int, int]:
     p = a["p"]
     if p != "same":
         return p
-    pads = []
     dil = a.get("d", (1, 1))
-    for n, f, s, d in ((h, a["f"][0], a["s"][0], dil[0]), (w, a["f"][1], a["s"][1], dil[1])):
+    key = (h, w, a["f"], a["s"], dil)
+    got = _SAME.get(key)
+    if got is None:
+        if len(_SAME) > 4096:  # bounded: a network has a few dozen distinct windows and sizes
+            _SAME.clear()
+        got = _SAME[key] = _same_pads(h, w, a["f"], a["s"], dil)
+    return got
+
+
+_SAME: dict[tuple, tuple[int, int, int, int]] = {}  # `same` padding by (h, w, f, s, d): the passes ask per layer
+
+
+def _same_pads(h: int, w: int, fs: tuple[int, int], ss: tuple[int, int], dil: tuple[int, int]):
+    pads = []
+    for n, f, s, d in ((h, fs[0], ss[0], dil[0]), (w, fs[1], ss[1], dil[1])):
         eff = d * (f - 1) + 1
         want = -(-n // s)
         total = max((want - 1) * s + eff - n, 0)

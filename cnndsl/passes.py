@@ -8,7 +8,7 @@ diagnostics at the layer's span that list every input shape and where it came fr
 from __future__ import annotations
 
 from .diagnostics import Diagnostic, Note, error
-from .graph import LayerGraph, inputs_of
+from .graph import LayerGraph, inputs_map
 from .layers import LAYERS, Cost, Shape, ShapeError
 from .util import fmt_shape
 
@@ -39,13 +39,15 @@ def infer_shapes(g: LayerGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
     shapes: dict[str, Shape] = {}
     diags: list[Diagnostic] = []
     dead = g.graph["dead"]
+    inputs = inputs_map(g)
     for n, d in g.nodes(data=True):
         if n in dead:
             continue
-        srcs = inputs_of(g, n)
-        if any(s not in shapes for s in srcs):
+        srcs = inputs[n]
+        try:
+            ins = [shapes[s] for s in srcs]
+        except KeyError:
             continue  # an input already failed: report each problem once
-        ins = [shapes[s] for s in srcs]
         kind = LAYERS[d["op"]]
         try:
             out = kind.infer(ins, d["attrs"])
@@ -58,10 +60,10 @@ def infer_shapes(g: LayerGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
             notes += [Note(f"in block `{name}`, called here", span) for name, span in reversed(d["calls"])]
             diags.append(error("shape-mismatch", str(e), d["span"], notes=notes, help=e.help))
             continue
-        if any(x < 1 for x in out):
+        if min(out, default=1) < 1:
             diags.append(error("shape-mismatch", f"`{n}` would produce an empty tensor {fmt_shape(out)}", d["span"]))
             continue
-        if any(x > MAX_DIM for x in out):
+        if max(out, default=0) > MAX_DIM:
             diags.append(error("too-large", f"`{n}` would produce a tensor with a dimension over 10^30, more than "
                                             "any machine can hold", d["span"], help="check the sizes and scales"))
             continue
@@ -72,11 +74,12 @@ def infer_shapes(g: LayerGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
 def count_costs(g: LayerGraph, shapes: dict[str, Shape]) -> dict[str, Cost]:
     """Parameters (trainable and not) and multiply-accumulates of every node with a known shape."""
     costs: dict[str, Cost] = {}
+    inputs = inputs_map(g)
     for n, d in g.nodes(data=True):
         if n not in shapes:
             continue
         kind, a = LAYERS[d["op"]], d["attrs"]
-        ins = [shapes[s] for s in inputs_of(g, n)]
+        ins = [shapes[s] for s in inputs[n]]
         c = Cost(macs=kind.macs(ins, shapes[n], a))
         for w in kind.weights(ins, shapes[n], a):
             if w.trainable:

@@ -91,22 +91,25 @@ def receptive_fields(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> Field
     inp = g.graph["input"]
     in_shape = shapes.get(inp, ())
     covers = None
+    ins_of = inputs(g)
     for n, d in g.nodes(data=True):
-        if n not in shapes:
+        out = shapes.get(n)
+        if out is None:
             continue
-        op, a, out = d["op"], d["attrs"], shapes[n]
+        op, a = d["op"], d["attrs"]
         if op == "input":
             fields[n] = ORIGIN if len(out) == 3 else None
             continue
-        srcs = inputs(g)[n]
-        gone = [s for s in srcs if s in declined]
-        if gone:
-            root[n] = r = root[gone[0]]
-            declined[n] = f"it follows `{r}`: {declined[r]}"
-            fields[n] = None
-            continue
+        srcs = ins_of[n]
+        if declined:
+            gone = [s for s in srcs if s in declined]
+            if gone:
+                root[n] = r = root[gone[0]]
+                declined[n] = f"it follows `{r}`: {declined[r]}"
+                fields[n] = None
+                continue
         ins = [fields.get(s) for s in srcs]
-        if any(f is None for f in ins):
+        if None in ins:
             fields[n] = None  # a vector network: no spatial axes
             continue
         x = shapes[srcs[0]]

@@ -52,13 +52,14 @@ def lost_pixels(n: int, f: int, s: int, p0: int, p1: int) -> int:
 def truncations(g: LayerGraph, shapes: dict[str, tuple[int, ...]]) -> dict[str, list[Lost]]:
     """Layers that drop input pixels, with what each axis loses."""
     out: dict[str, list[Lost]] = {}
+    ins_of = inputs(g)
     for n, d in g.nodes(data=True):
         if d["op"] not in WINDOWED or n not in shapes:
             continue
         a = d["attrs"]
         if a.get("ceil"):
             continue
-        x = shapes[inputs(g)[n][0]]
+        x = shapes[ins_of[n][0]]
         pads = resolve_pads(x[0], x[1], a)
         dil = a.get("d") or (1, 1)
         lost = []
