@@ -3,8 +3,10 @@
     python benchmarks/editing.py [--runs 9]      # measures, prints, and updates benchmarks/RESULTS.md
 
   lsp      diagnostics after an edit, as `cnndsl lsp` computes them between didChange and
-           publishDiagnostics (cnndsl.editing.analyze + the LSP conversion): ResNet-50 and
-           generated 10,000-layer specs, two kinds of edit, each run a text never seen before:
+           publishDiagnostics (cnndsl.editing.analyze + the LSP conversion): ResNet-50,
+           generated 10,000-layer specs written out in full (every kind of generate.py) and
+           10,000-layer specs of a few lines of library block calls; two kinds of edit, each run a
+           text never seen before:
            a keystroke (a number changed on the middle line: the line is parsed again) and a new
            line at the top (every statement below moves: the worst case for the incremental parse)
   serve    one playground update for ResNet-50: the server's answer (check, table and diagram, SVG
@@ -34,6 +36,15 @@ from generate import generate  # noqa: E402
 
 TARGETS = {"lsp resnet50": 0.030, "lsp 10k": 0.5, "page resnet50": 0.250}
 
+# 10,000-layer specs of a few lines: library blocks called thousands of times from a `repeat` (the edited
+# number is the stem's, so every layer after it changes)
+BLOCKS = {
+    "`bottleneck_stage(16, 2000)` (resnet)":
+        "import resnet\ninput 32x32x3\nconv f=3 n=64 p=same\nbottleneck_stage(16, 2000, s=1)\ngap -> fc 10\n",
+    "`repeat 1100 { mbconv(32) }` (efficientnet)":
+        "import efficientnet\ninput 32x32x3\nconv f=3 n=32 p=same\nrepeat 1100 { mbconv(32, 6, f=3) }\ngap -> fc 10\n",
+}
+
 
 def _stat(fn, runs: int) -> dict:
     times, cpu = [], []
@@ -60,11 +71,15 @@ def lsp(runs: int) -> list[tuple[str, dict, str]]:
     out = []
     cases = [("ResNet-50", (ROOT / "specs" / "resnet50.cnn").read_text(), str(ROOT / "specs" / "resnet50.cnn"),
               "lsp resnet50")]
-    for kind in ("chain", "residual", "concat"):
+    for kind in ("chain", "residual", "concat", "wide", "nested"):
         cases.append((f"10,000 layers, `{kind}`", generate(kind, 10_000), "gen.cnn", "lsp 10k"))
+    for label, text in BLOCKS.items():
+        cases.append((f"10,000 layers, {label}", text, "gen.cnn", "lsp 10k"))
     for label, text, path, key in cases:
         lines = text.split("\n")
-        mid = next(i for i in range(len(lines) // 2, len(lines)) if re.search(r"n=\d+", lines[i]))
+        # the middle line with a number of filters (in a short spec of block calls, the first one)
+        mid = next((i for i in range(len(lines) // 2, len(lines)) if re.search(r"n=\d+", lines[i])), None)
+        mid = mid if mid is not None else next(i for i, line in enumerate(lines) if re.search(r"n=\d+", line))
 
         def keystroke(i, lines=lines, mid=mid):  # n=8 -> n=9, n=10, ...: a number typed on the middle line
             edited = re.sub(r"n=(\d+)", lambda m: f"n={int(m.group(1)) + 1 + i}", lines[mid], count=1)

@@ -36,11 +36,19 @@ class Env:
     """The value namespace of the top level or of one block instance."""
 
     values: dict[str, str] = field(default_factory=dict)  # named tensors -> node id
+    holders: dict[str, list[str]] = field(default_factory=dict)  # node id -> names once given it (name_value)
     value_spans: dict[str, Span] = field(default_factory=dict)
     vars: dict[str, Any] = field(default_factory=dict)  # block parameters
     defaults: dict[str, dict[str, tuple[Any, Span]]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     file: str = ""  # the file whose code runs in it (its top-level defaults are in `defaults`)
+
+
+def name_value(env: Env, name: str, nid: str) -> None:
+    """Name a value: `values`, and `holders`, which lets a chain find the names of the value it continues
+    from without reading every name (a spec may name thousands of values)."""
+    env.values[name] = nid
+    env.holders.setdefault(nid, []).append(name)
 
 
 @record(frozen=False)
@@ -194,19 +202,19 @@ class Core:
         if as_name is None:
             naming.counters[op] += 1
             as_name = f"{naming.prefix}{op}{naming.counters[op]}"
-        nid, k = as_name, 1
-        while nid in self.g:
+        nid, k, g = as_name, 1, self.g
+        while nid in g._node:
             k += 1
             nid = f"{as_name}_{k}"
-        self.g.add_node(
-            nid, op=op, attrs=attrs, span=span, line=span.line, col=span.col,
-            scope=naming.scope if scope is None else scope, calls=tuple(self.calls), role=role,
-        )
+        edges = []
         for slot, src in enumerate(inputs):
             if src == DEAD or src in self.dead:
                 self.dead.add(nid)
             else:
-                self.g.add_edge(src, nid, slot=slot)
+                edges.append((src, slot))
+        g.add_node_from(nid, {"op": op, "attrs": attrs, "span": span, "line": span.line, "col": span.col,
+                              "scope": naming.scope if scope is None else scope, "calls": tuple(self.calls),
+                              "role": role}, edges)
         return nid
 
     def child(self, naming: Naming, scope_id: str, kind: str, label: str, span: Span) -> Naming:

@@ -17,7 +17,7 @@ from ..util import fmt_shape
 from ..util import show as _show
 from . import replay
 from .args import _src, resolve
-from .core import DEAD, KEYWORDS, MAX_NODES, BlockDef, Core, Env, Fatal, Naming, StmtError, suggest
+from .core import DEAD, KEYWORDS, MAX_NODES, BlockDef, Core, Env, Fatal, Naming, StmtError, name_value, suggest
 from .defaults import collect_defaults
 from .expr import evaluate, truth
 from .imports import LIB_DIR, bind_let, load_definitions
@@ -76,7 +76,7 @@ class Builder(Core):
             return self.g
         src = self.add_node("input", {"shape": tuple(shape)}, [], span, Naming(), as_name="input")
         self.g.graph["input"] = src
-        top.values["input"] = src
+        name_value(top, "input", src)
         top.used.add("input")
 
         current = src
@@ -169,7 +169,7 @@ class Builder(Core):
                 out = self.run_chain(s.chain, current, env, naming, as_name=f"{naming.prefix}{s.name}")
             except StmtError:
                 out = DEAD
-            env.values[s.name] = out
+            name_value(env, s.name, out)
             env.value_spans[s.name] = s.name_span
             if out == DEAD:
                 env.used.add(s.name)
@@ -186,7 +186,7 @@ class Builder(Core):
             first.name in env.values or (first.name in LAYERS and LAYERS[first.name].is_merge and bool(first.args)))
         if not starts_from_values:
             # the chain continues from the current value, so a name bound to that value is used
-            env.used.update(k for k, v in env.values.items() if v == current)
+            env.used.update(k for k in env.holders.get(current, ()) if env.values.get(k) == current)
         if isinstance(first, ast.Layer) and first.name in env.values and len(elements) > 1:
             # `a -> conv ...`: the value reference makes no layer, so it does not count for naming
             current = self.run_layer(first, current, env, naming, True, None)
@@ -440,7 +440,9 @@ class Builder(Core):
             if kw.name in bound or kw.name in tensors:
                 self.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
             bind(kw.name, kw.value)
-        inner_env = Env(vars={**b.consts, **bound}, values=dict(tensors), used=set(tensors), file=b.file)
+        inner_env = Env(vars={**b.consts, **bound}, used=set(tensors), file=b.file)
+        for name, nid in tensors.items():
+            name_value(inner_env, name, nid)
         for p in block.params:
             if p.name in bound or p.name in tensors:
                 continue

@@ -365,7 +365,8 @@ def _call_fn(b: Core, e: ast.Call, env: Env) -> Any:
         if kw.name in bound:
             b.fail("duplicate-param", f"`{kw.name}` is given twice", kw.span)
         bound[kw.name] = evaluate(b, kw.value, env)
-    inner = Env(vars={**fd.consts, **bound}, defaults=env.defaults, values=env.values, used=env.used)
+    inner = Env(vars={**fd.consts, **bound}, defaults=env.defaults, values=env.values, holders=env.holders,
+                used=env.used)
     b.fn_count += 1
     if b.fn_count > MAX_CALLS:
         b.fail("too-large", f"the spec calls functions more than {MAX_CALLS:,} times", e.span,
