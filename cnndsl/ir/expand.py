@@ -453,7 +453,7 @@ class Builder(Core):
         self.tick(el.span, 16)  # a call costs many statements (an environment, defaults, a scope: ~40x measured)
         scope = as_name or self.auto_name(naming, block.name)
         memo = replay.key(self, b, bound, tensors, current, naming, el.span)
-        out = replay.play(self, memo, scope, current)
+        out = replay.play(self, memo, scope, current, naming)
         if out is not None:
             return out
         mark = replay.start(self, memo, scope, naming)

@@ -1,7 +1,7 @@
-"""Block calls expanded once and replayed: the second call of a block with the same arguments, on an
-input of the same shape, at the same place, records what the expansion added to the graph; later calls
-add the same nodes, edges, scopes and annotations under their own names instead of running the block's
-statements again.
+"""Block calls expanded once and replayed: the second time a call written at one place runs with the same
+arguments (on an input of the same shape, where the block reads shapes), it records what the expansion
+added to the graph; later runs add the same nodes, edges, scopes and annotations under their own names
+instead of running the block's statements again.
 
 Why: a deep network is a block called hundreds of times from a `repeat` (`bottleneck_stage(64, 500)`,
 `repeat 1000 { mbconv(32) }`), and the editor checks it on every keystroke. Running a block's body means
@@ -12,10 +12,12 @@ Why it is the same graph: inside a block, only the block's parameters, its file'
 defaults, and the shape of its input are visible (cnndsl.ir.expand.call_block); a named value of the
 caller can only come in as an argument, and calls with such arguments are not replayed. Everything a call
 adds is named under its own scope (`stage.bottleneck3.conv1`), so the nodes of another call of the same
-template differ only in that prefix and in the block calls they were expanded from (`calls`, whose outer
-part is the caller's). The key (`key`) holds all of these; the recording (`record`) is refused where any
-assumption does not hold: a diagnostic, a dead layer, a name that had to be made unique, a node whose
-input comes from anywhere but the call's input, a counter of the caller's that moved. A replay is refused
+template differ only in that prefix, in the scope the call is made in (the parent of its own scope), and
+in the block calls they were expanded from (`calls`, whose outer part is the caller's): the template
+holds names relative to the call's scope and the caller's scope as a placeholder (`OUTER`). The key
+(`key`) holds the rest; the recording (`record_call`) is refused where any assumption does not hold:
+a diagnostic, a dead layer, a name that had to be made unique, a node whose input comes from anywhere
+but the call's input, a counter of the caller's that moved. A replay is refused
 where the graph already has one of its names or where a limit (layers, expansion work, function calls,
 `range` numbers, errors) would be crossed: the call then runs as written, and stops where it would have
 stopped. tests/test_replay.py builds every spec with and without replays and compares the graphs.
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from .core import BlockDef, Core, Naming
 
 _SCALARS = (int, float, bool, str)
+OUTER = ("outer scope",)  # in a template: the scope the call is made in (the caller's), whatever it is
 
 
 def _frozen(v: Any):
@@ -60,16 +63,16 @@ def key(b: Core, block: BlockDef, bound: dict, tensors: dict, current: str, nami
         if f is None:
             return None
         args.append((name, f))
-    return (id(block), tuple(args), naming.scope, span)
+    return (id(block), tuple(args), span)
 
 
 @record
 class Template:
     """What one call added, with names relative to its scope (`.conv1` under `stage.bottleneck2`)."""
 
-    nodes: tuple  # (relative id, op, attrs, span, line, col, scope (relative or absolute), inner calls, role)
+    nodes: tuple  # (relative id, op, attrs, span, line, col, scope (relative, or OUTER), inner calls, role)
     edges: tuple  # per node: ((relative source, or None for the call's input), slot), ...
-    scopes: tuple  # (relative id, entry with `parent` relative or absolute)
+    scopes: tuple  # (relative id, entry with `parent` relative, or OUTER)
     annotations: tuple  # (relative id, dims, span, calls after the caller's)
     out: tuple  # the call's value, relative (or None for the call's input)
     here: tuple
@@ -142,7 +145,7 @@ def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, o
         if r is None:
             return
         d = g.nodes[n]
-        sc = rel(d["scope"]) or (("abs", d["scope"]) if d["scope"] == naming.scope else None)
+        sc = rel(d["scope"]) or (OUTER if d["scope"] == naming.scope else None)
         if sc is None:
             return
         nodes.append((r[0], d["op"], d["attrs"], d["span"], d["line"], d["col"], sc, d["calls"][m.calls:], d["role"]))
@@ -161,7 +164,7 @@ def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, o
             return
         entry = dict(table[s])
         parent = entry["parent"]
-        entry["parent"] = rel(parent) or (("abs", parent) if parent == naming.scope else None)
+        entry["parent"] = rel(parent) or (OUTER if parent == naming.scope else None)
         if entry["parent"] is None:
             return
         scopes.append((r[0], entry))
@@ -185,7 +188,7 @@ def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, o
                               shapes, b.work - m.work, b.fn_count - m.fn_count, b.items - m.items)
 
 
-def play(b: Core, k, scope: str, current: str) -> str | None:
+def play(b: Core, k, scope: str, current: str, naming: Naming) -> str | None:
     """Add the template of `k` under `scope`, continuing from `current`; its value, or None when there
     is no template or it cannot be replayed here (the call then runs as written)."""
     from .expr import MAX_CALLS, MAX_ITEMS
@@ -208,7 +211,7 @@ def play(b: Core, k, scope: str, current: str) -> str | None:
         return current if r is None else scope + r
 
     def absolute(r) -> str:
-        return r[1] if len(r) == 2 else scope + r[0]
+        return naming.scope if r is OUTER else scope + r[0]
 
     add = g.add_node_from
     for nid, (_, op, attrs, span, line, col, sc, inner_calls, role), ins in zip(ids, t.nodes, t.edges, strict=True):
