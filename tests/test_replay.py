@@ -247,3 +247,20 @@ def test_generated_specs_build_the_same_graph(kind):
 
     b = _same(generate(kind, 600))
     assert len(b.g) > 500
+
+
+def test_calls_written_on_many_lines_replay_with_their_own_positions(tmp_path):
+    # each call is written on its own line: the replays take their `calls` entry and their scope's line and
+    # column from where they are written; `lib`'s residual stands at the same line and column as a call
+    (tmp_path / "lib.cnn").write_text("block one(n) {\n  residual { conv f=3 n=n p=same -> relu }\n}\n"
+                                      "block two(n) { conv f=1 n=n -> relu }\n")
+    lines = ['import "lib.cnn"', "  two(8)", "input 8x8x8"]
+    lines += [("  one(8)" if i % 3 else "two(8) -> one(8)") for i in range(40)]
+    path = str(tmp_path / "spec.cnn")
+    b = _same("\n".join(lines) + "\n", path)
+    assert _replayed(b) >= 2
+    scopes = b.g.graph["scopes"]
+    # `two` makes its own scope, where it is called; `one` is one residual, whose scope is the residual's
+    assert (scopes["two15"]["line"], scopes["two15"]["col"]) == (43, 1)
+    assert (scopes["one40"]["line"], scopes["one40"]["col"]) == (2, 3)
+    assert b.g.nodes["one40.conv1"]["calls"][-1][1].line == 43

@@ -452,8 +452,8 @@ class Builder(Core):
             inner_env.vars[p.name] = bound[p.name] = evaluate(self, p.default, inner_env)
         self.tick(el.span, 16)  # a call costs many statements (an environment, defaults, a scope: ~40x measured)
         scope = as_name or self.auto_name(naming, block.name)
-        memo = replay.key(self, b, bound, tensors, current, naming, el.span)
-        out = replay.play(self, memo, scope, current, naming)
+        memo = replay.key(self, b, bound, tensors, current)
+        out = replay.play(self, memo, scope, current, naming, (block.name, el.span))
         if out is not None:
             return out
         mark = replay.start(self, memo, scope, naming)
@@ -476,7 +476,8 @@ class Builder(Core):
         finally:
             self.calls.pop()
         if mark is not None:
-            replay.record_call(self, memo, mark, scope, current, naming, out)
+            replay.record_call(self, memo, mark, scope, current, naming, out, (block.name, el.span),
+                               own_scope=not _single(block.body))
         return out
 
 

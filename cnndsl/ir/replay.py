@@ -1,7 +1,7 @@
-"""Block calls expanded once and replayed: the second time a call written at one place runs with the same
-arguments (on an input of the same shape, where the block reads shapes), it records what the expansion
-added to the graph; later runs add the same nodes, edges, scopes and annotations under their own names
-instead of running the block's statements again.
+"""Block calls expanded once and replayed: the second call of a block with the same arguments (on an input
+of the same shape, where the block reads shapes) records what the expansion added to the graph; later
+calls add the same nodes, edges, scopes and annotations under their own names instead of running the
+block's statements again.
 
 Why: a deep network is a block called hundreds of times from a `repeat` (`bottleneck_stage(64, 500)`,
 `repeat 1000 { mbconv(32) }`), and the editor checks it on every keystroke. Running a block's body means
@@ -12,9 +12,10 @@ Why it is the same graph: inside a block, only the block's parameters, its file'
 defaults, and the shape of its input are visible (cnndsl.ir.expand.call_block); a named value of the
 caller can only come in as an argument, and calls with such arguments are not replayed. Everything a call
 adds is named under its own scope (`stage.bottleneck3.conv1`), so the nodes of another call of the same
-template differ only in that prefix, in the scope the call is made in (the parent of its own scope), and
-in the block calls they were expanded from (`calls`, whose outer part is the caller's): the template
-holds names relative to the call's scope and the caller's scope as a placeholder (`OUTER`). The key
+template differ only in that prefix, in the scope the call is made in (the parent of its own scope), in
+where the call is written (its entry in `calls`, and its scope's line and column) and in the block calls
+the caller is in (the outer part of `calls`): the template holds names relative to the call's scope and
+the others as placeholders (`OUTER`), filled in by each replay. The key
 (`key`) holds the rest; the recording (`record_call`) is refused where any assumption does not hold:
 a diagnostic, a dead layer, a name that had to be made unique, a node whose input comes from anywhere
 but the call's input, a counter of the caller's that moved. A replay is refused
@@ -52,7 +53,7 @@ def _frozen(v: Any):
     return None
 
 
-def key(b: Core, block: BlockDef, bound: dict, tensors: dict, current: str, naming: Naming, span: Span):
+def key(b: Core, block: BlockDef, bound: dict, tensors: dict, current: str):
     """What a call's expansion depends on, or None when the call is not replayed; the shape of its input
     too, where the block reads shapes (`channels()`): the template says so (`Template.shape`)."""
     if tensors or current == DEAD or b.replays is None:
@@ -63,7 +64,7 @@ def key(b: Core, block: BlockDef, bound: dict, tensors: dict, current: str, nami
         if f is None:
             return None
         args.append((name, f))
-    return (id(block), tuple(args), span)
+    return (id(block), tuple(args))
 
 
 @record
@@ -122,8 +123,11 @@ def start(b: Core, k, scope: str, naming: Naming) -> Mark | None:
     return Mark(b, naming)
 
 
-def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, out: str) -> None:
-    """File what the call that began at `m` added as the template of `k`, if it can be replayed."""
+def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, out: str, call: tuple[str, Span],
+                own_scope: bool) -> None:
+    """File what the call that began at `m` added as the template of `k`, if it can be replayed. `call` is
+    (block name, where the call is written), the entry it made in every node's `calls`; `own_scope` when
+    the call made its scope itself (at the call's line and column), not a construct of the block."""
     b.replays[k] = 2  # recorded or refused: either way, not recorded again
     g = b.g
     if (len(b.diags) != m.diags or len(b.dead) != m.dead or len(b.warned) != m.warned
@@ -146,9 +150,10 @@ def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, o
             return
         d = g.nodes[n]
         sc = rel(d["scope"]) or (OUTER if d["scope"] == naming.scope else None)
-        if sc is None:
+        calls = d["calls"]
+        if sc is None or len(calls) <= m.calls or calls[m.calls] != call or d["span"] == call[1]:
             return
-        nodes.append((r[0], d["op"], d["attrs"], d["span"], d["line"], d["col"], sc, d["calls"][m.calls:], d["role"]))
+        nodes.append((r[0], d["op"], d["attrs"], d["span"], d["line"], d["col"], sc, calls[m.calls + 1:], d["role"]))
         ins = []
         for u, e in pred[n].items():
             ru = rel(u)
@@ -167,13 +172,17 @@ def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, o
         entry["parent"] = rel(parent) or (OUTER if parent == naming.scope else None)
         if entry["parent"] is None:
             return
+        if own_scope and s == scope:  # where the call is written: filled in by each replay
+            if (entry["line"], entry["col"]) != (call[1].line, call[1].col):
+                return
+            entry["line"] = entry["col"] = None
         scopes.append((r[0], entry))
     annotations = []
     for n, dims, span, calls in g.graph["annotations"][m.annotations:]:
         r = rel(n)
-        if r is None:
+        if r is None or len(calls) <= m.calls or calls[m.calls] != call or span == call[1]:
             return
-        annotations.append((r[0], dims, span, calls[m.calls:]))
+        annotations.append((r[0], dims, span, calls[m.calls + 1:]))
     o = rel(out) if out != current else (None,)
     h = rel(b.here) if b.here != current else (None,)
     if o is None or h is None:
@@ -188,9 +197,10 @@ def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, o
                               shapes, b.work - m.work, b.fn_count - m.fn_count, b.items - m.items)
 
 
-def play(b: Core, k, scope: str, current: str, naming: Naming) -> str | None:
-    """Add the template of `k` under `scope`, continuing from `current`; its value, or None when there
-    is no template or it cannot be replayed here (the call then runs as written)."""
+def play(b: Core, k, scope: str, current: str, naming: Naming, call: tuple[str, Span]) -> str | None:
+    """Add the template of `k` under `scope`, continuing from `current`, for `call` (block name, where it is
+    written); its value, or None when there is no template or it cannot be replayed here (the call then
+    runs as written)."""
     from .expr import MAX_CALLS, MAX_ITEMS
 
     t = b.templates.get(k) if k is not None else None
@@ -205,7 +215,7 @@ def play(b: Core, k, scope: str, current: str, naming: Naming) -> str | None:
     ids = [scope + n[0] for n in t.nodes]
     if any(n in g for n in ids):
         return None
-    calls = tuple(b.calls)
+    calls = (*b.calls, call)
 
     def name(r) -> str:
         return current if r is None else scope + r
@@ -224,6 +234,8 @@ def play(b: Core, k, scope: str, current: str, naming: Naming) -> str | None:
     for r, entry in t.scopes:
         e = dict(entry)
         e["parent"] = absolute(e["parent"])
+        if e["line"] is None:
+            e["line"], e["col"] = call[1].line, call[1].col
         table[scope + r] = e
     g.graph["annotations"].extend((scope + r, dims, span, calls + inner) for r, dims, span, inner in t.annotations)
     b.work += t.work
