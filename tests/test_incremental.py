@@ -139,3 +139,133 @@ def test_a_broken_version_does_not_cost_the_next_good_one():
     assert e.value.diagnostics == full.value.diagnostics
     assert r.parse(text) == syntax.parse(text)
     assert r.parsed == 0  # the good version's statements were kept through the broken one
+
+
+# --- edits inside one long statement: only the edited statements (or branches) are parsed again ----------
+
+def _body(head: str, n: int, indent: str = "  ") -> list[str]:
+    return [head] + [indent + (f"conv f=1 n={i % 7 + 1}" if i % 3 else "relu -> bn") for i in range(n)] + ["}"]
+
+
+LONG = {
+    "wide": generate("wide", 120),
+    "block": "\n".join(["network b", "input 8x8x4", *_body("block big(n=4) {", 60), "big()", ""]),
+    "nested": "\n".join([
+        "network nested", "input 16x16x8", "let table = [(1, 2), (3, 4)]",
+        "x = concat {",
+        "    conv f=1 n=4 -> residual {", *_body("  repeat 2 {", 12, "    ")[1:-1], "    }",
+        "  | pool f=3 s=1 p=same -> add { identity | conv f=1 n=8 : 16x16x8 } : 16x16x8",
+        "  | concat { conv \"é😀\" f=1 n=1 | conv f=1 n=2 |\tconv f=1 n=3 }   # unicode before a branch",
+        "  | if true {", *_body("", 12, "\t\t")[1:-1], "    } elif false { relu } else {", "      identity", "    }",
+        "}",
+        *_body("block b(s=1) {", 6),
+        *_body("for (k, c) in table {", 10), "",
+    ]),
+    "library": "\n".join(_body("block lib(n=4) {", 30)[:-1] + _body("  repeat 3 {", 30, "    ") + ["}", ""]),
+    "crlf": "\r\n".join(["network w", "input 8x8x2", *_body("y = mul {", 1)[:-1],
+                         *(f"  | conv f=1 n={i}" for i in range(1, 40)), "}", ""]),
+}
+INNER = ("relu", "conv f=3 n=4 p=same", "", "# a comment | with -> punctuation", "  | conv f=1 n=5", "| relu",
+         "  -> bn", "residual { relu }", "\tconv f=1 n=1 # é", "if true { relu } else { identity }", "}", "{")
+
+
+def _inner_edit(rng: random.Random, text: str) -> str:
+    """An edit of a line inside the long statements (never the first three lines or the last two)."""
+    lines = text.split("\n")
+    i = rng.randrange(3, len(lines) - 2)
+    what = rng.choice(["number", "number", "number", "insert", "delete", "duplicate", "char", "break", "bar"])
+    if what == "number":
+        lines[i] = re.sub(r"\d+", lambda m: str(int(m.group()) * 11 + rng.randint(1, 3)), lines[i], count=1)
+    elif what == "insert":
+        lines.insert(i, rng.choice(INNER))
+    elif what == "delete":
+        del lines[i]
+    elif what == "duplicate":
+        lines.insert(i, lines[i])
+    elif what == "char":
+        at = rng.randrange(len(lines[i]) + 1)
+        lines[i] = lines[i][:at] + rng.choice([" ", "\t", "é", "x", "1", " -> relu", "#"]) + lines[i][at:]
+    elif what == "break":
+        lines[i] += rng.choice(BREAKS)
+    else:  # a branch's `|` taken away or put back
+        lines[i] = lines[i].replace("|", " ", 1) if "|" in lines[i] else "| " + lines[i].lstrip()
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("kind", sorted(LONG))
+def test_edits_inside_long_statements_are_the_whole_parse(kind):
+    original = LONG[kind]
+    assert len(chunks(original)) < 8  # a few long statements
+    rng = random.Random(kind)
+    r = Reparser()
+    text = good = original
+    patched = steps = 0
+    for step in range(40):
+        incremental, whole = _parsed(r.parse, text), _parsed(syntax.parse, text)
+        assert incremental == whole, text
+        if step:
+            steps += 1
+            patched += r.patched
+            if r.patched == r.parsed == 1:  # (after a broken version, other chunks may be new too)
+                assert r.parsed_chars < len(text) // 4  # the edited statements, not the chunk
+        if not isinstance(whole, list):
+            good = text
+        text = _inner_edit(rng, good if rng.random() < 0.6 else text)
+    assert patched >= steps // 3  # the edits that keep the text valid are mostly parsed in part
+
+
+def test_an_edit_inside_a_long_concat_parses_the_edited_branch():
+    lines = generate("wide", 400).split("\n")
+    r = Reparser()
+    r.parse("\n".join(lines), "doc.cnn")
+    mid = 200
+
+    def edit(at: int, *new: str, remove: int = 1, patched: bool = True) -> None:
+        """Replace `remove` lines at `at` by `new` lines, as the last version of the text."""
+        lines[at:at + remove] = new
+        edited = "\n".join(lines)
+        assert _parsed(r.parse, edited) == _parsed(syntax.parse, edited)
+        assert r.patched == (1 if patched else 0)
+        if patched:
+            assert r.parsed == 1 and r.parsed_chars < 100  # of about 6,000
+
+    edit(mid, lines[mid].replace("n=", "n=1"))  # a number: the same lines
+    edit(mid, "| conv f=3 n=7 p=same", "", "# a comment", remove=0)  # lines inserted: what follows moves
+    edit(mid, remove=3, patched=False)  # deleted again: the version before, reused
+    assert r.parsed == 0
+    edit(mid, remove=2)  # two branches deleted
+    edit(mid, lines[mid] + " -> relu   # now two layers")
+    edit(mid, lines[mid].replace("|", " "))  # a `|` taken away: two branches are one
+    edit(mid, lines[mid].replace(" ", "| ", 1))  # and put back
+    edit(mid, lines[mid].replace("|  conv", "|\tconv"))  # a tab before the branch
+    fixed = lines[mid]
+    lines[mid] = fixed.replace("n=", "n=(")
+    with pytest.raises(CompileError) as e:
+        r.parse("\n".join(lines))
+    with pytest.raises(CompileError) as full:
+        syntax.parse("\n".join(lines))
+    assert e.value.diagnostics == full.value.diagnostics
+    edit(mid, fixed.replace("n=", "n=12"))  # fixed: parsed in part from the last good version
+    edit(3, lines[3].replace("n=", "n=9"))  # the first branch
+    edit(len(lines) - 3, lines[-3] + " -> bn")  # the last
+    edit(3, "  # before the first branch", remove=0, patched=False)  # next to the `{`: the chunk is parsed
+
+
+def test_edits_on_the_line_of_a_closing_bracket_move_it_along():
+    text = "\n".join(["network t", "input 8x8x4", "block b {", "  relu",
+                      "  x = concat { conv f=1 n=1 | conv \"é\" f=1 n=2 } -> residual { conv f=1 n=4 }", "  relu",
+                      "  if true { conv f=1 n=3 } else { relu }", "}", "b"])
+    r = Reparser()
+    r.parse(text)
+    for old, new in [("n=2", "n=22"), ("n=4", "n=444"), ("n=3", "n=3 -> bn"), ("n=1 |", "n=1 -> relu |"),
+                     ("n=2", "n=2\n    -> relu"), ("{ relu }", "{ relu -> bn }"),
+                     ("  relu\n  if", "  relu -> bn\n  if")]:
+        edited = text.replace(old, new, 1)
+        assert r.parse(edited) == syntax.parse(edited), new
+        assert r.patched == 1, new
+        text = edited
+
+
+def test_characters_beyond_ascii_in_a_quoted_path_do_not_stop_the_cuts():
+    text = 'network t\nimport "modèles/blocs.cnn"\ninput 8x8x3\nrelu\n'
+    assert [line for line, _ in chunks(text)] == [0, 1, 2, 3]
