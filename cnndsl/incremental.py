@@ -107,7 +107,14 @@ def _shifted(x, d: int):
     else:
         for k in _NODE_FIELDS.get(t) or _node_fields(t):
             v = fields[k]
-            if v is not None:
+            if type(v) is Span:  # half of what is moved: done here, without a call
+                sd = v.__dict__.copy()
+                sd["line"] += d
+                sd["end_line"] += d
+                v = _new(Span)
+                _set(v, "__dict__", sd)
+                fields[k] = v
+            elif v is not None:
                 fields[k] = _shifted(v, d)
     o = _new(t)
     _set(o, "__dict__", fields)
@@ -420,7 +427,7 @@ class Reparser:
     The memory is bounded by the documents' latest two versions (a chunk seen in neither is dropped)."""
 
     FILES = 16  # documents remembered; parsing a 17th forgets the one parsed least recently
-    WHOLE = 0.25  # when more than this share of the chunks is new (opening a file), parse the text whole
+    WHOLE = 0.25  # when more than this share of the chunks, and of the text, is new (opening a file), parse it whole
     PATCH = 8  # up to this many new chunks (an edit, a few cursors' edits), each is parsed in part if it can be
 
     def __init__(self) -> None:
@@ -458,7 +465,8 @@ class Reparser:
         self.patched = self.parsed_chars = 0
         if 0 < len(new) <= self.PATCH:
             new = self._patch(parts, new, file)
-        if (len(parts) < 2 and new) or len(new) > self.WHOLE * len(parts):
+        if (len(parts) < 2 and new) or (len(new) > self.WHOLE * len(parts)
+                                         and sum(len(parts[i][1]) for i in new) > self.WHOLE * len(text)):
             self.parsed = len(parts)
             self.parsed_chars = len(text)
             prog = syntax.parse(text, file)

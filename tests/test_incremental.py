@@ -115,6 +115,18 @@ def test_an_edit_of_one_line_parses_one_statement_again():
     assert r.parsed == 0 or r.parsed == 1  # the first chunk (the comment joins the network line)
 
 
+def test_a_new_line_above_one_long_statement_moves_it_without_parsing_it():
+    # three chunks, one of them 2,000 lines long: a new line in the first changes one chunk of three, but a
+    # few characters of the text, so the long statement is moved, not parsed again
+    text = generate("wide", 2_000)
+    r = Reparser()
+    r.parse(text)
+    lines = text.split("\n")
+    moved = "\n".join(lines[:1] + ["# a new line"] + lines[1:])
+    assert r.parse(moved) == syntax.parse(moved)
+    assert r.parsed == 1 and r.parsed_chars < 100
+
+
 def test_statements_spanning_lines_stay_whole():
     text = "\n".join([
         "network t", "input 32x32x3", "fn half(v) =", "  v // 2", "conv f=3 n=8 ->  # a comment",
