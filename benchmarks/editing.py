@@ -210,11 +210,13 @@ def fmt(runs: int) -> list[tuple[str, dict, str]]:
 
 def section(runs: int) -> list[str]:
     """The RESULTS.md section: a table of every measurement, with its target where the issue set one."""
+    from run import machine  # the machine line of the suite's report (`./dev bench` imports this module)
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     rows = ["## Live editing", "",
             f"In process (`python benchmarks/editing.py --runs {runs}`), median (min-max) of {runs} runs; the load "
             f"average when it ran: {load:.1f}: the machine is shared, so the wall time includes waiting for a core; "
-            "the CPU time (this process's) does not.", "",
+            "the CPU time (this process's) does not.", "", *machine(), "",
             "| what | wall time | CPU time | target | met |", "|---|---:|---:|---:|:---:|"]
     for group in (lsp, serve, fmt):
         for label, s, key in group(runs):
