@@ -56,8 +56,8 @@ GRAPH = {
     "name": Attr("the network's name (`network NAME`, else the file's stem)", "build"),
     "input": Attr("the input node's id, or None when the spec has no usable input", "build"),
     "outputs": Attr("the output node ids, in `output` order (else the last layer)", "build"),
-    "scopes": Attr("scope id -> {kind: block|branches|residual|named|repeat, label, parent, line, col, "
-                   "block (the block's name, for block calls)}", "build"),
+    "scopes": Attr("scope id -> {kind: block|branches|residual|named|repeat, label, parent, file, line, col "
+                   "(where it is written), block (the block's name, for block calls)}", "build"),
     "annotations": Attr("the shapes the spec states (`conv f=5 n=6 : 28x28x6`): [(node id, dims, Span of the "
                         "shape, calls)], one per expansion; checked by the driver", "build"),
     "dead": Attr("ids of layers downstream of a statement that failed: built, but given no shape "

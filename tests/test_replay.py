@@ -261,6 +261,7 @@ def test_calls_written_on_many_lines_replay_with_their_own_positions(tmp_path):
     assert _replayed(b) >= 2
     scopes = b.g.graph["scopes"]
     # `two` makes its own scope, where it is called; `one` is one residual, whose scope is the residual's
-    assert (scopes["two15"]["line"], scopes["two15"]["col"]) == (43, 1)
-    assert (scopes["one40"]["line"], scopes["one40"]["col"]) == (2, 3)
+    assert (scopes["two15"]["file"], scopes["two15"]["line"], scopes["two15"]["col"]) == (path, 43, 1)
+    assert (scopes["one40"]["file"], scopes["one40"]["line"], scopes["one40"]["col"]) == (
+        str(tmp_path / "lib.cnn"), 2, 3)
     assert b.g.nodes["one40.conv1"]["calls"][-1][1].line == 43

@@ -219,7 +219,8 @@ class Core:
 
     def child(self, naming: Naming, scope_id: str, kind: str, label: str, span: Span) -> Naming:
         self.g.graph["scopes"][scope_id] = {
-            "kind": kind, "label": label, "parent": naming.scope, "line": span.line, "col": span.col,
+            "kind": kind, "label": label, "parent": naming.scope, "file": span.file, "line": span.line,
+            "col": span.col,
         }
         return Naming(prefix=f"{scope_id}.", scope=scope_id)
 

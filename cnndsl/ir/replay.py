@@ -173,9 +173,9 @@ def record_call(b: Core, k, m: Mark, scope: str, current: str, naming: Naming, o
         if entry["parent"] is None:
             return
         if own_scope and s == scope:  # where the call is written: filled in by each replay
-            if (entry["line"], entry["col"]) != (call[1].line, call[1].col):
+            if (entry["file"], entry["line"], entry["col"]) != (call[1].file, call[1].line, call[1].col):
                 return
-            entry["line"] = entry["col"] = None
+            entry["file"] = entry["line"] = entry["col"] = None
         scopes.append((r[0], entry))
     annotations = []
     for n, dims, span, calls in g.graph["annotations"][m.annotations:]:
@@ -235,7 +235,7 @@ def play(b: Core, k, scope: str, current: str, naming: Naming, call: tuple[str, 
         e = dict(entry)
         e["parent"] = absolute(e["parent"])
         if e["line"] is None:
-            e["line"], e["col"] = call[1].line, call[1].col
+            e["file"], e["line"], e["col"] = call[1].file, call[1].line, call[1].col
         table[scope + r] = e
     g.graph["annotations"].extend((scope + r, dims, span, calls + inner) for r, dims, span, inner in t.annotations)
     b.work += t.work
