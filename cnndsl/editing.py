@@ -14,13 +14,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ast
+from . import ast, safeio
 from .diagnostics import CompileError, Diagnostic, Span, error
 from .incremental import Reparser
 from .ir import LIB_DIR
-from .ir.imports import import_allowed, parse_cached
+from .ir.imports import import_allowed, import_policy, parse_cached
 from .layers import INTERNAL, LAYERS, REQUIRED
 from .model import Model, compile_text
+from .relocate import Unmoved, line_map, moved, moved_diagnostics
 from .util import fmt_shape, gc_paused, human
 from .util import show as _show
 
@@ -51,11 +52,21 @@ class Analysis:
         self._program = program
         self._reparser = reparser
         self._ix: dict | None = None
+        self.parsed = program is not None  # whether the text parsed (else `program` is the lines above the error)
+        self.max_layers = LAYER_LIMIT
+        self.moved = False  # the last check moved to new lines (cnndsl.relocate), the text parsed when asked
+        self.sandbox = import_policy()  # the folders imports could read from (the playground's sandbox)
 
     @property
     def program(self) -> ast.Program | None:
         """The document's AST; while a line is being typed and the spec does not parse, the AST of the
         lines above the error, whose blocks and values completion and go-to-definition still offer."""
+        if self._program is None and self.moved:
+            self.moved = False
+            try:
+                self._program = (self._reparser or REPARSER).parse(self.text, self.path, keep=False)
+            except (CompileError, RecursionError):
+                self._program = None
         if self._program is None and self.diagnostics and self.diagnostics[0].code != "too-large":
             self._program = _program_above(self)
         return self._program
@@ -175,18 +186,65 @@ def analyze(text: str, path: str = "<spec>", max_layers: int = LAYER_LIMIT,
                   Span(path, 1, 1, 1, 2), help="check it from the command line: `cnndsl check FILE`")
         return Analysis(path, text, [d], {path: text})
     rp = REPARSER if reparser is None else reparser
-    a = Analysis(path, text, [], {path: text}, reparser=rp)
-    try:
+    a = _moved(rp.results.get(path), path, text, max_layers, rp)
+    if a is None:
+        a = Analysis(path, text, [], {path: text}, reparser=rp)
+        a.max_layers = max_layers
         try:
-            a._program = rp.parse(text, path)
-        except RecursionError:
-            a._program = None  # compile_text parses it again and reports it nested too deeply
-        a.model = compile_text(text, path, max_layers=max_layers, program=a._program, costs=costs)
-        a.diagnostics = list(a.model.warnings)
-        a.sources = a.model.sources
-    except CompileError as e:
-        a.diagnostics, a.sources = list(e.diagnostics), e.sources
+            try:
+                a._program = rp.parse(text, path)
+                a.parsed = True
+            except RecursionError:
+                a._program = None  # compile_text parses it again and reports it nested too deeply
+            a.model = compile_text(text, path, max_layers=max_layers, program=a._program, costs=costs)
+            a.diagnostics = list(a.model.warnings)
+            a.sources = a.model.sources
+        except CompileError as e:
+            a.diagnostics, a.sources = list(e.diagnostics), e.sources
+    elif costs and a.model is not None:
+        a.model.costed()
+    rp.results[path] = a
     return a
+
+
+def _moved(last, path: str, text: str, max_layers: int, rp: Reparser) -> Analysis | None:
+    """The last check of the document moved to the lines of `text`, when `text` only adds, removes or
+    changes blank and comment-only lines (cnndsl.relocate) and the files it imports are as they were; None
+    to check `text` as usual."""
+    if (not isinstance(last, Analysis) or not last.parsed or last.max_layers != max_layers
+            or last.sandbox != import_policy()
+            or any(d.code.startswith("import") or d.code == "bad-encoding" for d in last.diagnostics)):
+        return None  # what the file system held or allowed may have changed what the check found
+    lines = line_map(last.text, text)
+    if lines is None or not _imports_unchanged(last, path):
+        return None
+    try:
+        if last.model is not None:
+            model = moved(last.model, path, text, lines)
+            diagnostics, sources = list(model.warnings), model.sources
+        else:
+            model, diagnostics = None, moved_diagnostics(last.diagnostics, path, lines)
+            sources = {**last.sources, path: text}
+    except Unmoved:
+        return None
+    a = Analysis(path, text, diagnostics, sources, model=model, reparser=rp)
+    a.parsed, a.max_layers, a.moved = True, max_layers, True
+    return a
+
+
+def _imports_unchanged(a: Analysis, path: str) -> bool:
+    """Whether every other file the check read (imports, bundled libraries) still holds what it read."""
+    for name, was in a.sources.items():
+        if name == path:
+            continue
+        real = Path(_real_file(name))
+        try:
+            if not import_allowed(real) or safeio.read_bytes(real, safeio.MAX_SPEC_BYTES, "spec").decode(
+                    "utf-8-sig") != was:
+                return False
+        except (safeio.FileProblem, UnicodeDecodeError):
+            return False
+    return True
 
 
 def _program_above(a: Analysis) -> ast.Program | None:

@@ -116,6 +116,19 @@ class LayerGraph:
         for u, slot in inputs:
             pred[u] = succ[u][n] = {"slot": slot}
 
+    def with_nodes(self, nodes: dict[str, dict]) -> LayerGraph:
+        """A graph with these node attribute dicts (the same ids, in the same order) and this graph's
+        edges, shared (as every stage after the build leaves them: read only); graph attributes copied."""
+        g = LayerGraph()
+        g.graph.update(self.graph)
+        g._node, g._succ, g._pred = nodes, self._succ, self._pred
+        g.nodes, g.edges = _Nodes(nodes), _Edges(self._succ)
+        g.succ, g.pred = self._succ, self._pred
+        got = _INPUTS.get(self)
+        if got is not None:
+            _INPUTS[g] = got
+        return g
+
     def remove_nodes_from(self, nodes) -> None:
         for n in list(nodes):
             if n not in self._node:

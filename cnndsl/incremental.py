@@ -438,6 +438,9 @@ class Reparser:
         self._older: dict[str, set] = {}
         self._files: dict[str, None] = {}  # the documents, least recently parsed first
         self._last: dict[str, list] = {}  # file -> the chunks of its latest version that parsed
+        # file -> what an editor made of the document's latest version (cnndsl.editing keeps its last check
+        # here), forgotten with the document
+        self.results: dict[str, object] = {}
         self._keep = True
         self.parsed = 0  # chunks parsed by the last call, whole or in part (the whole text counts as its chunks)
         self.patched = 0  # of those, the chunks of which only the edited statements were parsed
@@ -563,6 +566,7 @@ class Reparser:
                 return self.close(file, locked=True)
         self._files.pop(file, None)
         self._last.pop(file, None)
+        self.results.pop(file, None)
         for key in self._live.pop(file, set()) | self._older.pop(file, set()):
             self._memo.pop(key, None)
             self._any.pop(key[:2], None)

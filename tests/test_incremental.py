@@ -281,3 +281,103 @@ def test_edits_on_the_line_of_a_closing_bracket_move_it_along():
 def test_characters_beyond_ascii_in_a_quoted_path_do_not_stop_the_cuts():
     text = 'network t\nimport "modèles/blocs.cnn"\ninput 8x8x3\nrelu\n'
     assert [line for line, _ in chunks(text)] == [0, 1, 2, 3]
+
+
+# --- edits of blank and comment lines move the last check (cnndsl.relocate) --------------------------
+
+MOVES = ("", "# a comment", "   ", "# -> ( { | , a comment with punctuation", "\t# tabbed", "#")
+
+
+def _move(rng: random.Random, text: str) -> str:
+    """An edit of blank and comment-only lines only: one inserted anywhere (inside statements too), one
+    deleted, or a comment's text changed."""
+    lines = text.split("\n")
+    blank = [i for i, line in enumerate(lines) if not line.strip() or line.strip().startswith("#")]
+    what = rng.choice(["insert", "insert", "delete", "change"]) if blank else "insert"
+    if what == "insert":
+        lines.insert(rng.randrange(len(lines) + 1), rng.choice(MOVES))
+    elif what == "delete" and len(lines) > 1:
+        del lines[rng.choice(blank)]
+    else:
+        lines[rng.choice(blank)] = f"# changed {rng.random()}"
+    return "\n".join(lines)
+
+
+def _everything(m):
+    """All a checked model holds, positions included, its costs made."""
+    g = m.costed().layer_graph
+    return (list(g.nodes(data=True)), list(g.edges(data=True)), dict(g.graph), m.warnings, m.layers, m.totals,
+            (m.rf.fields, m.rf.declined, m.rf.covers, m.rf.diagnostics) if m.rf else None, m.sources, m.outputs)
+
+
+MOVED_CORPUS = [p for p in CORPUS if p.parent.name != "errors"] + \
+    [ROOT / "tests" / "errors" / n for n in ("add_mismatch.cnn", "error_in_block.cnn", "several_errors.cnn",
+                                              "shape_annotation_in_block.cnn", "odd_size_skip.cnn")]
+
+
+@pytest.mark.parametrize("spec", MOVED_CORPUS + [f"generated:{k}" for k in ("residual", "concat", "wide", "nested")],
+                         ids=lambda p: p if isinstance(p, str) else f"{p.parent.name}/{p.name}")
+def test_a_check_moved_by_blank_and_comment_lines_is_the_full_check(spec):
+    if isinstance(spec, str):  # multi-line residuals and branches, whose spans run across the edited lines
+        original, path, steps = generate(spec.split(":")[1], 120), f"{spec.split(':')[1]}.cnn", 25
+    else:
+        original, path, steps = spec.read_text(encoding="utf-8"), str(spec), 10
+    rng = random.Random(path)
+    r = Reparser()
+    text = original
+    first = analyze(text, path, reparser=r)
+    moves = 0
+    for _ in range(steps):
+        text = _move(rng, text)
+        a = analyze(text, path, reparser=r)
+        moves += a.moved
+        try:
+            m = compile_text(text, path, max_layers=50_000, costs=False)
+        except CompileError as e:
+            assert a.model is None and a.diagnostics == list(e.diagnostics), text
+            continue
+        assert a.diagnostics == m.warnings, text
+        assert _everything(a.model) == _everything(m), text
+    assert moves >= 5 or not first.parsed, "the moves were checked again instead of moved"
+    # what the editor asks of it later is the full check's too: the AST (parsed when asked), hover
+    assert a.program == syntax.parse(text, path)
+
+
+def test_a_moved_check_reads_its_imports_again(tmp_path):
+    lib = tmp_path / "lib.cnn"
+    lib.write_text("block b { conv f=3 n=8 p=same -> relu }\n")
+    spec = tmp_path / "spec.cnn"
+    text = 'import "lib.cnn"\nimport "missing.cnn"\ninput 8x8x3\nb\n'
+    r = Reparser()
+    a = analyze(text, str(spec), reparser=r)
+    assert [d.code for d in a.diagnostics] == ["import-not-found"]
+    (tmp_path / "missing.cnn").write_text("block c { relu }\n")  # the file appears: the same text checks clean
+    a = analyze(text + "# a comment\n", str(spec), reparser=r)
+    assert not a.moved and a.diagnostics == []
+    a = analyze(text + "# a comment\n\n", str(spec), reparser=r)
+    assert a.moved and a.diagnostics == []
+    lib.write_text("block b { conv f=3 n=16 p=same -> relu }\n")  # an import changed on disk
+    a = analyze(text, str(spec), reparser=r)
+    assert not a.moved and a.model.layer_graph.nodes["b1.conv1"]["attrs"]["n"] == 16
+
+
+def test_a_moved_check_keeps_the_playgrounds_sandbox(tmp_path):
+    from cnndsl.ir.imports import import_roots
+
+    (tmp_path / "lib.cnn").write_text("block b { relu }\n")
+    spec = tmp_path / "spec.cnn"
+    text = 'import "lib.cnn"\ninput 8x8x3\nb\n'
+    r = Reparser()
+    assert analyze(text, str(spec), reparser=r).diagnostics == []
+    with import_roots([tmp_path / "elsewhere"]):  # a sandbox that excludes lib.cnn: the same text, a comment added
+        a = analyze(text + "# x\n", str(spec), reparser=r)
+    assert not a.moved and [d.code for d in a.diagnostics] == ["import-refused", "unknown-layer"]
+
+
+def test_an_allow_comment_on_a_code_line_is_not_a_move():
+    text = "input 9x9x3\nconv f=2 s=2 n=4\n"
+    r = Reparser()
+    a = analyze(text, "t.cnn", reparser=r)
+    assert [d.code for d in a.diagnostics] == ["floor-truncation"]
+    a = analyze(text.replace("n=4", "n=4  # allow: floor-truncation"), "t.cnn", reparser=r)
+    assert not a.moved and a.diagnostics == []

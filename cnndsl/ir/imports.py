@@ -33,6 +33,12 @@ def import_roots(roots):
 _PARSED: dict[tuple[str, str], ast.Program] = {}
 
 
+def import_policy() -> tuple[Path, ...] | None:
+    """The folders `import_roots` allows here (None: any), for a result that must not outlive a change of it."""
+    roots = _ROOTS.get()
+    return None if roots is None else tuple(roots)
+
+
 def import_allowed(path: Path) -> bool:
     """May this file be read? Always, except inside `import_roots`, where only files under its folders may."""
     roots = _ROOTS.get()
