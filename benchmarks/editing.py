@@ -5,10 +5,11 @@
   lsp      diagnostics after an edit, as `cnndsl lsp` computes them between didChange and
            publishDiagnostics (cnndsl.editing.analyze + the LSP conversion): ResNet-50,
            generated 10,000-layer specs written out in full (every kind of generate.py) and
-           10,000-layer specs of a few lines of library block calls; two kinds of edit, each run a
-           text never seen before:
-           a keystroke (a number changed on the middle line: the line is parsed again) and a new
-           line at the top (every statement below moves: the worst case for the incremental parse)
+           10,000-layer specs of a few lines of library block calls; three kinds of edit, each run
+           a text never seen before: a keystroke (a number changed on the middle line: the line is
+           parsed again), a new line at the top (a comment: every statement below moves, and the
+           last check is moved with them, cnndsl.relocate) and a new layer at the top (`relu` after
+           the input: every statement moves and the whole spec is checked again, the worst case)
   serve    one playground update for ResNet-50: the server's answer (check, table and diagram, SVG
            from `dot`), and, with Chromium and Playwright, keystroke to updated page in a real browser
   fmt      `cnndsl fmt` of ResNet-50 and of a 10,000-layer spec
@@ -88,7 +89,13 @@ def lsp(runs: int) -> list[tuple[str, dict, str]]:
         def new_line(i, lines=lines):  # i + 1 comment lines after the first: every statement moves anew
             return "\n".join(lines[:1] + ["# an edit"] * (i + 1) + lines[1:])
 
-        for what, edit in (("a keystroke", keystroke), ("a new line at the top", new_line)):
+        top = next(k for k, line in enumerate(lines) if line.startswith("input")) + 1
+
+        def new_layer(i, lines=lines, top=top):  # i + 1 layers after the input: every statement moves and changes
+            return "\n".join(lines[:top] + ["relu"] * (i + 1) + lines[top:])
+
+        for what, edit in (("a keystroke", keystroke), ("a new line at the top", new_line),
+                           ("a new layer at the top", new_layer)):
             def one(i, edit=edit, path=path):
                 a = analyze(edit(i), path)
                 lines = a.text.split("\n")
@@ -126,7 +133,7 @@ def phases(runs: int) -> list[str]:
     gc.disable()
     try:
         for i in range(runs):
-            mid = len(lines) // 2 + 1
+            mid = next(k for k in range(len(lines) // 2, len(lines)) if "n=8" in lines[k])  # an edit that changes
             edited = "\n".join(lines[:mid] + [lines[mid].replace("n=8", f"n={9 + i}")] + lines[mid + 1:])
             prog = timed("parse, incremental (the edited statement; the others reused)", r.parse, edited, "gen.cnn")
             g, _ = timed("graph build (cnndsl.ir)", ir.build, prog, {"gen.cnn": edited}, None, 50_000, ())

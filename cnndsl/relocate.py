@@ -84,6 +84,14 @@ def moved(m: Model, path: str, text: str, lines: tuple[int, int, int]) -> Model:
             return n + d
         raise Unmoved
 
+    pairs: dict[int, tuple] = {}  # a call's (block, span) is one object in every node it made: moved once
+
+    def call(pair: tuple) -> tuple:
+        got = pairs.get(id(pair))
+        if got is None:
+            got = pairs[id(pair)] = (pair, (pair[0], move(pair[1])))
+        return got[1]
+
     nodes = {}
     for n, attrs in old._node.items():
         attrs = dict(attrs)
@@ -92,7 +100,7 @@ def moved(m: Model, path: str, text: str, lines: tuple[int, int, int]) -> Model:
         if new is not span:
             attrs.update(span=new, line=new.line)
         if attrs["calls"]:
-            attrs["calls"] = tuple((name, move(s)) for name, s in attrs["calls"])
+            attrs["calls"] = tuple([call(c) for c in attrs["calls"]])
         for k in ("params", "trainable", "non_trainable", "macs"):  # the costs are made again, when asked for
             attrs.pop(k, None)
         nodes[n] = attrs
