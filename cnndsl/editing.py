@@ -54,17 +54,20 @@ class Analysis:
         self._ix: dict | None = None
         self.parsed = program is not None  # whether the text parsed (else `program` is the lines above the error)
         self.max_layers = LAYER_LIMIT
-        self.moved = False  # the last check moved to new lines (cnndsl.relocate), the text parsed when asked
+        self.moved = False  # the last check moved to new lines (cnndsl.relocate)
+        self._parse_later = False  # then the text is parsed when the AST is first asked for
         self.sandbox = import_policy()  # the folders imports could read from (the playground's sandbox)
 
     @property
     def program(self) -> ast.Program | None:
         """The document's AST; while a line is being typed and the spec does not parse, the AST of the
         lines above the error, whose blocks and values completion and go-to-definition still offer."""
-        if self._program is None and self.moved:
-            self.moved = False
+        if self._program is None and self._parse_later:
+            self._parse_later = False
             try:
-                self._program = (self._reparser or REPARSER).parse(self.text, self.path, keep=False)
+                # kept as the document's latest version (it is, or was a moment ago): what a lasting run of
+                # moved checks parses stays within the Reparser's two versions
+                self._program = (self._reparser or REPARSER).parse(self.text, self.path)
             except (CompileError, RecursionError):
                 self._program = None
         if self._program is None and self.diagnostics and self.diagnostics[0].code != "too-large":
@@ -228,7 +231,7 @@ def _moved(last, path: str, text: str, max_layers: int, rp: Reparser) -> Analysi
     except Unmoved:
         return None
     a = Analysis(path, text, diagnostics, sources, model=model, reparser=rp)
-    a.parsed, a.max_layers, a.moved = True, max_layers, True
+    a.parsed, a.max_layers, a.moved, a._parse_later = True, max_layers, True, True
     return a
 
 
