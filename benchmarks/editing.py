@@ -66,9 +66,10 @@ def _cpu(s: dict, in_process: bool) -> str:
 
 
 def lsp(runs: int) -> list[tuple[str, dict, str]]:
-    from cnndsl.editing import analyze
+    from cnndsl.editing import COLLECTOR, analyze
     from cnndsl.lsp import to_lsp_diagnostic
 
+    COLLECTOR.enabled = True  # as in `cnndsl lsp`: what a check leaves is frozen out of the collections
     out = []
     cases = [("ResNet-50", (ROOT / "specs" / "resnet50.cnn").read_text(), str(ROOT / "specs" / "resnet50.cnn"),
               "lsp resnet50")]
@@ -99,7 +100,9 @@ def lsp(runs: int) -> list[tuple[str, dict, str]]:
             def one(i, edit=edit, path=path):
                 a = analyze(edit(i), path)
                 lines = a.text.split("\n")
-                return [to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]
+                diags = [to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]
+                COLLECTOR.checked()
+                return diags
 
             analyze(text, path)  # the document as opened: the grammar, the imported library, the first parse
             out.append((f"LSP diagnostics after {what}, {label}", _stat(one, runs), key))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .diagnostics import Diagnostic, Span
-from .editing import REPARSER, Analysis, analyze, complete, definition, hover
+from .editing import COLLECTOR, REPARSER, Analysis, analyze, complete, definition, hover
 
 
 def _utf16(s: str, col: int) -> int:
@@ -115,6 +115,7 @@ def make_server():
                 lines = text.split("\n")
                 server.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
                     uri=uri, version=version, diagnostics=[to_lsp_diagnostic(d, a, lines) for d in a.diagnostics]))
+                COLLECTOR.checked()
         finally:
             running.pop(uri, None)
 
@@ -249,4 +250,5 @@ def _read(path: str) -> str:
 
 def serve_stdio() -> None:
     """Run the server on stdin/stdout until the client says exit."""
+    COLLECTOR.enabled = True  # a long-running process: the garbage collector works between edits
     make_server().start_io()

@@ -80,13 +80,15 @@ class Model:
     warnings: list[Diagnostic] = field(default_factory=list)
     program: ast.Program | None = None  # the parsed spec, for editors (cnndsl.editing)
     rf: receptive.Fields | None = None  # receptive fields (also node attribute `rf`), declined ones, coverage
-    pending: Callable[[], None] | None = None  # the deferred costs of `compile_text(costs=False)`
+    # the deferred costs of `compile_text(costs=False)`, called with the model (a function holding the model
+    # would be a reference cycle: every version an editor checks would wait for the cyclic collector)
+    pending: Callable[[Model], None] | None = None
 
     def costed(self) -> Model:
         """The model with its table, totals and node costs made (at once, unless `compile_text(costs=False)`)."""
         if self.pending is not None:
             work, self.pending = self.pending, None
-            work()
+            work(self)
         return self
 
     def layer(self, name: str) -> LayerRow:
@@ -225,7 +227,7 @@ def compile_text(text: str, path: str = "<string>", input_shape: tuple[int, ...]
         name=g.graph["name"], input_shape=shapes[g.graph["input"]], layer_graph=g, layers=[], totals=NO_TOTALS,
         outputs=list(g.graph["outputs"]), path=path, sources=sources, warnings=diags, program=prog, rf=rf,
     )
-    m.pending = functools.partial(_cost, m, shapes)
+    m.pending = functools.partial(_cost, shapes=shapes)
     return m.costed() if costs else m
 
 

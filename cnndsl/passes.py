@@ -59,6 +59,7 @@ def infer_shapes(g: LayerGraph) -> tuple[dict[str, Shape], list[Diagnostic]]:
                      for i, (s, sh) in enumerate(zip(srcs, ins, strict=True))]
             notes += [Note(f"in block `{name}`, called here", span) for name, span in reversed(d["calls"])]
             diags.append(error("shape-mismatch", str(e), d["span"], notes=notes, help=e.help))
+            del e  # the exception holds this frame: kept, it would be a reference cycle
             continue
         if min(out, default=1) < 1:
             diags.append(error("shape-mismatch", f"`{n}` would produce an empty tensor {fmt_shape(out)}", d["span"]))

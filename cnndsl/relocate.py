@@ -119,7 +119,7 @@ def moved(m: Model, path: str, text: str, lines: tuple[int, int, int]) -> Model:
         outputs=list(m.outputs), path=m.path, sources=sources, warnings=[_diagnostic(x, move) for x in m.warnings],
         program=None, rf=rf,
     )
-    out.pending = functools.partial(_cost, out, {n: attrs["shape"] for n, attrs in nodes.items()})
+    out.pending = functools.partial(_cost, shapes={n: attrs["shape"] for n, attrs in nodes.items()})
     return out
 
 

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from .diagnostics import render
-from .editing import analyze
+from .editing import COLLECTOR, analyze
 from .ir.imports import import_roots
 from .model import read_source
 from .util import fmt_shape
@@ -66,6 +66,7 @@ class Playground:
         roots = [self.file.parent] if self.file else []
         with self.lock, import_roots(roots):
             a = analyze(text, path, max_layers=MAX_LAYERS, costs=True)
+            COLLECTOR.checked()
         out: dict = {"diagnostics": [], "layers": [], "totals": None, "svg": None, "lines": {}, "note": None}
         for d in a.diagnostics:
             s = d.span
@@ -257,6 +258,7 @@ def make_server(file: str | None, host: str = "127.0.0.1", port: int = 8765) -> 
 
 def run(file: str | None, host: str, port: int, log) -> int:
     """Serve until interrupted; `log` gets the URL. Returns the exit code."""
+    COLLECTOR.enabled = True  # a long-running process: the garbage collector works between edits
     httpd = make_server(file, host, port)
     url = f"http://{host if ':' not in host else f'[{host}]'}:{httpd.server_address[1]}/"
     what = f"editing {file} (saved only when you press Save)" if file else "a scratch spec (no file)"

@@ -381,3 +381,59 @@ def test_an_allow_comment_on_a_code_line_is_not_a_move():
     assert [d.code for d in a.diagnostics] == ["floor-truncation"]
     a = analyze(text.replace("n=4", "n=4  # allow: floor-truncation"), "t.cnn", reparser=r)
     assert not a.moved and a.diagnostics == []
+
+
+# --- what a check leaves for the garbage collector (cnndsl.editing.Collector) --------------------------
+
+@pytest.mark.parametrize("spec", [ROOT / "specs" / n for n in ("resnet50.cnn", "inception_v3.cnn", "unet.cnn")]
+                         + [ROOT / "tests" / "errors" / n for n in ("add_mismatch.cnn", "residual_needs_projection.cnn",
+                                                                   "double_arrow.cnn", "several_errors.cnn")]
+                         + [ROOT / "cnndsl" / "blocks" / "resnet.cnn"], ids=lambda p: p.name)
+def test_a_check_makes_no_reference_cycles(spec):
+    # the editor freezes what a check leaves out of the collector's scans: that is only safe while every
+    # version is freed by reference counting, so no check, hover, completion or index may make a cycle
+    import gc
+
+    from cnndsl.editing import complete, hover
+
+    text = spec.read_text(encoding="utf-8")
+    r = Reparser()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for i, t in enumerate((text, text + "\n# a comment", text + "\nrelu", text + "\nrelu\n# a comment")):
+            a = analyze(t, str(spec), reparser=r)
+            if i % 2:  # what an editor asks of some versions (hover makes the costs); others are only checked
+                hover(a, 3, 3)
+                complete(a, 3, 3)
+                assert a.line_shapes is not None
+        gc.collect()
+        ours = [o for o in gc.garbage if type(o).__module__.startswith("cnndsl")
+                or (type(o).__name__ == "frame" and "cnndsl" in o.f_code.co_filename)]
+        assert not ours, [type(o).__name__ for o in ours][:10]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
+def test_the_collector_freezes_after_a_check_and_collects_when_idle():
+    import gc
+    import time
+
+    from cnndsl.editing import Collector
+
+    c = Collector()
+    before = gc.get_freeze_count()
+    c.checked()  # not a long-running process: nothing frozen
+    assert gc.get_freeze_count() == before
+    c.enabled, c.IDLE = True, 0.05
+    try:
+        analyze(generate("residual", 200), "c.cnn", reparser=Reparser())
+        c.checked()
+        assert gc.get_freeze_count() > before + 1000  # the check's objects, out of the collections
+        end = time.monotonic() + 10
+        while c.idle_collections == 0 and time.monotonic() < end:
+            time.sleep(0.01)
+        assert c.idle_collections == 1  # one full collection once the editor is idle
+    finally:
+        gc.unfreeze()
