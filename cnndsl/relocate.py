@@ -53,6 +53,9 @@ def line_map(old: str, new: str) -> tuple[int, int, int] | None:
 
 
 def _mover(path: str, a: int, z: int, d: int) -> Callable[[Span | None], Span | None]:
+    if a == z and d == 0:  # the same text (saved again): nothing moves
+        return lambda s: s
+
     def move(s: Span | None) -> Span | None:
         if s is None or s.file != path or s.end_line <= a:
             return s
