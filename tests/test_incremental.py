@@ -17,7 +17,7 @@ import pytest
 
 from cnndsl import syntax
 from cnndsl.diagnostics import CompileError
-from cnndsl.editing import analyze
+from cnndsl.editing import analyze, hover
 from cnndsl.incremental import Reparser, chunks
 from cnndsl.model import compile_text
 
@@ -339,8 +339,15 @@ def test_a_check_moved_by_blank_and_comment_lines_is_the_full_check(spec):
         assert a.diagnostics == m.warnings, text
         assert _everything(a.model) == _everything(m), text
     assert moves >= 5 or not first.parsed, "the moves were checked again instead of moved"
-    # what the editor asks of it later is the full check's too: the AST (parsed when asked), hover
+    # what the editor asks of it later is the full check's too: the AST (parsed when asked), the inlay
+    # hints, hover on every layer kind written in it
     assert a.program == syntax.parse(text, path)
+    fresh = analyze(text, path, reparser=Reparser())
+    assert a.line_shapes == fresh.line_shapes
+    for i, line in enumerate(text.split("\n"), 1):
+        m = re.search(r"\b(conv|relu|pool|concat|residual|fc)\b", line)
+        if m:
+            assert hover(a, i, m.start() + 2) == hover(fresh, i, m.start() + 2), (i, line)
 
 
 def test_a_moved_check_reads_its_imports_again(tmp_path):
@@ -394,7 +401,7 @@ def test_a_check_makes_no_reference_cycles(spec):
     # version is freed by reference counting, so no check, hover, completion or index may make a cycle
     import gc
 
-    from cnndsl.editing import complete, hover
+    from cnndsl.editing import complete
 
     text = spec.read_text(encoding="utf-8")
     r = Reparser()
