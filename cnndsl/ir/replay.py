@@ -74,7 +74,7 @@ class Template:
     nodes: tuple  # (relative id, op, attrs, span, line, col, scope (relative, or OUTER), inner calls, role)
     edges: tuple  # per node: ((relative source, or None for the call's input), slot), ...
     scopes: tuple  # (relative id, entry with `parent` relative, or OUTER)
-    annotations: tuple  # (relative id, dims, span, calls after the caller's)
+    annotations: tuple  # (relative id, dims, span, inner calls)
     out: tuple  # the call's value, relative (or None for the call's input)
     here: tuple
     shape: tuple | None  # the input's shape, where the expansion read a shape (else any input will do)
