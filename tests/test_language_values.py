@@ -151,6 +151,10 @@ conv f=1 n=f(3) -> conv f=1 n=f(3, b=1)
     ("input 4x4x3\nconv f=1 n=1e308 * 10 // 2", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=ceil(1e308 * 10)", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=10 ** 10 ** 10", "bad-expression"),
+    # whole numbers made by multiplying (no power too large): refused before Python cannot print them
+    ("input 4x4x3\nlet big = 10 ** 300\nconv f=1 n=" + "*".join(["big"] * 20), "bad-expression"),
+    ("input 4x4x3\nlet big = 10 ** 300\nblock b(n) { relu -> relu }\nb(" + "*".join(["big"] * 20) + ")\n"
+     "b(" + "*".join(["big"] * 20) + ")", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=sqrt(-1)", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=0 ** -1", "bad-expression"),
     ("input 4x4x3\nconv f=1 n=sum(zip([1], [2, 3]))", "bad-call"),

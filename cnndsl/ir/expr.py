@@ -20,6 +20,7 @@ from .core import DEAD, Core, Env, StmtError, suggest
 FAILED = Sym("\0failed")  # the value of a `let` whose expression failed (reported once, where it is written)
 MAX_ITEMS = 1_000_000  # `range` sizes: a runaway loop is refused before it is built
 MAX_CALLS = 100_000  # `fn` calls in one build: functions that call others twice would take forever
+MAX_BITS = 4096  # a whole number's size (about 1,230 digits): Python will not even print one past 4,300 digits
 
 
 class Seq(list):
@@ -122,7 +123,7 @@ def _binop(b: Core, e: ast.BinOp, env: Env) -> Any:
         v = _ARITH[e.op](x, y)
     except (OverflowError, ValueError):
         v = math.inf
-    if isinstance(v, float) and not math.isfinite(v):
+    if (isinstance(v, float) and not math.isfinite(v)) or (isinstance(v, int) and v.bit_length() > MAX_BITS):
         b.fail("bad-expression", "the result is too large for a number", e.span)
     return v
 
@@ -140,7 +141,7 @@ _ARITH = {
 
 
 def _pow(x, y):
-    if isinstance(x, int) and isinstance(y, int) and y >= 0 and abs(x) > 1 and y * math.log2(abs(x)) > 4096:
+    if isinstance(x, int) and isinstance(y, int) and y >= 0 and abs(x) > 1 and y * math.log2(abs(x)) > MAX_BITS:
         raise OverflowError  # 10 ** 10 ** 9 would take forever as a whole number
     v = x ** y
     if isinstance(v, complex):
