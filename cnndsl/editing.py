@@ -280,16 +280,21 @@ def _moved(last, path: str, text: str, max_layers: int, rp: Reparser) -> Analysi
 
 def _imports_unchanged(a: Analysis, path: str) -> bool:
     """Whether every other file the check read (imports, bundled libraries) still holds what it read."""
+    read = set()
     for name, was in a.sources.items():
         if name == path:
             continue
         real = Path(_real_file(name))
         try:
+            where = real.resolve()
+            if where in read:  # a file is filed under its resolved path and under its name: read it once
+                continue
+            read.add(where)
             if not import_allowed(real) or safeio.read_bytes(real, safeio.MAX_SPEC_BYTES, "spec").decode(
                     "utf-8-sig") != was:
                 return False
-        except (safeio.FileProblem, UnicodeDecodeError):
-            return False
+        except (safeio.FileProblem, UnicodeDecodeError, OSError, RuntimeError):  # RuntimeError: a link loop
+            return False  # checked as usual, which says what is wrong with the file
     return True
 
 

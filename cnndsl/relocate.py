@@ -52,18 +52,28 @@ def line_map(old: str, new: str) -> tuple[int, int, int] | None:
     return (a, len(ol) - b, len(nl) - len(ol))
 
 
+def _liner(path: str, a: int, z: int, d: int) -> Callable[[str | None, int], int]:
+    """(file, line) -> its new line: the same above the edit, d further below it; Unmoved inside it."""
+    def line(file: str | None, n: int) -> int:
+        if file != path or n <= a:
+            return n
+        if n > z:
+            return n + d
+        raise Unmoved
+
+    return line
+
+
 def _mover(path: str, a: int, z: int, d: int) -> Callable[[Span | None], Span | None]:
+    """Span -> the Span with both ends moved by `_liner` (the same object where nothing moves)."""
     if a == z and d == 0:  # the same text (saved again): nothing moves
         return lambda s: s
+    line = _liner(path, a, z, d)
 
     def move(s: Span | None) -> Span | None:
         if s is None or s.file != path or s.end_line <= a:
             return s
-        if s.line > z:
-            return Span(s.file, s.line + d, s.col, s.end_line + d, s.end_col)
-        if s.line <= a and s.end_line > z:  # around the edited lines: its end moves
-            return Span(s.file, s.line, s.col, s.end_line + d, s.end_col)
-        raise Unmoved
+        return Span(s.file, line(path, s.line), s.col, line(path, s.end_line), s.end_col)
 
     return move
 
@@ -77,15 +87,8 @@ def moved(m: Model, path: str, text: str, lines: tuple[int, int, int]) -> Model:
     """The model `m` of the spec at `path` moved to `text` by `lines` (from `line_map`), its costs made
     when asked for, as `compile_text(costs=False)` leaves them; raises Unmoved."""
     a, z, d = lines
-    move = _mover(path, a, z, d)
+    move, line = _mover(path, a, z, d), _liner(path, a, z, d)
     old = m.layer_graph
-
-    def line(file: str | None, n: int) -> int:
-        if file != path or n <= a:
-            return n
-        if n > z:
-            return n + d
-        raise Unmoved
 
     pairs: dict[int, tuple] = {}  # a call's (block, span) is one object in every node it made: moved once
 
@@ -120,7 +123,7 @@ def moved(m: Model, path: str, text: str, lines: tuple[int, int, int]) -> Model:
     out = Model(
         name=m.name, input_shape=m.input_shape, layer_graph=g, layers=[], totals=NO_TOTALS,
         outputs=list(m.outputs), path=m.path, sources=sources, warnings=[_diagnostic(x, move) for x in m.warnings],
-        program=None, rf=rf,
+        program=None, rf=rf,  # the AST: editing.Analysis parses the text when it is asked for
     )
     out.pending = functools.partial(_cost, shapes={n: attrs["shape"] for n, attrs in nodes.items()})
     return out

@@ -444,3 +444,25 @@ def test_the_collector_freezes_after_a_check_and_collects_when_idle():
         assert c.idle_collections == 1  # one full collection once the editor is idle
     finally:
         gc.unfreeze()
+
+
+def test_a_moved_check_sees_an_import_turned_into_a_fifo_or_a_link_loop(tmp_path):
+    import os
+
+    lib = tmp_path / "lib.cnn"
+    lib.write_text("block b { relu }\n")
+    spec = tmp_path / "spec.cnn"
+    text = 'import "lib.cnn"\ninput 8x8x3\nb\n'
+    r = Reparser()
+    assert analyze(text, str(spec), reparser=r).diagnostics == []
+    lib.unlink()
+    os.mkfifo(lib)  # a check that read it again as a file would hang here
+    a = analyze(text + "# x\n", str(spec), reparser=r)
+    assert not a.moved and [d.code for d in a.diagnostics][:1] == ["import-not-found"]
+    lib.unlink()
+    lib.write_text("block b { relu }\n")
+    assert analyze(text, str(spec), reparser=r).diagnostics == []
+    lib.unlink()
+    os.symlink(lib, lib)  # a link to itself
+    a = analyze(text + "# y\n", str(spec), reparser=r)
+    assert not a.moved and a.diagnostics
