@@ -179,11 +179,16 @@ def test_defaults_that_do_not_reach_imported_blocks_are_reported_once_either_way
 
 
 def test_the_compiled_model_is_the_same_with_replays():
-    m = compile_text(DEEP, "deep.cnn")
+    m = compile_text(DEEP, "deep.cnn")  # the whole pipeline, with its replays
     b, g, _ = _build(DEEP, "deep.cnn", False)
-    # the table and totals come from the graph, which the tests above compare; here the whole pipeline
-    assert len(m.layers) == len(g) - 1
+    assert b.replays is None
+    # the model's graph is the build without replays, plus what the passes add to each node (shape, costs)
+    got = m.layer_graph
+    assert list(got) == list(g) and list(got.edges(data=True)) == list(g.edges(data=True))
+    assert all(got.nodes[n].items() >= d.items() for n, d in g.nodes(data=True))
     assert [r.name for r in m.layers] == [n for n in g if n != "input"]
+    # and the table's totals are its rows' sums
+    assert m.totals.params == sum(r.params for r in m.layers) > 0
 
 
 def test_add_node_from_is_add_node_and_add_edge():
